@@ -1,0 +1,1 @@
+"""The youth emulation bot: configuration, channels, dispatch and the operator CLI."""

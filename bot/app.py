@@ -1,0 +1,64 @@
+"""The application factory: everything the bot is, built from one Config."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from bot.config import Config
+from bot.dispatch import Dispatcher
+from bot.i18n import Catalogs
+from bot.router import Router
+from handlers import register_all
+from models import Database
+from models.units import count_units, ensure_default_campaign, import_units, parse_units_csv
+
+__all__ = ["App", "build_app", "shipped_units_file"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    config: Config
+    db: Database
+    catalogs: Catalogs
+    router: Router
+    dispatcher: Dispatcher
+
+    async def prepare(self) -> None:
+        """Migrates the schema; on an empty database imports the units and the campaign."""
+        await self.db.migrate()
+        async with self.db.write() as session:
+            if await count_units(session) == 0:
+                path = self.config.units_file or shipped_units_file()
+                added, _ = await import_units(
+                    session, parse_units_csv(path.read_text(encoding="utf-8"))
+                )
+                log.info("imported %d units from %s", added, path.name)
+            today = dt.datetime.now(self.config.tz).date()
+            if await ensure_default_campaign(session, today):
+                log.info("created the movement-wide campaign")
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+def shipped_units_file() -> Path:
+    """The unit tree shipped with the project (data/ in a checkout, bot/shipped installed)."""
+    checkout = Path(__file__).resolve().parent.parent / "data" / "lang-son-units-2025.csv"
+    if checkout.is_file():
+        return checkout
+    return Path(str(resources.files("bot.shipped") / "lang-son-units-2025.csv"))
+
+
+def build_app(config: Config) -> App:
+    """Assembles database, catalogs, handlers and dispatcher (not yet started)."""
+    db = Database(config.database.url, busy_timeout_ms=config.database.busy_timeout_ms)
+    catalogs = Catalogs(cache_dir=config.data_dir / "locales")
+    router = Router()
+    register_all(router)
+    return App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router))

@@ -1,0 +1,88 @@
+"""The console channel: a person types in the terminal and the bot answers.
+
+It renders choices as numbered lines, exactly as a channel without buttons must, which makes it
+both the proof that the core knows no platform and the way to try the bot with no token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from typing import TextIO
+
+from bot.app import App
+from bot.events import Inbound, InboundKind, Reply
+from bot.text import strip_html
+
+__all__ = ["ConsoleChannel", "parse_line", "render"]
+
+CHANNEL = "console"
+USER = "local"
+
+
+def parse_line(line: str, *, language: str | None = None) -> Inbound:
+    """One typed line as an Inbound event: a command when it starts with "/"."""
+    text = line.strip()
+    command = None
+    args = ""
+    kind = InboundKind.TEXT
+    if text.startswith("/") and len(text) > 1:
+        kind = InboundKind.COMMAND
+        name, _, args = text[1:].partition(" ")
+        command = name.split("@")[0].lower()
+    return Inbound(
+        channel=CHANNEL,
+        update_key=uuid.uuid4().hex,
+        user_id=USER,
+        chat_id=USER,
+        kind=kind,
+        text=text,
+        command=command,
+        args=args.strip(),
+        client_language=language,
+        display_name=USER,
+    )
+
+
+def render(reply: Reply) -> str:
+    """Plain text with numbered choices; back and cancel are commands the prompt names."""
+    lines = [strip_html(reply.text)]
+    numbered = reply.numbered()
+    if numbered:
+        lines.append("")
+        lines += [f"  {i}. {strip_html(choice.label)}" for i, choice in enumerate(numbered, 1)]
+    return "\n".join(lines)
+
+
+class ConsoleChannel:
+    def __init__(self, app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+        self.app = app
+        self.stdin = stdin
+        self.stdout = stdout
+
+    async def run(self) -> None:
+        """Opens with /start, then answers every line until end of input."""
+        interactive = self.stdin.isatty()
+        await self._handle(parse_line("/start"))
+        while True:
+            if interactive:
+                self._write("> ", end="")
+            line = await asyncio.to_thread(self.stdin.readline)
+            if not line:  # end of input: leave quietly
+                if interactive:
+                    self._write("")
+                return
+            if line.strip():
+                await self._handle(parse_line(line))
+
+    async def _handle(self, inbound: Inbound) -> None:
+        replies = await self.app.dispatcher.handle(inbound, {"text": inbound.text})
+        for reply in replies or ():
+            if reply.chat_id in (None, USER):
+                self._write(render(reply) + "\n")
+        await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+
+    def _write(self, text: str, end: str = "\n") -> None:
+        self.stdout.write(text + end)
+        self.stdout.flush()

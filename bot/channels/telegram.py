@@ -1,0 +1,443 @@
+"""The Telegram channel on python-telegram-bot: polling or webhook, with a durable inbox.
+
+python-telegram-bot's own Updater confirms a polled batch before its handlers run and answers a
+webhook before handling, so a crash in between would lose updates. Here every update is stored
+in the inbox first and only then acknowledged (the next getUpdates offset, or the webhook's
+200); updates left unfinished by a crash are handled, or their replies resent, on start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from tornado.httpserver import HTTPServer
+from tornado.web import Application as WebApplication
+from tornado.web import RequestHandler
+
+from bot.app import App
+from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.i18n import SUPPORTED
+from bot.text import split_text
+from models.inbox import store_updates, unfinished_updates
+
+__all__ = ["TelegramChannel", "to_inbound"]
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+log = logging.getLogger(__name__)
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """The Inbound event of an update from a private chat; None for anything else."""
+    query = update.callback_query
+    message = update.message
+    if query is not None:
+        chat = query.message.chat if query.message else None
+        if chat is None or chat.type != "private":
+            return None
+        return Inbound(
+            channel=CHANNEL,
+            update_key=str(update.update_id),
+            user_id=str(query.from_user.id),
+            chat_id=str(chat.id),
+            kind=InboundKind.BUTTON,
+            button=query.data or "",
+            client_language=query.from_user.language_code,
+            display_name=query.from_user.full_name,
+        )
+    if message is None or message.from_user is None or message.chat.type != "private":
+        return None
+    user = message.from_user
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "update_key": str(update.update_id),
+        "user_id": str(user.id),
+        "chat_id": str(message.chat.id),
+        "client_language": user.language_code,
+        "display_name": user.full_name,
+        "media_group": message.media_group_id,
+    }
+    return Inbound(**common, **_content(message))
+
+
+def _content(message: Message) -> dict[str, Any]:
+    if message.text is not None:
+        text = message.text
+        if text.startswith("/") and len(text) > 1:
+            name, _, args = text[1:].partition(" ")
+            return {
+                "kind": InboundKind.COMMAND,
+                "text": text,
+                "command": name.split("@")[0].lower(),
+                "args": args.strip(),
+            }
+        return {"kind": InboundKind.TEXT, "text": text}
+    if message.contact is not None:
+        own = message.contact.user_id is not None and (
+            message.from_user is not None and message.contact.user_id == message.from_user.id
+        )
+        return {
+            "kind": InboundKind.CONTACT,
+            "phone": message.contact.phone_number,
+            "contact_is_own": own,
+        }
+    if message.location is not None:
+        return {
+            "kind": InboundKind.LOCATION,
+            "latitude": message.location.latitude,
+            "longitude": message.location.longitude,
+        }
+    if message.photo:
+        largest = message.photo[-1]
+        attachment = Attachment(largest.file_id, "photo", size=largest.file_size)
+        return {
+            "kind": InboundKind.PHOTO,
+            "attachments": (attachment,),
+            "text": message.caption or "",
+        }
+    if message.document is not None:
+        document = message.document
+        attachment = Attachment(
+            document.file_id,
+            "document",
+            file_name=document.file_name,
+            mime_type=document.mime_type,
+            size=document.file_size,
+        )
+        return {
+            "kind": InboundKind.DOCUMENT,
+            "attachments": (attachment,),
+            "text": message.caption or "",
+        }
+    if message.sticker is not None:
+        return {"kind": InboundKind.STICKER}
+    if message.voice is not None or message.audio is not None or message.video_note is not None:
+        return {"kind": InboundKind.VOICE}
+    return {"kind": InboundKind.OTHER}
+
+
+def render(reply: Reply) -> dict[str, Any]:
+    """sendMessage keyword arguments for a Reply (without text and chat)."""
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+    if reply.request_contact:
+        rows = [[KeyboardButton(reply.request_contact, request_contact=True)]]
+        rows += [[KeyboardButton(choice.label)] for choice in reply.choices]
+        markup = ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    elif reply.choices:
+        numbered = [
+            InlineKeyboardButton(choice.label, callback_data=choice.value)
+            for choice in reply.numbered()
+        ]
+        width = max(1, reply.columns)
+        rows_inline = [numbered[i : i + width] for i in range(0, len(numbered), width)]
+        nav = [
+            InlineKeyboardButton(choice.label, callback_data=choice.value)
+            for choice in reply.choices
+            if choice.nav
+        ]
+        if nav:
+            rows_inline.append(nav)
+        markup = InlineKeyboardMarkup(rows_inline)
+    return {"reply_markup": markup}
+
+
+class TelegramChannel:
+    """Receives updates (polling or webhook), hands them to the dispatcher, sends replies."""
+
+    def __init__(self, app: App, *, concurrency: int = 64) -> None:
+        self.app = app
+        settings = app.config.telegram
+        if not settings.token:
+            raise ValueError("the Telegram channel needs TELEGRAM_BOT_TOKEN")
+        self.settings = settings
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            Application.builder()
+            .token(settings.token)
+            .base_url(settings.bot_url)
+            .base_file_url(settings.file_url)
+            .updater(None)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .build()
+        )
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}  # updates waiting per chat, to drop idle locks
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._contact_keyboards: set[str] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        """Runs until SIGINT/SIGTERM."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, self._stopping.set)
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        await self._publish_commands()
+        await self.recover()
+        if self.settings.webhook_url:
+            self._server = await self._start_webhook()
+        else:
+            await self.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+        log.info(
+            "telegram channel started (%s)", "webhook" if self.settings.webhook_url else "polling"
+        )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        poller = getattr(self, "_poller", None)
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.application.stop()
+        await self.application.shutdown()
+
+    async def _publish_commands(self) -> None:
+        """The client's command menu, in each language."""
+        for language in SUPPORTED:
+            t = self.app.catalogs.translator(language, self.app.config.tz)
+            commands = [
+                BotCommand(command.name, t.gettext(command.description)[:256])
+                for command in self.app.router.commands.values()
+            ]
+            try:
+                await self.bot.set_my_commands(
+                    commands, language_code=None if language == "vi" else language
+                )
+            except TelegramError as error:
+                log.warning("could not publish the command list: %s", error)
+
+    async def recover(self) -> None:
+        """Handles updates stored before a crash, and resends replies that were not sent."""
+        async with self.app.db.read() as session:
+            rows = await unfinished_updates(session, CHANNEL)
+        for row in rows:
+            if row.handled_at is not None and row.replies is not None:
+                replies = [Reply.from_json(item) for item in row.replies["items"]]
+                chat_id = str(row.payload.get("_chat_id", ""))
+                await self._send_all(chat_id, replies)
+                await self.app.dispatcher.replied(CHANNEL, row.update_key)
+            else:
+                self._spawn(row.payload)
+        if rows:
+            log.info("recovered %d unfinished updates", len(rows))
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset,
+                    timeout=self.settings.poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+                failures = 0
+            except RetryAfter as error:
+                await asyncio.sleep(_seconds(error.retry_after))
+                continue
+            except (NetworkError, TelegramError) as error:
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                log.warning("getUpdates failed (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                continue
+            if not updates:
+                continue
+            payloads = [update.to_dict() for update in updates]
+            new = await self.accept(payloads)
+            # Only now may the next getUpdates confirm them.
+            offset = updates[-1].update_id + 1
+            for payload in payloads:
+                if str(payload["update_id"]) in new:
+                    self._spawn(payload)
+
+    async def accept(self, payloads: list[dict[str, Any]]) -> set[str]:
+        """Stores updates durably; returns the keys not seen before."""
+        for payload in payloads:
+            payload["_chat_id"] = _chat_of(payload)
+        async with self.app.db.write() as session:
+            new = await store_updates(
+                session, CHANNEL, [(str(p["update_id"]), p) for p in payloads]
+            )
+        return set(new)
+
+    def _spawn(self, payload: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._process(payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, payload: dict[str, Any]) -> None:
+        chat = str(payload.get("_chat_id", ""))
+        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
+        self._queued[chat] = self._queued.get(chat, 0) + 1
+        try:
+            async with lock:  # one chat's updates in order; other chats run alongside
+                update = Update.de_json(
+                    {k: v for k, v in payload.items() if not k.startswith("_")}, self.bot
+                )
+                await self.application.process_update(update)
+        except Exception:
+            log.exception("processing update %s failed", payload.get("update_id"))
+        finally:
+            self._queued[chat] -= 1
+            if not self._queued[chat]:
+                del self._queued[chat], self._chat_locks[chat]
+
+    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not isinstance(update, Update):
+            return
+        inbound = to_inbound(update)
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+        if inbound is None:
+            # Not for us (a group, an edit): record it as handled with nothing to say.
+            await self.app.dispatcher.ignore(CHANNEL, str(update.update_id))
+            return
+        delay, notice = self.app.dispatcher.admit(inbound)
+        if notice is not None:
+            await self._send_all(inbound.chat_id, [notice])
+        if delay:
+            await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
+        async with self._slots:
+            replies = await self.app.dispatcher.handle(inbound, update.to_dict())
+            if replies is None:
+                return  # handled before: a redelivery changes nothing and sends nothing
+            await self._send_all(inbound.chat_id, replies)
+            await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _send_all(self, chat_id: str, replies: Iterable[Reply]) -> None:
+        for reply in replies:
+            await self.send(reply.chat_id or chat_id, reply)
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Sends one reply, split when longer than Telegram allows; a blocked chat is skipped."""
+        options = render(reply)
+        if reply.request_contact:
+            self._contact_keyboards.add(chat_id)
+        elif options["reply_markup"] is None and chat_id in self._contact_keyboards:
+            options["reply_markup"] = ReplyKeyboardRemove()
+            self._contact_keyboards.discard(chat_id)
+        parts = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            try:
+                await self.bot.send_message(
+                    chat_id=int(chat_id),
+                    text=part,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=options["reply_markup"] if last else None,
+                )
+            except Forbidden:
+                log.info("a chat has blocked the bot; reply dropped")
+                return
+            except BadRequest as error:
+                log.error("Telegram refused a reply: %s", error)
+                return
+
+    # -- webhook -------------------------------------------------------------------------
+
+    async def _start_webhook(self) -> HTTPServer:
+        url = self.settings.webhook_url or ""
+        path = urlsplit(url).path or "/"
+        web = WebApplication([(path, _WebhookHandler, {"channel": self})])
+        server = HTTPServer(web)
+        server.listen(self.settings.webhook_port, self.settings.webhook_listen)
+        await self.bot.set_webhook(
+            url=url,
+            secret_token=self.settings.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        return server
+
+    def secret_matches(self, header: str | None) -> bool:
+        """Constant-time comparison of the webhook secret header."""
+        expected = (self.settings.webhook_secret or "").encode()
+        return bool(expected) and hmac.compare_digest((header or "").encode(), expected)
+
+
+class _WebhookHandler(RequestHandler):
+    """Stores a webhook update durably, then answers 200; anything unauthenticated gets 403."""
+
+    def initialize(self, channel: TelegramChannel) -> None:
+        self.channel = channel
+
+    async def post(self) -> None:
+        if not self.channel.secret_matches(
+            self.request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        ):
+            self.set_status(403)
+            return
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            self.set_status(403)
+            return
+        try:
+            payload = json.loads(self.request.body)
+            update_id = int(payload["update_id"])
+        except (ValueError, KeyError, TypeError):
+            self.set_status(400)
+            return
+        payload["update_id"] = update_id
+        new = await self.channel.accept([payload])
+        if str(update_id) in new:
+            self.channel._spawn(payload)
+        self.set_status(200)
+
+
+def _chat_of(payload: dict[str, Any]) -> str:
+    message = payload.get("message") or (payload.get("callback_query") or {}).get("message") or {}
+    return str((message.get("chat") or {}).get("id", ""))
+
+
+def _seconds(value: int | float | Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)

@@ -1,0 +1,189 @@
+"""The operator command line: run, chat, migrate, units import, roles, backup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot import config as config_module
+from bot.app import App, build_app
+from bot.channels.console import ConsoleChannel
+from bot.channels.telegram import TelegramChannel
+from bot.config import Config, ConfigError
+from models.people import ROLES, grant_role, identity_for, revoke_role
+from models.tables import Unit
+from models.units import UnitImportError, import_units, parse_units_csv
+
+__all__ = ["main"]
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Lạng Sơn youth emulation bot — operator commands."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "run", help="run every configured channel (the console chat when no token is set)"
+    )
+    commands.add_parser("chat", help="chat with the bot in this terminal")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
+    units = commands.add_parser("units", help="manage the unit tree")
+    units_commands = units.add_subparsers(dest="action", required=True)
+    units_import = units_commands.add_parser("import", help="add or update units from a CSV")
+    units_import.add_argument("file", type=Path, help="CSV with code,name,kind,parent_code")
+
+    roles = commands.add_parser("roles", help="grant or revoke admin and secretary roles")
+    roles.add_argument("action", choices=["grant", "revoke"])
+    roles.add_argument("role", choices=ROLES)
+    roles.add_argument("--channel", default="telegram", choices=["telegram", "zalo", "console"])
+    roles.add_argument("--user-id", required=True, help="the person's user id on that channel")
+    roles.add_argument("--unit", help="unit code (required for secretary)")
+
+    backup = commands.add_parser("backup", help="copy the SQLite database while it runs")
+    backup.add_argument("path", type=Path, help="where to write the copy")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL, and a Telegram URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        config = config_module.load()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    handlers: dict[str, Callable[[App, argparse.Namespace], Awaitable[int]]] = {
+        "run": _run,
+        "chat": _chat,
+        "migrate": _migrate,
+        "units": _units_import,
+        "roles": _roles,
+        "backup": _backup,
+    }
+    try:
+        return asyncio.run(_with_app(config, handlers[args.command], args))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _with_app(
+    config: Config,
+    command: Callable[[App, argparse.Namespace], Awaitable[int]],
+    args: argparse.Namespace,
+) -> int:
+    app = build_app(config)
+    try:
+        if command is not _migrate:
+            await app.prepare()
+        return await command(app, args)
+    finally:
+        await app.close()
+
+
+async def _run(app: App, args: argparse.Namespace) -> int:
+    """Runs Telegram when a token is set; otherwise the console chat."""
+    if app.config.telegram.enabled:
+        await TelegramChannel(app).run_forever()
+        return 0
+    print(
+        "No TELEGRAM_BOT_TOKEN is set: opening the console chat (Ctrl-D to leave).",
+        file=sys.stderr,
+    )
+    return await _chat(app, args)
+
+
+async def _chat(app: App, _args: argparse.Namespace) -> int:
+    await ConsoleChannel(app).run()
+    return 0
+
+
+async def _migrate(app: App, _args: argparse.Namespace) -> int:
+    await app.prepare()
+    print("database is up to date")
+    return 0
+
+
+async def _units_import(app: App, args: argparse.Namespace) -> int:
+    try:
+        rows = parse_units_csv(args.file.read_text(encoding="utf-8"))
+        async with app.db.write() as session:
+            added, updated = await import_units(session, rows)
+    except OSError as error:
+        print(f"units import: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    except (UnitImportError, UnicodeDecodeError) as error:
+        print(f"units import: {args.file}: {error}", file=sys.stderr)
+        return 2
+    print(f"units: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
+    return 0
+
+
+async def _roles(app: App, args: argparse.Namespace) -> int:
+    if args.role == "secretary" and args.action == "grant" and not args.unit:
+        print("roles: --unit is required for a secretary", file=sys.stderr)
+        return 2
+    async with app.db.write() as session:
+        unit = None
+        if args.unit:
+            unit = await session.scalar(select(Unit).where(Unit.code == args.unit))
+            if unit is None:
+                print(f"roles: unknown unit code {args.unit!r}", file=sys.stderr)
+                return 2
+        identity = await identity_for(session, args.channel, str(args.user_id))
+        if args.action == "grant":
+            changed = await grant_role(session, identity, args.role, unit, granted_by="cli")
+            where = f" of {unit.code}" if unit else ""
+            print(f"granted {args.role}{where}" if changed else "already granted")
+        else:
+            count = await revoke_role(session, identity, args.role, unit, revoked_by="cli")
+            print(f"revoked {count} grant(s)")
+    return 0
+
+
+async def _backup(app: App, args: argparse.Namespace) -> int:
+    """SQLite online backup (consistent while the bot writes), then an integrity check."""
+    if not app.db.is_sqlite:
+        print("backup: only for SQLite; use pg_dump for PostgreSQL", file=sys.stderr)
+        return 2
+    source = app.db.url.database or ""
+    target: Path = args.path
+    try:
+        result = await asyncio.to_thread(_backup_file, source, target)
+    except FileExistsError:
+        print(f"backup: {target} exists; choose a new file", file=sys.stderr)
+        return 2
+    except (sqlite3.Error, OSError) as error:
+        print(f"backup: {error}", file=sys.stderr)
+        return 1
+    if result != "ok":
+        print(f"backup: integrity check failed: {result}", file=sys.stderr)
+        return 1
+    print(f"backup written to {target} (integrity check ok)")
+    return 0
+
+
+def _backup_file(source: str, target: Path) -> str:
+    if target.exists():
+        raise FileExistsError(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst, pages=1024)
+    with sqlite3.connect(target) as check:
+        row = check.execute("PRAGMA integrity_check").fetchone()
+    return str(row[0])

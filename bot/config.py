@@ -1,0 +1,209 @@
+"""Configuration: config.toml, overridden by the environment; secrets only from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = ["Config", "ConfigError", "DatabaseConfig", "FloodConfig", "TelegramConfig", "load"]
+
+PUBLIC_TELEGRAM_API = "https://api.telegram.org"
+SUPPORTED_LOCALES = ("vi", "en")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the key and what is wrong."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+    busy_timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str | None = None
+    api_base_url: str = PUBLIC_TELEGRAM_API
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: str | None = field(default=None, repr=False)
+    poll_timeout: int = 30
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+    @property
+    def bot_url(self) -> str:
+        return self.api_base_url.rstrip("/") + "/bot"
+
+    @property
+    def file_url(self) -> str:
+        return self.api_base_url.rstrip("/") + "/file/bot"
+
+
+@dataclass(frozen=True)
+class FloodConfig:
+    messages: int = 12
+    per_seconds: float = 6.0
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database: DatabaseConfig
+    telegram: TelegramConfig
+    flood: FloodConfig = FloodConfig()
+    default_locale: str = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    consent_version: str = "2026-11-27"
+    min_age: int = 16
+    max_age: int = 30
+    adult_age: int = 18
+    units_file: Path | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Reads config.toml (YOUTHBOT_CONFIG, else ./config.toml if present) and the environment."""
+    env = dict(os.environ if environ is None else environ)
+    if path is None and env.get("YOUTHBOT_CONFIG"):
+        path = Path(env["YOUTHBOT_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"YOUTHBOT_CONFIG: file not found: {path}")
+    if path is None and Path("config.toml").is_file():
+        path = Path("config.toml")
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read: {error}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        base = path.resolve().parent
+    return _build(raw, env, base)
+
+
+def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
+    reader = _Reader(raw)
+    data_dir = Path(reader.string("bot.data_dir", "var"))
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+
+    default_locale = reader.string("bot.default_locale", "vi")
+    if default_locale not in SUPPORTED_LOCALES:
+        raise ConfigError(f"bot.default_locale: must be one of {', '.join(SUPPORTED_LOCALES)}")
+    timezone = reader.string("bot.timezone", "Asia/Ho_Chi_Minh")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"bot.timezone: unknown time zone {timezone!r}") from None
+
+    url = env.get("DATABASE_URL") or reader.string("database.url", "")
+    if not url:
+        url = f"sqlite+aiosqlite:///{data_dir / 'youthbot.sqlite3'}"
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "DATABASE_URL: must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    database = DatabaseConfig(
+        url=url, busy_timeout_ms=reader.integer("database.busy_timeout_ms", 10_000, minimum=0)
+    )
+
+    api_base = env.get("TELEGRAM_API_BASE_URL") or reader.string(
+        "telegram.api_base_url", PUBLIC_TELEGRAM_API
+    )
+    if not api_base.startswith(("http://", "https://")):
+        raise ConfigError("TELEGRAM_API_BASE_URL: must be an http:// or https:// URL")
+    webhook_url = env.get("TELEGRAM_WEBHOOK_URL") or reader.string("telegram.webhook_url", "")
+    webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+    if webhook_url:
+        if not webhook_url.startswith("https://") and not webhook_url.startswith("http://127."):
+            raise ConfigError("telegram.webhook_url: must be an https:// URL")
+        if not webhook_secret:
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required when telegram.webhook_url is set")
+        if not (1 <= len(webhook_secret) <= 256) or not all(
+            c.isascii() and (c.isalnum() or c in "_-") for c in webhook_secret
+        ):
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET: 1-256 characters, only A-Z, a-z, 0-9, _ and -"
+            )
+    token = env.get("TELEGRAM_BOT_TOKEN") or None
+    if token is not None and ":" not in token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: does not look like a bot token (id:secret)")
+    telegram = TelegramConfig(
+        token=token,
+        api_base_url=api_base,
+        webhook_url=webhook_url or None,
+        webhook_listen=reader.string("telegram.webhook_listen", "127.0.0.1"),
+        webhook_port=reader.integer("telegram.webhook_port", 8443, minimum=1, maximum=65535),
+        webhook_secret=webhook_secret,
+        poll_timeout=reader.integer("telegram.poll_timeout", 30, minimum=0, maximum=50),
+    )
+    flood = FloodConfig(
+        messages=reader.integer("flood.messages", 12, minimum=1),
+        per_seconds=float(reader.integer("flood.per_seconds", 6, minimum=1)),
+    )
+    min_age = reader.integer("registration.min_age", 16, minimum=1, maximum=120)
+    max_age = reader.integer("registration.max_age", 30, minimum=min_age, maximum=120)
+    units_file = reader.string("units.file", "")
+    return Config(
+        data_dir=data_dir,
+        database=database,
+        telegram=telegram,
+        flood=flood,
+        default_locale=default_locale,
+        timezone=timezone,
+        consent_version=reader.string("registration.consent_version", "2026-11-27"),
+        min_age=min_age,
+        max_age=max_age,
+        units_file=(base / units_file) if units_file else None,
+    )
+
+
+class _Reader:
+    """Typed access to dotted keys, with errors that name the key."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+
+    def _get(self, key: str) -> Any:
+        node: Any = self._raw
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def string(self, key: str, default: str) -> str:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: must be a string")
+        return value
+
+    def integer(
+        self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{key}: must be a whole number")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{key}: must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{key}: must be at most {maximum}")
+        return value

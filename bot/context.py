@@ -1,0 +1,45 @@
+"""What a handler receives: the event, the person, their language, and the open transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.events import Inbound
+from bot.i18n import Catalogs, Translator
+from models.people import Person
+
+if TYPE_CHECKING:
+    from bot.router import Router
+
+__all__ = ["Context"]
+
+
+@dataclass
+class Context:
+    inbound: Inbound
+    person: Person
+    t: Translator
+    session: AsyncSession
+    config: Config
+    router: Router
+    catalogs: Catalogs
+
+    def _(self, message: str) -> str:
+        return self.t.gettext(message)
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this person (no personal data)."""
+        return f"identity:{self.person.identity_id}"
+
+    def use_locale(self, locale: str) -> None:
+        """Speaks another language from now on (after the user switched)."""
+        self.t = self.catalogs.translator(locale, self.config.tz)
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.config.tz).date()

@@ -1,0 +1,522 @@
+"""The dialogue engine: runs form declarations, one field at a time, with state in the database.
+
+A form is data (fields with a type, limits, a prompt and a hint); this module is the only
+conversation. Every prompt offers back and cancel, every choice can be answered by button,
+number or label, and the state is saved in the handler's transaction, so a restart or another
+worker continues where the user was.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.context import Context
+from bot.events import Choice, InboundKind, Reply
+from bot.fields import (
+    Invalid,
+    parse_date,
+    parse_decimal,
+    parse_integer,
+    parse_money,
+    parse_phone,
+    parse_text,
+    parse_year,
+)
+from bot.i18n import N_
+from bot.text import bare, escape, fold
+from models.tables import Dialogue, utcnow
+from models.units import get_unit, list_units, search_units
+
+__all__ = [
+    "Field",
+    "FieldKind",
+    "Form",
+    "Option",
+    "Stop",
+    "answer",
+    "cancel",
+    "current_dialogue",
+    "go_back",
+    "match_choice",
+    "prompt",
+    "start_form",
+]
+
+NAV_BACK = "nav:back"
+NAV_CANCEL = "nav:cancel"
+SKIP = "_skip"
+DONE = "_done"
+UNIT_LIST = "_list"
+UNIT_NEXT = "_next"
+UNIT_PREV = "_prev"
+UNIT_PAGE = 8
+BACK_WORDS = {"back", "quay lai", "tro lai"}
+CANCEL_WORDS = {"cancel", "huy", "huy bo"}
+SKIP_WORDS = {"skip", "bo qua", "khong"}
+DONE_WORDS = {"done", "xong", "hoan tat"}
+
+
+class FieldKind(enum.StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    MONEY = "money"
+    DATE = "date"
+    YEAR = "year"
+    CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
+    UNIT = "unit"
+    PHOTOS = "photos"
+    LOCATION = "location"
+    PHONE = "phone"
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str  # msgid
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Ends the form early (e.g. consent declined) with these replies; nothing is kept."""
+
+    replies: list[Reply]
+
+
+Check = Callable[[Context, Any, dict[str, Any]], Awaitable[Stop | None]]
+Params = Callable[[Context, dict[str, Any]], dict[str, Any]]
+Complete = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: FieldKind
+    prompt: str  # msgid; may hold {placeholders} filled by `params`
+    hint: str | None = None  # msgid: how to answer
+    optional: bool = False
+    options: tuple[Option, ...] = ()
+    min_length: int = 1
+    max_length: int = 500
+    minimum: float | None = None
+    maximum: float | None = None
+    max_files: int = 10
+    params: Params | None = None
+    check: Check | None = None  # runs after a valid answer; may raise Invalid or stop the form
+    stamp: bool = False  # store {"value": answer, "at": ISO time}, e.g. when consent was given
+    ask_if: Callable[[dict[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    title: str  # msgid
+    fields: tuple[Field, ...]
+    complete: Complete
+    cancelled: str = N_("Cancelled. Nothing was saved.")
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    def asked(self, answers: dict[str, Any]) -> list[Field]:
+        return [f for f in self.fields if f.ask_if is None or f.ask_if(answers)]
+
+
+@dataclass
+class _Stay:
+    """The answer was understood but the field is not finished (a page turned, a photo added)."""
+
+    notice: str | None = None
+    quiet: bool = False  # say nothing (the rest of an album)
+
+
+@dataclass
+class _Accept:
+    value: Any
+    notice: str | None = None
+
+
+_Outcome = _Stay | _Accept
+
+
+async def current_dialogue(session: AsyncSession, channel: str, chat_id: str) -> Dialogue | None:
+    return await session.scalar(
+        select(Dialogue).where(Dialogue.channel == channel, Dialogue.chat_id == chat_id)
+    )
+
+
+async def start_form(
+    ctx: Context, name: str, answers: dict[str, Any] | None = None
+) -> list[Reply]:
+    """Opens a form at its first field (replacing any other open form) and asks it."""
+    form = ctx.router.forms[name]
+    inbound = ctx.inbound
+    await ctx.session.execute(
+        delete(Dialogue).where(
+            Dialogue.channel == inbound.channel, Dialogue.chat_id == inbound.chat_id
+        )
+    )
+    answers = dict(answers or {})
+    first = form.asked(answers)[0]
+    dialogue = Dialogue(
+        channel=inbound.channel,
+        chat_id=inbound.chat_id,
+        form=name,
+        field=first.name,
+        answers=answers,
+        pending={},
+    )
+    ctx.session.add(dialogue)
+    await ctx.session.flush()
+    return [await prompt(ctx, dialogue)]
+
+
+async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) -> Reply:
+    """The question of the current field, with its step, hint, choices, back and cancel."""
+    form = ctx.router.forms[dialogue.form]
+    current = form.field(dialogue.field)
+    asked = form.asked(dialogue.answers)
+    step = next(i for i, f in enumerate(asked, start=1) if f.name == current.name)
+    params = current.params(ctx, dialogue.answers) if current.params else {}
+    lines = []
+    if notice:
+        lines += [notice, ""]
+    lines.append(
+        ctx._("{form} · step {step} of {total}").format(
+            form=ctx._(form.title), step=step, total=len(asked)
+        )
+    )
+    lines.append(f"<b>{ctx._(current.prompt).format(**params)}</b>")
+    if current.hint:
+        lines.append(f"<i>{ctx._(current.hint).format(**params)}</i>")
+    choices = list(await _choices(ctx, dialogue, current))
+    if current.kind is FieldKind.UNIT and dialogue.pending.get("total"):
+        page = dialogue.pending.get("page", 0)
+        lines.append(
+            ctx._("Page {page} of {pages}.").format(
+                page=page + 1, pages=-(-dialogue.pending["total"] // UNIT_PAGE)
+            )
+        )
+    lines += ["", ctx._("Type /back to go back a step, /cancel to stop.")]
+    if step > 1:
+        choices.append(Choice(ctx._("⬅️ Back"), NAV_BACK, nav=True))
+    choices.append(Choice(ctx._("✖️ Cancel"), NAV_CANCEL, nav=True))
+    contact = ctx._("📱 Share my phone number") if current.kind is FieldKind.PHONE else None
+    return Reply("\n".join(lines), tuple(choices), request_contact=contact)
+
+
+async def _choices(ctx: Context, dialogue: Dialogue, current: Field) -> list[Choice]:
+    tag = f"f:{dialogue.form}:{current.name}:"
+    choices: list[Choice] = []
+    if current.kind is FieldKind.CHOICE:
+        choices = [Choice(ctx._(o.label), tag + o.value) for o in current.options]
+    elif current.kind is FieldKind.MULTI_CHOICE:
+        selected = set(dialogue.pending.get("selected", []))
+        choices = [
+            Choice(("✅ " if o.value in selected else "") + ctx._(o.label), tag + o.value)
+            for o in current.options
+        ]
+        choices.append(Choice(ctx._("Done"), tag + DONE))
+    elif current.kind is FieldKind.UNIT:
+        offered = dialogue.pending.get("offered", [])
+        choices = [Choice(name, f"{tag}{unit_id}") for unit_id, name in offered]
+        page = dialogue.pending.get("page")
+        total = dialogue.pending.get("total", 0)
+        if page is not None and page > 0:
+            choices.append(Choice(ctx._("◀️ Previous page"), tag + UNIT_PREV))
+        if page is not None and (page + 1) * UNIT_PAGE < total:
+            choices.append(Choice(ctx._("Next page ▶️"), tag + UNIT_NEXT))
+        if page is None:
+            choices.append(Choice(ctx._("📋 Show the list"), tag + UNIT_LIST))
+    elif current.kind is FieldKind.PHOTOS and dialogue.pending.get("files"):
+        choices.append(Choice(ctx._("Done"), tag + DONE))
+    if current.optional:
+        choices.append(Choice(ctx._("Skip"), tag + SKIP))
+    return choices
+
+
+async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
+    """Takes the user's answer to the current field and moves the form on."""
+    inbound = ctx.inbound
+    form = ctx.router.forms[dialogue.form]
+    current = form.field(dialogue.field)
+    value: str | None = None  # the chosen button's value, or what was typed
+    if inbound.kind is InboundKind.BUTTON and inbound.button is not None:
+        if inbound.button == NAV_BACK:
+            return await go_back(ctx, dialogue)
+        if inbound.button == NAV_CANCEL:
+            return await cancel(ctx, dialogue)
+        prefix = f"f:{dialogue.form}:{current.name}:"
+        if not inbound.button.startswith(prefix):
+            return [
+                await prompt(ctx, dialogue, ctx._("That button belongs to an earlier question."))
+            ]
+        value = inbound.button.removeprefix(prefix)
+    elif inbound.kind is InboundKind.TEXT:
+        word = bare(inbound.text)
+        if word in BACK_WORDS:
+            return await go_back(ctx, dialogue)
+        if word in CANCEL_WORDS:
+            return await cancel(ctx, dialogue)
+
+    if current.optional and (value == SKIP or _typed_word(ctx, SKIP_WORDS)):
+        outcome: _Outcome = _Accept(None)
+    else:
+        try:
+            outcome = await _read(ctx, dialogue, current, value)
+        except Invalid as invalid:
+            return [await _warn(ctx, dialogue, invalid)]
+    if isinstance(outcome, _Stay):
+        if outcome.quiet:
+            return []
+        return [await prompt(ctx, dialogue, outcome.notice)]
+
+    if current.check is not None:
+        try:
+            stop = await current.check(ctx, outcome.value, dialogue.answers)
+        except Invalid as invalid:
+            return [await _warn(ctx, dialogue, invalid)]
+        if stop is not None:
+            await ctx.session.delete(dialogue)
+            return stop.replies
+    stored: Any = outcome.value
+    if current.stamp:
+        stored = {"value": stored, "at": utcnow().isoformat()}
+    answers = {**dialogue.answers, current.name: stored}
+    following = _next_field(form, answers, current.name)
+    if following is None:
+        await ctx.session.delete(dialogue)
+        replies = await form.complete(ctx, answers)
+        if outcome.notice:
+            replies.insert(0, Reply(outcome.notice))
+        return replies
+    dialogue.answers, dialogue.field, dialogue.pending = answers, following.name, {}
+    return [await prompt(ctx, dialogue, outcome.notice)]
+
+
+async def _warn(ctx: Context, dialogue: Dialogue, invalid: Invalid) -> Reply:
+    """Asks again, saying first what was wrong with the answer."""
+    return await prompt(ctx, dialogue, "⚠️ " + ctx._(invalid.message).format(**invalid.params))
+
+
+def _typed_word(ctx: Context, words: set[str]) -> bool:
+    return ctx.inbound.kind is InboundKind.TEXT and bare(ctx.inbound.text) in words
+
+
+def _next_field(form: Form, answers: dict[str, Any], after: str) -> Field | None:
+    names = [f.name for f in form.fields]
+    for candidate in form.fields[names.index(after) + 1 :]:
+        if candidate.ask_if is None or candidate.ask_if(answers):
+            return candidate
+    return None
+
+
+async def go_back(ctx: Context, dialogue: Dialogue) -> list[Reply]:
+    """Returns to the previous question, forgetting its answer."""
+    form = ctx.router.forms[dialogue.form]
+    asked = [f.name for f in form.asked(dialogue.answers)]
+    position = asked.index(dialogue.field)
+    if position == 0:
+        return [await prompt(ctx, dialogue, ctx._("This is the first step."))]
+    previous = asked[position - 1]
+    keep = asked[: position - 1]
+    dialogue.answers = {k: v for k, v in dialogue.answers.items() if k in keep}
+    dialogue.field, dialogue.pending = previous, {}
+    return [await prompt(ctx, dialogue)]
+
+
+async def cancel(ctx: Context, dialogue: Dialogue) -> list[Reply]:
+    """Closes the form without saving anything."""
+    form = ctx.router.forms[dialogue.form]
+    await ctx.session.delete(dialogue)
+    return [Reply(ctx._(form.cancelled) + "\n" + ctx._("Type /menu to see what you can do."))]
+
+
+def match_choice(ctx: Context, choices: list[tuple[str, str]], typed: str) -> str | None:
+    """The value of the choice a typed answer means: its number, or its label."""
+    text = typed.strip().rstrip(".)")
+    if text.isdigit():
+        index = int(text) - 1
+        return choices[index][0] if 0 <= index < len(choices) else None
+    wanted = bare(typed)
+    for value, label in choices:
+        if bare(label) == wanted:
+            return value
+    return None
+
+
+async def _read(ctx: Context, dialogue: Dialogue, current: Field, button: str | None) -> _Outcome:
+    """Parses the inbound event as an answer to `current`; raises Invalid when it is wrong."""
+    inbound = ctx.inbound
+    kind = current.kind
+    if kind is FieldKind.PHOTOS:
+        return _read_photos(ctx, dialogue, current, button)
+    if kind is FieldKind.PHONE and inbound.kind is InboundKind.CONTACT:
+        if not inbound.contact_is_own or not inbound.phone:
+            raise Invalid(N_("Please share your own phone number, or type it."))
+        return _Accept(parse_phone(inbound.phone))
+    if kind is FieldKind.LOCATION and inbound.kind is InboundKind.LOCATION:
+        return _Accept({"latitude": inbound.latitude, "longitude": inbound.longitude})
+    if button is None and inbound.kind is not InboundKind.TEXT:
+        raise Invalid(N_("Please answer this question in text."))
+    text = inbound.text
+    if kind is FieldKind.CHOICE:
+        options = [(o.value, ctx._(o.label)) for o in current.options]
+        chosen = _pick(ctx, options, button, text)
+        return _Accept(chosen)
+    if kind is FieldKind.MULTI_CHOICE:
+        return _read_multi(ctx, dialogue, current, button, text)
+    if kind is FieldKind.UNIT:
+        return await _read_unit(ctx, dialogue, button, text)
+    if button is not None:
+        raise Invalid(N_("Please answer this question in text."))
+    today = ctx.today()
+    if kind is FieldKind.TEXT:
+        return _Accept(
+            parse_text(text, min_length=current.min_length, max_length=current.max_length)
+        )
+    if kind is FieldKind.INTEGER:
+        return _Accept(parse_integer(text, **_limits(current)))
+    if kind is FieldKind.DECIMAL:
+        return _Accept(parse_decimal(text, **_limits(current)))
+    if kind is FieldKind.MONEY:
+        return _Accept(parse_money(text))
+    if kind is FieldKind.DATE:
+        return _Accept(parse_date(text, today=today))
+    if kind is FieldKind.YEAR:
+        return _Accept(
+            parse_year(
+                text,
+                minimum=int(current.minimum or 1900),
+                maximum=int(current.maximum or today.year),
+            )
+        )
+    if kind is FieldKind.PHONE:
+        return _Accept(parse_phone(text))
+    if kind is FieldKind.LOCATION:
+        return _Accept({"place": parse_text(text, min_length=2, max_length=200)})
+    raise AssertionError(kind)
+
+
+def _limits(current: Field) -> dict[str, Any]:
+    limits: dict[str, Any] = {}
+    if current.minimum is not None:
+        limits["minimum"] = current.minimum
+    if current.maximum is not None:
+        limits["maximum"] = current.maximum
+    return limits
+
+
+def _pick(ctx: Context, options: list[tuple[str, str]], button: str | None, text: str) -> str:
+    if button is not None:
+        if button not in {value for value, _ in options}:
+            raise Invalid(N_("That button belongs to an earlier question."))
+        return button
+    chosen = match_choice(ctx, options, text)
+    if chosen is None:
+        raise Invalid(
+            N_("Please choose one of the options: tap a button or type its number (1 to {n})."),
+            {"n": len(options)},
+        )
+    return chosen
+
+
+def _read_multi(
+    ctx: Context, dialogue: Dialogue, current: Field, button: str | None, text: str
+) -> _Outcome:
+    options = [(o.value, ctx._(o.label)) for o in current.options]
+    selected: list[str] = list(dialogue.pending.get("selected", []))
+    if button == DONE or (button is None and fold(text) in DONE_WORDS):
+        if not selected:
+            raise Invalid(N_("Please choose at least one option."))
+        return _Accept(selected)
+    if button is not None:
+        value = _pick(ctx, options, button, text)
+        selected = [v for v in selected if v != value] if value in selected else [*selected, value]
+        dialogue.pending = {"selected": selected}
+        return _Stay()
+    # Typed: "1, 3" chooses both at once and finishes.
+    parts = [part for part in text.replace(";", ",").replace(" ", ",").split(",") if part]
+    values = [_pick(ctx, options, None, part) for part in parts]
+    if not values:
+        raise Invalid(N_("Please choose at least one option."))
+    return _Accept(list(dict.fromkeys(values)))
+
+
+async def _read_unit(ctx: Context, dialogue: Dialogue, button: str | None, text: str) -> _Outcome:
+    pending = dialogue.pending
+    offered = [(str(unit_id), name) for unit_id, name in pending.get("offered", [])]
+    if button in (UNIT_LIST, UNIT_NEXT, UNIT_PREV) or (
+        button is None and fold(text) in {"danh sach", "list", "xem danh sach"}
+    ):
+        page = pending.get("page", -1)
+        page = page - 1 if button == UNIT_PREV else (page + 1 if button == UNIT_NEXT else 0)
+        units, total = await list_units(ctx.session, offset=page * UNIT_PAGE, limit=UNIT_PAGE)
+        dialogue.pending = {
+            "offered": [[u.id, u.name] for u in units],
+            "page": max(page, 0),
+            "total": total,
+        }
+        return _Stay()
+    if button is not None:
+        if button not in {value for value, _ in offered}:
+            raise Invalid(N_("That button belongs to an earlier question."))
+        chosen: str | None = button
+    else:
+        chosen = match_choice(ctx, offered, text) if offered else None
+    if chosen is not None:
+        unit = await get_unit(ctx.session, int(chosen))
+        if unit is None:
+            raise Invalid(N_("That unit no longer exists. Please search again."))
+        return _Accept(unit.id, ctx._("Unit: {name}").format(name=escape(unit.name)))
+    if len(fold(text)) < 2:
+        raise Invalid(N_("Please type at least two letters of the name."))
+    found = await search_units(ctx.session, text, limit=UNIT_PAGE + 1)
+    if not found:
+        raise Invalid(
+            N_('No unit matches "{query}". Try another part of the name, or type "list".'),
+            {"query": escape(text[:50])},
+        )
+    if len(found) == 1:
+        return _Accept(found[0].id, ctx._("Unit: {name}").format(name=escape(found[0].name)))
+    dialogue.pending = {"offered": [[u.id, u.name] for u in found[:UNIT_PAGE]]}
+    if len(found) > UNIT_PAGE:
+        return _Stay(ctx._("Many units match. Choose one below, or type more of the name."))
+    return _Stay(ctx._("Several units match. Which one is yours?"))
+
+
+def _read_photos(ctx: Context, dialogue: Dialogue, current: Field, button: str | None) -> _Outcome:
+    inbound = ctx.inbound
+    files: list[dict[str, Any]] = list(dialogue.pending.get("files", []))
+    if button == DONE or (button is None and _typed_word(ctx, DONE_WORDS)):
+        if not files:
+            raise Invalid(N_("Please send at least one photo or document, or skip."))
+        return _Accept(files)
+    if not inbound.attachments:
+        raise Invalid(N_("Please send photos or PDF documents, then tap Done."))
+    for attachment in inbound.attachments:
+        if len(files) >= current.max_files:
+            raise Invalid(N_("At most {max} files per entry."), {"max": current.max_files})
+        files.append(
+            {"file_id": attachment.file_id, "kind": attachment.kind, "name": attachment.file_name}
+        )
+    same_album = inbound.media_group is not None and (
+        inbound.media_group == dialogue.pending.get("album")
+    )
+    dialogue.pending = {"files": files, "album": inbound.media_group}
+    if same_album:
+        return _Stay(quiet=True)  # one answer per album, not one per photo
+    return _Stay(
+        ctx.t.ngettext(
+            "Received {n} file. Send more, or tap Done.",
+            "Received {n} files. Send more, or tap Done.",
+            len(files),
+        ).format(n=len(files))
+    )

@@ -1,0 +1,179 @@
+"""Dispatch: one update, one transaction — dedupe, person and locale, routing, replies stored.
+
+Channels hand every update to `Dispatcher.handle` and send what it returns; the inbox row of
+the update is marked handled, with its replies, in the same transaction as the handler's
+writes. A redelivered update therefore changes nothing and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.config import Config
+from bot.context import Context
+from bot.dialogue import answer, cancel, current_dialogue, go_back, match_choice, prompt
+from bot.events import Inbound, InboundKind, Reply
+from bot.flood import FloodGate
+from bot.i18n import N_, Catalogs, Translator, pick_locale
+from bot.router import Router, menu_reply
+from models import Database, utcnow
+from models.inbox import claim_update, finish_update, mark_replied
+from models.people import identity_for, load_person
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+HINTS = {
+    InboundKind.STICKER: N_("Nice sticker! I can only read text and buttons here."),
+    InboundKind.VOICE: N_("I cannot listen to voice messages. Please type your answer."),
+    InboundKind.PHOTO: N_("Photos are only needed when a report asks for evidence."),
+    InboundKind.DOCUMENT: N_("Files are only needed when a report asks for evidence."),
+    InboundKind.CONTACT: N_("Thank you, but I only need a phone number during registration."),
+    InboundKind.LOCATION: N_("A location is only needed when a report asks for a place."),
+    InboundKind.OTHER: N_("I cannot read that kind of message. Please type text."),
+}
+
+
+class Dispatcher:
+    def __init__(self, config: Config, db: Database, catalogs: Catalogs, router: Router) -> None:
+        self.config = config
+        self.db = db
+        self.catalogs = catalogs
+        self.router = router
+        self.flood = FloodGate(config.flood.messages, config.flood.per_seconds)
+
+    def admit(self, inbound: Inbound) -> tuple[float, Reply | None]:
+        """Flood control: how long to hold this update, and a notice to send once."""
+        delay, notify = self.flood.admit(
+            f"{inbound.channel}:{inbound.user_id}", inbound.media_group
+        )
+        if not notify:
+            return delay, None
+        t = self._fallback_translator(inbound)
+        notice = t.gettext(
+            "You are sending messages very quickly. I will answer them one by one, "
+            "please wait a moment."
+        )
+        return delay, Reply(notice)
+
+    def _fallback_translator(self, inbound: Inbound) -> Translator:
+        """For messages outside a transaction: the client's language, else the default."""
+        locale = pick_locale(None, inbound.client_language, self.config.default_locale)
+        return self.catalogs.translator(locale, self.config.tz)
+
+    async def handle(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
+        """Handles one update and returns the replies to send; None if it was handled before."""
+        try:
+            async with self.db.write() as session:
+                row = await claim_update(session, inbound.channel, inbound.update_key, payload)
+                if row is None:
+                    return None
+                identity = await identity_for(
+                    session, inbound.channel, inbound.user_id, inbound.chat_id
+                )
+                person = await load_person(session, identity)
+                locale = pick_locale(
+                    person.locale, inbound.client_language, self.config.default_locale
+                )
+                ctx = Context(
+                    inbound=inbound,
+                    person=person,
+                    t=self.catalogs.translator(locale, self.config.tz),
+                    session=session,
+                    config=self.config,
+                    router=self.router,
+                    catalogs=self.catalogs,
+                )
+                replies = await self._route(ctx)
+                row.handled_at = utcnow()
+                row.replies = {"items": [reply.to_json() for reply in replies]}
+                return replies
+        except Exception:
+            # The handler's writes are rolled back; record the update as handled with an
+            # apology, so a poisonous update is not retried forever.
+            log.exception("handling %s update failed", inbound.channel)
+            return await self._apologise(inbound, payload)
+
+    async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply]:
+        t = self._fallback_translator(inbound)
+        replies = [
+            Reply(
+                t.gettext(
+                    "Sorry, something went wrong on our side and your last message was not "
+                    "saved. Please try again in a moment."
+                )
+            )
+        ]
+        async with self.db.write() as session:
+            row = await claim_update(session, inbound.channel, inbound.update_key, payload)
+            if row is not None:
+                row.handled_at = utcnow()
+                row.replies = {"items": [reply.to_json() for reply in replies]}
+        return replies
+
+    async def ignore(self, channel: str, update_key: str) -> None:
+        """Records an update that is not for the bot (a group message, an edit) as done."""
+        async with self.db.write() as session:
+            await finish_update(session, channel, update_key)
+
+    async def replied(self, channel: str, update_key: str) -> None:
+        """Records that the replies of an update were sent."""
+        async with self.db.write() as session:
+            await mark_replied(session, channel, update_key)
+
+    async def _route(self, ctx: Context) -> list[Reply]:
+        inbound = ctx.inbound
+        dialogue = await current_dialogue(ctx.session, inbound.channel, inbound.chat_id)
+        if inbound.kind is InboundKind.COMMAND:
+            name = inbound.command or ""
+            if dialogue is not None and name == "cancel":
+                return await cancel(ctx, dialogue)
+            if dialogue is not None and name == "back":
+                return await go_back(ctx, dialogue)
+            command = self.router.commands.get(name)
+            if command is None:
+                text = ctx._("I do not know the command /{name}. Type /help to see what I can do.")
+                reply = Reply(text.format(name=name[:32]))
+                return [await prompt(ctx, dialogue, reply.text)] if dialogue else [reply]
+            if dialogue is not None and not command.keeps_dialogue:
+                notice = ctx._(
+                    "You are in the middle of a form. Answer the question below, "
+                    "or type /cancel to stop it first."
+                )
+                if name == "start":
+                    notice = ctx._("Let us continue where you left off.")
+                return [await prompt(ctx, dialogue, notice)]
+            replies = await command.handler(ctx)
+            if dialogue is not None:
+                replies.append(await prompt(ctx, dialogue))
+            return replies
+
+        if dialogue is not None:
+            return await answer(ctx, dialogue)
+
+        if inbound.kind is InboundKind.BUTTON:
+            key = (inbound.button or "").removeprefix("m:")
+            for item in self.router.menu_for(ctx):
+                if item.key == key:
+                    return await item.handler(ctx)
+            return [menu_reply(ctx, ctx._("That button is no longer active. Here is the menu:"))]
+
+        if inbound.kind is InboundKind.TEXT:
+            items = self.router.menu_for(ctx)
+            chosen = match_choice(
+                ctx, [(item.key, ctx._(item.label)) for item in items], inbound.text
+            )
+            for item in items:
+                if item.key == chosen:
+                    return await item.handler(ctx)
+            if not ctx.person.registered:
+                return [Reply(ctx._("Hello! Type /start to join the movement."))]
+            return [
+                menu_reply(
+                    ctx, ctx._("I did not understand that. Choose from the menu, or type /help.")
+                )
+            ]
+
+        return [Reply(ctx._(HINTS.get(inbound.kind, HINTS[InboundKind.OTHER])))]

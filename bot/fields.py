@@ -1,0 +1,170 @@
+"""Parsing and validating typed answers. Each parser returns a JSON-storable value or raises
+Invalid with a translatable message that states the rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bot.i18n import N_
+from bot.text import fold, nfc
+
+__all__ = [
+    "Invalid",
+    "parse_date",
+    "parse_decimal",
+    "parse_integer",
+    "parse_money",
+    "parse_phone",
+    "parse_text",
+    "parse_year",
+]
+
+
+@dataclass
+class Invalid(Exception):
+    """An answer broke a rule; `message` is a msgid formatted with `params` once translated."""
+
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_text(raw: str, *, min_length: int = 1, max_length: int = 500) -> str:
+    value = nfc(raw)
+    if len(value) < min_length:
+        raise Invalid(N_("Please write at least {min} characters."), {"min": min_length})
+    if len(value) > max_length:
+        raise Invalid(
+            N_("That is too long: at most {max} characters, you wrote {length}."),
+            {"max": max_length, "length": len(value)},
+        )
+    return value
+
+
+_INTEGER = re.compile(r"^\d{1,3}([.,\s]\d{3})*$|^\d+$")
+
+
+def parse_integer(raw: str, *, minimum: int = 0, maximum: int = 10**9) -> int:
+    text = nfc(raw)
+    if not _INTEGER.match(text):
+        raise Invalid(N_("Please answer with a whole number, for example 25."))
+    value = int(re.sub(r"[.,\s]", "", text))
+    _check_range(value, minimum, maximum)
+    return value
+
+
+def parse_decimal(raw: str, *, minimum: float = 0, maximum: float = 10**9) -> float:
+    text = nfc(raw).replace(",", ".")
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise Invalid(N_("Please answer with a number, for example 2,5."))
+    value = Decimal(text)
+    _check_range(value, minimum, maximum)
+    return float(value)
+
+
+def _check_range(value: int | float | Decimal, minimum: float, maximum: float) -> None:
+    if not minimum <= value <= maximum:
+        raise Invalid(
+            N_("Please answer with a number from {min} to {max}."),
+            {"min": minimum, "max": maximum},
+        )
+
+
+def parse_year(raw: str, *, minimum: int, maximum: int) -> int:
+    text = nfc(raw)
+    if not re.fullmatch(r"\d{4}", text):
+        raise Invalid(N_("Please write the year with four digits, for example 2004."))
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise Invalid(
+            N_("Please write a year from {min} to {max}."), {"min": minimum, "max": maximum}
+        )
+    return value
+
+
+_UNITS = {
+    "k": 1_000,
+    "nghin": 1_000,
+    "ngan": 1_000,
+    "tr": 1_000_000,
+    "trieu": 1_000_000,
+    "ty": 1_000_000_000,
+    "ti": 1_000_000_000,
+}
+_MONEY = re.compile(r"^(?P<number>\d[\d.,\s]*?)\s*(?P<unit>[a-z]+)?\s*(d|dong|vnd)?$")
+
+
+def parse_money(raw: str, *, maximum: int = 10**13) -> int:
+    """Đồng from "1.500.000", "1,5 triệu", "2 tr", "500k", "1 tỷ", "300.000đ"."""
+    text = fold(raw).replace("₫", "").strip()
+    match = _MONEY.match(text)
+    unit = match.group("unit") if match else None
+    if match is None or (
+        unit is not None and unit not in _UNITS and unit not in ("d", "dong", "vnd")
+    ):
+        raise Invalid(
+            N_("Please write an amount in đồng, for example 1.500.000, 1,5 triệu or 500k.")
+        )
+    number = match.group("number").replace(" ", "")
+    if unit in _UNITS:
+        # "1,5 triệu", "1.5 tr": a single separator is a decimal point; more are thousands.
+        if len(re.findall(r"[.,]", number)) <= 1:
+            amount = Decimal(number.replace(",", "."))
+        else:
+            amount = Decimal(re.sub(r"[.,]", "", number))
+        value = int(amount * _UNITS[unit])
+    else:
+        if not re.fullmatch(r"\d{1,3}([.,]\d{3})*|\d+", number):
+            raise Invalid(
+                N_("Please write an amount in đồng, for example 1.500.000, 1,5 triệu or 500k.")
+            )
+        value = int(re.sub(r"[.,]", "", number))
+    if not 0 <= value <= maximum:
+        raise Invalid(N_("That amount is out of range."))
+    return value
+
+
+_TODAY = {"hom nay", "today", "nay"}
+_YESTERDAY = {"hom qua", "yesterday", "qua"}
+
+
+def parse_date(raw: str, *, today: dt.date, earliest: dt.date = dt.date(2021, 1, 1)) -> str:
+    """An ISO date from dd/mm/yyyy, "hôm nay" or "hôm qua"; not in the future, not too early."""
+    text = fold(raw)
+    if text in _TODAY:
+        value = today
+    elif text in _YESTERDAY:
+        value = today - dt.timedelta(days=1)
+    else:
+        match = re.fullmatch(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})", text)
+        if match is None:
+            raise Invalid(N_("Please write the date as dd/mm/yyyy, for example 27/11/2026."))
+        day, month, year = (int(part) for part in match.groups())
+        try:
+            value = dt.date(year, month, day)
+        except ValueError:
+            raise Invalid(
+                N_("That date does not exist. Please check the day and month.")
+            ) from None
+    if value > today:
+        raise Invalid(N_("The date cannot be in the future."))
+    if value < earliest:
+        raise Invalid(
+            N_("The date cannot be before {date}."), {"date": earliest.strftime("%d/%m/%Y")}
+        )
+    return value.isoformat()
+
+
+def parse_phone(raw: str) -> str:
+    """A Vietnamese mobile number, stored as +84…; accepts 0912 345 678 or +84 912 345 678."""
+    digits = re.sub(r"[\s.\-()]", "", raw)
+    if digits.startswith("+84"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("84") and len(digits) == 11:
+        digits = "0" + digits[2:]
+    if not re.fullmatch(r"0[35789]\d{8}", digits):
+        raise Invalid(N_("Please write a Vietnamese mobile number, for example 0912 345 678."))
+    return "+84" + digits[1:]

@@ -1,0 +1,74 @@
+"""Small text helpers shared by the core and the channels."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+__all__ = ["bare", "escape", "fold", "nfc", "split_text", "strip_html"]
+
+_SPACES = re.compile(r"\s+")
+_TAGS = re.compile(r"</?(?:b|i)>")
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def nfc(text: str) -> str:
+    """Trims and NFC-normalises what a user typed (phones may send decomposed Vietnamese)."""
+    return unicodedata.normalize("NFC", _SPACES.sub(" ", text).strip())
+
+
+def fold(text: str) -> str:
+    """Lower-case without diacritics, so "na sam" matches "Xã Na Sầm"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SPACES.sub(" ", bare).strip().casefold()
+
+
+def bare(text: str) -> str:
+    """Folded, without the icons and punctuation around it: "⬅️ Quay lại" is "quay lai"."""
+    return _EDGES.sub("", fold(text))
+
+
+def escape(text: str) -> str:
+    """Escapes user text for the HTML that replies are written in."""
+    return html.escape(text, quote=False)
+
+
+def strip_html(text: str) -> str:
+    """Plain text for channels without formatting (console, Zalo)."""
+    return html.unescape(_TAGS.sub("", text))
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Splits a long message into parts of at most `limit` characters, at paragraph or line
+    boundaries where possible, never inside an HTML tag or entity."""
+    parts: list[str] = []
+    current = ""
+    for paragraph in text.split("\n"):
+        line = paragraph
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        while len(line) > limit:
+            cut = _safe_cut(line, limit)
+            parts.append(line[:cut])
+            line = line[cut:].lstrip()
+        current = line
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def _safe_cut(line: str, limit: int) -> int:
+    """A cut position at or before `limit`: after a space, and outside <tags> and &entities;."""
+    cut = line.rfind(" ", 0, limit)
+    cut = cut if cut > limit // 2 else limit
+    for opener, closer in (("<", ">"), ("&", ";")):
+        start = line.rfind(opener, 0, cut)
+        if start != -1 and line.find(closer, start, cut) == -1 and start > 0:
+            cut = start
+    return cut

@@ -1,0 +1,170 @@
+"""Registration: consent first, then name, birth year, unit and an optional phone number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bot.context import Context
+from bot.dialogue import Field, FieldKind, Form, Option, Stop
+from bot.events import Reply
+from bot.fields import Invalid
+from bot.i18n import N_
+from bot.router import Router, menu_reply
+from bot.text import escape
+from models.people import load_person, register_member
+from models.tables import Identity
+
+__all__ = ["REGISTRATION", "register"]
+
+AGREE = "agree"
+
+CONSENT_NOTICE = N_(
+    "Before you register, please read how we handle your personal data "
+    "(notice version {version}).\n"
+    "• What we store: your full name, birth year, unit, phone number if you share it, your "
+    "chat account, and what you report.\n"
+    "• Why: to record and total the results of the emulation movement and to propose awards.\n"
+    "• Who sees it: the youth union secretaries of your unit and the units above it, and the "
+    "staff of the provincial Youth Union and the Department of Home Affairs who run the "
+    "movement.\n"
+    "• Your rights: you may see, correct and get a copy of your data, withdraw your consent "
+    "and ask us to delete it at any time, through this bot.\n"
+    "Do you agree?"
+)
+
+
+async def check_consent(ctx: Context, value: Any, _answers: dict[str, Any]) -> Stop | None:
+    """Ends registration, storing nothing, when the user does not agree."""
+    if value == AGREE:
+        return None
+    return Stop(
+        [
+            Reply(
+                ctx._(
+                    "Understood. Without your consent we store nothing about you. "
+                    "Type /start whenever you change your mind."
+                )
+            )
+        ]
+    )
+
+
+async def check_name(_ctx: Context, value: Any, _answers: dict[str, Any]) -> Stop | None:
+    if any(char.isdigit() for char in value) or len(value.split()) < 2:
+        raise Invalid(N_("Please write your full name in letters, for example Hoàng Thị Mai."))
+    return None
+
+
+async def check_age(ctx: Context, value: Any, _answers: dict[str, Any]) -> Stop | None:
+    """Turns away anyone who may be under 16 (a guardian must agree) and anyone over 30."""
+    age = ctx.today().year - int(value)
+    if age < ctx.config.min_age:
+        return Stop(
+            [
+                Reply(
+                    ctx._(
+                        "Thank you! Young people under {min} can take part only with the "
+                        "consent of a parent or guardian, so I cannot register you here. "
+                        "Please ask your youth union secretary or teacher for help. "
+                        "Nothing about you has been stored."
+                    ).format(min=ctx.config.min_age)
+                )
+            ]
+        )
+    if age > ctx.config.max_age:
+        raise Invalid(
+            N_(
+                "The movement is for young people aged {min} to {max} this year. If you "
+                "manage youth affairs, please ask the provincial Youth Union to add you."
+            ),
+            {"min": ctx.config.min_age, "max": ctx.config.max_age},
+        )
+    return None
+
+
+def consent_params(ctx: Context, _answers: dict[str, Any]) -> dict[str, Any]:
+    return {"version": ctx.config.consent_version}
+
+
+async def complete(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Saves the member with their consent record and opens the menu."""
+    birth_year = int(answers["birth_year"])
+    is_minor = ctx.today().year - birth_year < ctx.config.adult_age
+    consent = answers["consent"]
+    await register_member(
+        ctx.session,
+        ctx.person.identity_id,
+        full_name=answers["full_name"],
+        birth_year=birth_year,
+        is_minor=is_minor,
+        unit_id=int(answers["unit"]),
+        phone=answers.get("phone"),
+        notice_version=ctx.config.consent_version,
+        consented_at=dt.datetime.fromisoformat(consent["at"]),
+    )
+    identity = await ctx.session.get_one(Identity, ctx.person.identity_id)
+    ctx.person = await load_person(ctx.session, identity)
+    text = ctx._("<b>You are registered. Welcome, {name}!</b>\nUnit: {unit}").format(
+        name=escape(answers["full_name"]), unit=escape(ctx.person.unit_name or "")
+    )
+    return [Reply(text), menu_reply(ctx)]
+
+
+REGISTRATION = Form(
+    name="registration",
+    title=N_("Registration"),
+    fields=(
+        Field(
+            "consent",
+            FieldKind.CHOICE,
+            CONSENT_NOTICE,
+            options=(Option(AGREE, N_("✅ I agree")), Option("decline", N_("I do not agree"))),
+            params=consent_params,
+            check=check_consent,
+            stamp=True,
+        ),
+        Field(
+            "full_name",
+            FieldKind.TEXT,
+            N_("What is your full name?"),
+            hint=N_("Write it with diacritics, for example: Hoàng Thị Mai."),
+            min_length=4,
+            max_length=100,
+            check=check_name,
+        ),
+        Field(
+            "birth_year",
+            FieldKind.YEAR,
+            N_("In which year were you born?"),
+            hint=N_("Four digits, for example 2004."),
+            minimum=1900,
+            check=check_age,
+        ),
+        Field(
+            "unit",
+            FieldKind.UNIT,
+            N_("Which commune, ward or body do you belong to?"),
+            hint=N_(
+                'Type part of its name, diacritics optional (for example "na sam"), or type '
+                '"list" to choose from the list.'
+            ),
+        ),
+        Field(
+            "phone",
+            FieldKind.PHONE,
+            N_("Your phone number (optional)"),
+            hint=N_(
+                "Tap the button to share it, type it, or skip. Your secretary uses it only "
+                "to contact you about the movement."
+            ),
+            optional=True,
+        ),
+    ),
+    complete=complete,
+    cancelled=N_("Registration cancelled. Nothing was saved."),
+)
+
+
+def register(router: Router) -> None:
+    router.form(REGISTRATION)

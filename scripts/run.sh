@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up and runs the bot: on Telegram when TELEGRAM_BOT_TOKEN is set, otherwise the console
+# chat on the embedded SQLite database (var/youthbot.sqlite3). Extra arguments go to the bot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec .venv/bin/python -m bot "${@:-run}"

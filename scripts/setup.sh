@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates .venv (Python >= 3.11) and installs the project into it, with the extras given as
+# arguments (e.g. "dev"); reinstalls only when pyproject.toml changed. Compiles the catalogs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Python 3.11 or newer is needed (found: $("$PYTHON" --version 2>&1)). Set PYTHON=…" >&2
+  exit 2
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+extras=$(IFS=,; echo "$*")
+target="."
+[ -n "$extras" ] && target=".[$extras]"
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras:-base}"
+if [ ! -e "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+  touch "$stamp"
+fi
+PYBABEL=.venv/bin/pybabel scripts/i18n.sh compile >/dev/null
