@@ -18,4 +18,4 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
   touch "$stamp"
 fi
-PYBABEL=.venv/bin/pybabel scripts/i18n.sh compile >/dev/null
+PYBABEL=.venv/bin/pybabel scripts/i18n.sh compile >/dev/null 2>&1 || PYBABEL=.venv/bin/pybabel scripts/i18n.sh compile

@@ -1,0 +1,127 @@
+"""The operator command line, run as an operator would: `python -m bot …` in a subprocess."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.conftest import run_bot
+
+
+def test_migrate_creates_the_database_with_units_and_the_campaign(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM units").fetchone()[0] == 71
+        communes = db.execute(
+            "SELECT count(*) FROM units WHERE kind IN ('commune', 'ward')"
+        ).fetchone()[0]
+        assert communes == 65
+        (title,) = db.execute("SELECT title FROM campaigns WHERE is_default").fetchone()
+        assert title.startswith("Phong trào thi đua thực hiện Chương trình phát triển thanh niên")
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again = run_bot(tmp_path, "migrate")
+    assert again.returncode == 0
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == 1
+
+
+def test_units_import_adds_and_updates(tmp_path: Path) -> None:
+    csv = tmp_path / "more.csv"
+    csv.write_text(
+        "code,name,kind,parent_code\n"
+        "ls-x-na-sam-cd1,Chi đoàn thôn Bản Chu,branch,ls-x-na-sam\n"
+        "ls-x-na-sam,Xã Na Sầm,commune,ls\n",
+        encoding="utf-8",
+    )
+    # The parent of the new branch is imported on first start, so it is known.
+    result = run_bot(tmp_path, "units", "import", str(csv))
+    assert result.returncode == 0, result.stderr
+    assert "1 added, 0 updated, 1 unchanged" in result.stdout
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        parent = db.execute(
+            "SELECT p.code FROM units u JOIN units p ON u.parent_id = p.id "
+            "WHERE u.code = 'ls-x-na-sam-cd1'"
+        ).fetchone()
+    assert parent == ("ls-x-na-sam",)
+
+
+def test_bad_unit_file_names_the_problem_and_changes_nothing(tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("code,name,kind,parent_code\nx1,Chi đoàn X,branch,nowhere\n", encoding="utf-8")
+    result = run_bot(tmp_path, "units", "import", str(csv))
+    assert result.returncode == 2
+    assert "unknown parent_code 'nowhere'" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = run_bot(tmp_path, "units", "import", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM units WHERE code = 'x1'").fetchone()[0] == 0
+
+
+def test_roles_grant_and_revoke(tmp_path: Path) -> None:
+    granted = run_bot(
+        tmp_path, "roles", "grant", "secretary", "--user-id", "42", "--unit", "ls-x-na-sam"
+    )
+    assert granted.returncode == 0, granted.stderr
+    assert "granted secretary of ls-x-na-sam" in granted.stdout
+    again = run_bot(
+        tmp_path, "roles", "grant", "secretary", "--user-id", "42", "--unit", "ls-x-na-sam"
+    )
+    assert "already granted" in again.stdout
+    admin = run_bot(tmp_path, "roles", "grant", "admin", "--channel", "telegram", "--user-id", "7")
+    assert admin.returncode == 0
+    no_unit = run_bot(tmp_path, "roles", "grant", "secretary", "--user-id", "42")
+    assert no_unit.returncode == 2
+    assert "--unit is required" in no_unit.stderr
+    bad_unit = run_bot(tmp_path, "roles", "grant", "secretary", "--user-id", "1", "--unit", "zz")
+    assert bad_unit.returncode == 2
+    assert "unknown unit code 'zz'" in bad_unit.stderr
+    revoked = run_bot(tmp_path, "roles", "revoke", "secretary", "--user-id", "42")
+    assert "revoked 1 grant(s)" in revoked.stdout
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        roles = db.execute(
+            "SELECT i.user_id, g.role FROM role_grants g JOIN identities i ON i.id = g.identity_id"
+        ).fetchall()
+        actions = [a for (a,) in db.execute("SELECT action FROM audit_log ORDER BY id")]
+    assert roles == [("7", "admin")]
+    assert actions == ["role.granted", "role.granted", "role.revoked"]
+
+
+def test_backup_copies_a_database_that_passes_integrity_check(tmp_path: Path) -> None:
+    assert run_bot(tmp_path, "migrate").returncode == 0
+    target = tmp_path / "backups" / "copy.sqlite3"
+    result = run_bot(tmp_path, "backup", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "integrity check ok" in result.stdout
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT count(*) FROM units").fetchone()[0] == 71
+    again = run_bot(tmp_path, "backup", str(target))
+    assert again.returncode == 2
+    assert "exists" in again.stderr
+
+
+def test_bad_settings_give_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    cases = {
+        "DATABASE_URL": ("mysql://x", "DATABASE_URL: must start with"),
+        "TELEGRAM_BOT_TOKEN": ("nonsense", "TELEGRAM_BOT_TOKEN: does not look like a bot token"),
+        "TELEGRAM_API_BASE_URL": ("ftp://x", "TELEGRAM_API_BASE_URL: must be an http"),
+        "YOUTHBOT_CONFIG": (str(tmp_path / "missing.toml"), "YOUTHBOT_CONFIG: file not found"),
+    }
+    for key, (value, message) in cases.items():
+        result = run_bot(tmp_path, "migrate", **{key: value})
+        assert result.returncode == 2, key
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert message in lines[0]
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[telegram]\npoll_timeout = "soon"\n', encoding="utf-8")
+    result = run_bot(tmp_path, "migrate", YOUTHBOT_CONFIG=str(broken))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "configuration error: telegram.poll_timeout: must be a whole number"
+    webhook = tmp_path / "webhook.toml"
+    webhook.write_text('[telegram]\nwebhook_url = "https://bot.example.vn/hook"\n', encoding="utf-8")
+    result = run_bot(tmp_path, "run", YOUTHBOT_CONFIG=str(webhook), TELEGRAM_BOT_TOKEN="1:x")
+    assert result.returncode == 2
+    assert "TELEGRAM_WEBHOOK_SECRET: required" in result.stderr

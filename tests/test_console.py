@@ -1,0 +1,91 @@
+"""The console chat, as a newcomer uses it: `python -m bot chat` with typed lines."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.conftest import run_bot
+
+
+def members(tmp_path: Path) -> list[tuple[str, int, int, str]]:
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        return db.execute(
+            "SELECT m.full_name, m.birth_year, m.is_minor, u.name "
+            "FROM members m JOIN units u ON u.id = m.unit_id"
+        ).fetchall()
+
+
+def test_register_in_vietnamese_by_typing_numbers_and_names(tmp_path: Path) -> None:
+    typed = "1\nHoàng Thị Mai\n2004\nna sam\nbỏ qua\n/menu\n"
+    result = run_bot(tmp_path, "chat", stdin=typed)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Chào mừng bạn đến với phong trào thi đua của thanh niên Lạng Sơn!" in out
+    assert "  1. ✅ Tôi đồng ý" in out  # choices are numbered lines
+    assert "Đăng ký · bước 2/5" in out
+    assert "Đơn vị: Xã Na Sầm" in out
+    assert "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!" in out
+    assert "1. 👤 Hồ sơ của tôi" in out
+    assert "<b>" not in out  # no markup in plain text
+    assert members(tmp_path) == [("Hoàng Thị Mai", 2004, 0, "Xã Na Sầm")]
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        version, channel = db.execute("SELECT notice_version, channel FROM consents").fetchone()
+    assert (version, channel) == ("2026-11-27", "console")
+
+
+def test_a_registered_user_gets_the_menu_and_can_switch_to_english(tmp_path: Path) -> None:
+    run_bot(tmp_path, "chat", stdin="1\nLò Văn Sơn\n2009\nlist\n2\n0912345678\n")
+    assert members(tmp_path) == [("Lò Văn Sơn", 2009, 1, "Hội Sinh viên Việt Nam tỉnh Lạng Sơn")]
+    result = run_bot(tmp_path, "chat", stdin="/language\n2\n1\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Chào mừng Sơn quay lại!" in out
+    assert "I will speak English with you from now on." in out
+    assert "Your profile" in out
+    assert "Phone: +84912345678" in out
+
+
+def test_wrong_answers_explain_the_rule_and_nothing_is_saved_on_cancel(tmp_path: Path) -> None:
+    typed = "5\n1\nA\nHoàng Mai\n20O4\n1980\n2004\nzzzz\n/back\n/cancel\n/menu\n"
+    result = run_bot(tmp_path, "chat", stdin=typed)
+    out = result.stdout
+    assert "Bạn vui lòng chọn một trong các mục: bấm nút hoặc gõ số thứ tự (từ 1 đến 2)." in out
+    assert "Bạn vui lòng viết ít nhất 4 ký tự." in out
+    assert "Bạn vui lòng ghi năm đủ bốn chữ số" in out
+    assert "Phong trào dành cho thanh niên từ 16 đến 30 tuổi" in out
+    assert "Không tìm thấy đơn vị nào khớp với “zzzz”" in out
+    assert "Đã hủy đăng ký. Chưa có thông tin nào được lưu." in out
+    assert "Bạn chưa đăng ký. Gõ /start để bắt đầu nhé." in out
+    assert members(tmp_path) == []
+
+
+def test_under_sixteen_is_not_registered(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "chat", stdin="1\nNông Văn Bé\n2015\n")
+    assert "cha mẹ hoặc người giám hộ" in result.stdout
+    assert members(tmp_path) == []
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM dialogues").fetchone()[0] == 0
+
+
+def test_declining_consent_stores_nothing(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "chat", stdin="2\n")
+    assert "Khi chưa có sự đồng ý của bạn, mình không lưu thông tin nào cả." in result.stdout
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM dialogues").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM consents").fetchone()[0] == 0
+
+
+def test_an_interrupted_registration_continues_in_the_next_session(tmp_path: Path) -> None:
+    run_bot(tmp_path, "chat", stdin="1\nHoàng Thị Mai\n")
+    result = run_bot(tmp_path, "chat", stdin="2004\nNa Sầm\n\n/skip\nbỏ qua\n")
+    assert "Mình cùng tiếp tục từ chỗ bạn đang làm dở nhé." in result.stdout
+    assert "Mình chưa biết lệnh /skip." in result.stdout
+    assert members(tmp_path) == [("Hoàng Thị Mai", 2004, 0, "Xã Na Sầm")]
+
+
+def test_run_without_a_token_opens_the_console_and_ends_at_eof(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "run", stdin="")
+    assert result.returncode == 0
+    assert "No TELEGRAM_BOT_TOKEN is set" in result.stderr
+    assert "Chào mừng bạn đến với phong trào" in result.stdout
