@@ -129,7 +129,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
     webhook_url = env.get("TELEGRAM_WEBHOOK_URL") or reader.string("telegram.webhook_url", "")
     webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
     if webhook_url:
-        if not webhook_url.startswith("https://") and not webhook_url.startswith("http://127."):
+        if not webhook_url.startswith("https://"):
             raise ConfigError("telegram.webhook_url: must be an https:// URL")
         if not webhook_secret:
             raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required when telegram.webhook_url is set")
@@ -147,7 +147,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         api_base_url=api_base,
         webhook_url=webhook_url or None,
         webhook_listen=reader.string("telegram.webhook_listen", "127.0.0.1"),
-        webhook_port=reader.integer("telegram.webhook_port", 8443, minimum=1, maximum=65535),
+        webhook_port=reader.integer("telegram.webhook_port", 8443, minimum=0, maximum=65535),
         webhook_secret=webhook_secret,
         poll_timeout=reader.integer("telegram.poll_timeout", 30, minimum=0, maximum=50),
     )

@@ -15,6 +15,8 @@ from bot.app import App, build_app
 from bot.config import Config, load
 
 ROOT = Path(__file__).resolve().parent.parent
+# python-telegram-bot's future behaviour (retry_after as a timedelta), without its warning.
+os.environ["PTB_TIMEDELTA"] = "true"
 
 
 def make_config(tmp_path: Path, **env: str) -> Config:
@@ -66,7 +68,11 @@ def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run_bot(
-    tmp_path: Path, *args: str, stdin: str = "", timeout: float = 60, **env: str
+    tmp_path: Path,
+    *args: str,
+    stdin: str = "",
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs `python -m bot ARGS` to completion."""
     return subprocess.run(
@@ -76,7 +82,7 @@ def run_bot(
         text=True,
         timeout=timeout,
         cwd=tmp_path,
-        env=bot_env(tmp_path, **env),
+        env=bot_env(tmp_path, **(env or {})),
         check=False,
     )
 
@@ -84,6 +90,8 @@ def run_bot(
 @pytest.fixture
 def no_proxy() -> Iterator[None]:
     """Loopback traffic must never go through a proxy from the environment."""
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.lower().endswith("_proxy")}
+    saved = {
+        key: os.environ.pop(key) for key in list(os.environ) if key.lower().endswith("_proxy")
+    }
     yield
     os.environ.update(saved)

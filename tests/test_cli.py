@@ -110,18 +110,25 @@ def test_bad_settings_give_one_line_and_exit_code_2(tmp_path: Path) -> None:
         "YOUTHBOT_CONFIG": (str(tmp_path / "missing.toml"), "YOUTHBOT_CONFIG: file not found"),
     }
     for key, (value, message) in cases.items():
-        result = run_bot(tmp_path, "migrate", **{key: value})
+        result = run_bot(tmp_path, "migrate", env={key: value})
         assert result.returncode == 2, key
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
         assert message in lines[0]
     broken = tmp_path / "broken.toml"
     broken.write_text('[telegram]\npoll_timeout = "soon"\n', encoding="utf-8")
-    result = run_bot(tmp_path, "migrate", YOUTHBOT_CONFIG=str(broken))
+    result = run_bot(tmp_path, "migrate", env={"YOUTHBOT_CONFIG": str(broken)})
     assert result.returncode == 2
-    assert result.stderr.strip() == "configuration error: telegram.poll_timeout: must be a whole number"
+    assert (
+        result.stderr.strip()
+        == "configuration error: telegram.poll_timeout: must be a whole number"
+    )
     webhook = tmp_path / "webhook.toml"
-    webhook.write_text('[telegram]\nwebhook_url = "https://bot.example.vn/hook"\n', encoding="utf-8")
-    result = run_bot(tmp_path, "run", YOUTHBOT_CONFIG=str(webhook), TELEGRAM_BOT_TOKEN="1:x")
+    webhook.write_text(
+        '[telegram]\nwebhook_url = "https://bot.example.vn/hook"\n', encoding="utf-8"
+    )
+    result = run_bot(
+        tmp_path, "run", env={"YOUTHBOT_CONFIG": str(webhook), "TELEGRAM_BOT_TOKEN": "1:x"}
+    )
     assert result.returncode == 2
     assert "TELEGRAM_WEBHOOK_SECRET: required" in result.stderr

@@ -35,14 +35,14 @@ def test_every_message_is_translated(language: str) -> None:
     path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
-    translations = {
-        (m.id if isinstance(m.id, str) else tuple(m.id)): m for m in catalog if m.id
-    }
+    translations = {(m.id if isinstance(m.id, str) else tuple(m.id)): m for m in catalog if m.id}
     missing = []
     for message in source_messages():
         entry = translations.get(message)
-        strings = [] if entry is None else (
-            [entry.string] if isinstance(entry.string, str) else list(entry.string)
+        strings = (
+            []
+            if entry is None
+            else ([entry.string] if isinstance(entry.string, str) else list(entry.string or ()))
         )
         if entry is None or not all(strings) or entry.fuzzy:
             missing.append(message)
@@ -58,7 +58,7 @@ def test_translations_keep_placeholders_and_are_nfc(language: str) -> None:
         if not message.id:
             continue
         source = message.id if isinstance(message.id, str) else message.id[0]
-        strings = [message.string] if isinstance(message.string, str) else message.string
+        strings = [message.string] if isinstance(message.string, str) else (message.string or ())
         for string in strings:
             assert unicodedata.is_normalized("NFC", string), string
             assert set(PLACEHOLDER.findall(string)) == set(PLACEHOLDER.findall(source)), string

@@ -13,10 +13,15 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import signal
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
+
+# Opt in to python-telegram-bot's future behaviour (durations as timedelta) and skip its
+# deprecation warning; _seconds() below reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from telegram import (
     Bot,
@@ -33,6 +38,7 @@ from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler
 
@@ -231,10 +237,14 @@ class TelegramChannel:
         server = getattr(self, "_server", None)
         if server is not None:
             server.stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
         await self.application.stop()
         await self.application.shutdown()
+
+    async def drain(self) -> None:
+        """Waits until every update received so far has been handled and answered."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _publish_commands(self) -> None:
         """The client's command menu, in each language."""
@@ -391,7 +401,9 @@ class TelegramChannel:
         path = urlsplit(url).path or "/"
         web = WebApplication([(path, _WebhookHandler, {"channel": self})])
         server = HTTPServer(web)
-        server.listen(self.settings.webhook_port, self.settings.webhook_listen)
+        sockets = bind_sockets(self.settings.webhook_port, self.settings.webhook_listen)
+        server.add_sockets(sockets)
+        self.webhook_port = sockets[0].getsockname()[1]  # the real one when configured as 0
         await self.bot.set_webhook(
             url=url,
             secret_token=self.settings.webhook_secret,

@@ -1,0 +1,63 @@
+"""The bot as a process: killed with SIGKILL in the middle of a registration, started again,
+it continues the form where the user was."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from tests.botapi import FakeBotApi, SentMessage
+from tests.conftest import ROOT, bot_env
+
+MAI = 1001
+
+
+@asynccontextmanager
+async def bot_process(
+    tmp_path: Path, server: FakeBotApi
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_BASE_URL=server.root_url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def answer(server: FakeBotApi, text: str, expect: str) -> SentMessage:
+    mark = len(server.sent)
+    server.user_message(MAI, text)
+    return await server.wait_for(
+        lambda m: m in server.sent[mark:] and expect in (m.text or ""), timeout=30
+    )
+
+
+async def test_killed_mid_registration_it_continues_after_restart(
+    tmp_path: Path, no_proxy: None
+) -> None:
+    async with FakeBotApi() as server:
+        async with bot_process(tmp_path, server) as process:
+            await answer(server, "/start", "Bạn có đồng ý không?")
+            await answer(server, "1", "Họ và tên của bạn là gì?")
+            await answer(server, "Hoàng Thị Mai", "Bạn sinh năm nào?")
+            process.kill()  # SIGKILL: no cleanup at all
+            await process.wait()
+        async with bot_process(tmp_path, server):
+            reply = await answer(server, "2004", "Bạn sinh hoạt ở xã, phường")
+            assert "Đăng ký · bước 4/5" in (reply.text or "")
+            await answer(server, "na sam", "Số điện thoại")
+            await answer(server, "bỏ qua", "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!")

@@ -1,0 +1,373 @@
+"""Telegram end to end: the real application over real HTTP against a Bot API server on
+loopback. Users press buttons, type, share contacts; the tests read what the bot sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.app import build_app
+from bot.channels.telegram import TelegramChannel
+from bot.config import Config, FloodConfig
+from tests.botapi import FakeBotApi, SentMessage
+from tests.conftest import make_config
+
+MAI = 1001
+JOHN = 1002
+
+
+@pytest.fixture
+async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+def telegram_config(tmp_path: Path, server: FakeBotApi, **env: str) -> Config:
+    return make_config(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=server.token,
+        TELEGRAM_API_BASE_URL=server.root_url,
+        **env,
+    )
+
+
+async def started(config: Config) -> TelegramChannel:
+    app = build_app(config)
+    await app.prepare()
+    channel = TelegramChannel(app)
+    await channel.start()
+    return channel
+
+
+async def stopped(channel: TelegramChannel) -> None:
+    await channel.stop()
+    await channel.app.close()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+    channel = await started(telegram_config(tmp_path, server))
+    yield channel
+    await stopped(channel)
+
+
+class User:
+    """A person in a private chat with the bot."""
+
+    def __init__(self, server: FakeBotApi, user_id: int, language: str = "vi") -> None:
+        self.server = server
+        self.id = user_id
+        self.language = language
+
+    async def says(self, text: str, *, expect: str) -> SentMessage:
+        """Sends a message and waits for the bot's message containing `expect`."""
+        mark = len(self.server.sent)
+        self.server.user_message(self.id, text, language_code=self.language)
+        return await self.reply(mark, expect)
+
+    async def presses(self, label: str, *, expect: str) -> SentMessage:
+        """Presses the button with this label on the latest message that has it."""
+        for message in reversed(self.server.messages_to(self.id)):
+            for text, data in message.buttons():
+                if text == label:
+                    mark = len(self.server.sent)
+                    self.server.user_callback(
+                        self.id, data, message_id=message.message_id, language_code=self.language
+                    )
+                    return await self.reply(mark, expect)
+        raise AssertionError(f"no button {label!r} in chat {self.id}")
+
+    async def reply(self, mark: int, expect: str) -> SentMessage:
+        def wanted(message: SentMessage) -> bool:
+            return (
+                message.chat_id == self.id
+                and message in self.server.sent[mark:]
+                and expect in (message.text or "")
+            )
+
+        return await self.server.wait_for(wanted, timeout=10)
+
+
+def member_rows(tmp_path: Path) -> list[tuple[str, int, str | None, str]]:
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        return db.execute(
+            "SELECT m.full_name, m.birth_year, m.phone, u.name FROM members m "
+            "JOIN units u ON u.id = m.unit_id ORDER BY m.id"
+        ).fetchall()
+
+
+async def test_a_new_user_registers_in_vietnamese_with_buttons(
+    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    mai = User(server, MAI)
+    consent = await mai.says("/start", expect="Bạn có đồng ý không?")
+    welcome = server.messages_to(MAI)[0]
+    assert "Chào mừng bạn đến với phong trào thi đua" in (welcome.text or "")
+    assert ("✅ Tôi đồng ý", "f:registration:consent:agree") in consent.buttons()
+    assert consent.params["parse_mode"] == "HTML"
+
+    await mai.presses("✅ Tôi đồng ý", expect="Họ và tên của bạn là gì?")
+    assert server.callback_answers, "the button press must be answered"
+    await mai.says("Hoàng Thị Mai", expect="Bạn sinh năm nào?")
+    await mai.says("2004", expect="Bạn sinh hoạt ở xã, phường")
+    phone = await mai.says("na sam", expect="Số điện thoại của bạn")
+    assert "Đơn vị: Xã Na Sầm" in (phone.text or "")
+    assert phone.keyboard()[0] == "📱 Chia sẻ số điện thoại"
+
+    mark = len(server.sent)
+    server.user_contact(MAI, "+84912345678")
+    done = await mai.reply(mark, "Bạn đã đăng ký thành công")
+    assert done.params.get("reply_markup") == {"remove_keyboard": True}
+    menu = await mai.reply(mark, "Menu")
+    assert [label for label, _ in menu.buttons()] == [
+        "👤 Hồ sơ của tôi",
+        "🌐 Ngôn ngữ",
+        "❓ Hướng dẫn",
+    ]
+    assert member_rows(tmp_path) == [("Hoàng Thị Mai", 2004, "+84912345678", "Xã Na Sầm")]
+
+    profile = await mai.presses("👤 Hồ sơ của tôi", expect="Hồ sơ của bạn")
+    assert "Số điện thoại: +84912345678" in (profile.text or "")
+    again = await mai.says("/start", expect="Chào mừng Mai quay lại!")
+    assert again.buttons()
+
+
+async def test_an_english_speaker_registers_in_english_by_typing(
+    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    john = User(server, JOHN, language="en")
+    await john.says("/start", expect="Do you agree?")
+    await john.says("1", expect="What is your full name?")
+    await john.says("John Nguyen", expect="In which year were you born?")
+    await john.says("2001", expect="Which commune, ward or body")
+    choices = await john.says("lang", expect="Several units match")
+    assert len(choices.buttons()) > 3
+    await john.says("Xã Văn Lãng", expect="Your phone number (optional)")
+    await john.says("Skip", expect="You are registered. Welcome, John Nguyen!")
+    assert member_rows(tmp_path) == [("John Nguyen", 2001, None, "Xã Văn Lãng")]
+
+
+async def test_language_can_be_switched_with_a_button(
+    server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    mai = User(server, MAI)
+    await mai.says("/language", expect="Bạn muốn dùng ngôn ngữ nào?")
+    await mai.presses("🇬🇧 English", expect="I will speak English with you from now on.")
+    await mai.says("/start", expect="Do you agree?")
+
+
+async def test_bad_input_is_answered_and_changes_nothing(
+    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    mai = User(server, MAI)
+    await mai.says("/start", expect="Bạn có đồng ý không?")
+    await mai.says("/nonsense", expect="Mình chưa biết lệnh /nonsense")
+    mark = len(server.sent)
+    server.user_sticker(MAI)
+    await mai.reply(mark, "Bạn vui lòng trả lời câu hỏi này bằng chữ.")
+    await mai.says("<b>hack</b> & co", expect="Bạn vui lòng chọn một trong các mục")
+    # A stale button from another question is refused, not acted on.
+    mark = len(server.sent)
+    server.user_callback(MAI, "f:registration:unit:1")
+    await mai.reply(mark, "Nút này thuộc câu hỏi trước rồi.")
+    await mai.says("1", expect="Họ và tên")
+    await mai.says("<script>x</script> & Bé", expect="Bạn sinh năm nào?")
+    await mai.says("2004", expect="Bạn sinh hoạt")
+    reply = await mai.says("<b>&", expect="Không tìm thấy đơn vị nào")
+    # The server parses HTML like Telegram: the tag typed by the user shows as typed.
+    assert "“<b>&”" in (reply.text or "")
+    assert member_rows(tmp_path) == []
+
+
+async def test_outside_a_form_photos_and_voice_get_a_hint(
+    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    mai = User(server, MAI)
+    mark = len(server.sent)
+    server.user_voice(MAI)
+    await mai.reply(mark, "Mình chưa nghe được tin nhắn thoại.")
+    mark = len(server.sent)
+    server.user_photo(MAI, b"\x89PNG fake")
+    await mai.reply(mark, "Bạn chỉ cần gửi ảnh khi báo cáo yêu cầu minh chứng.")
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM dialogues").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM members").fetchone()[0] == 0
+
+
+async def test_rate_limits_and_server_errors_are_retried(
+    server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    mai = User(server, MAI)
+    server.fail_next("sendMessage", 429, retry_after=1)
+    await mai.says("/help", expect="Cách dùng bot")
+    assert sum(1 for method, _ in server.calls if method == "sendMessage") >= 2
+
+
+async def test_a_user_who_blocked_the_bot_does_not_stop_it(
+    server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    server.fail_next("sendMessage", 403)
+    mark = len(server.calls)
+    server.user_message(MAI, "/help")
+    await server.wait_call("sendMessage", after=mark)
+    john = User(server, JOHN, language="en")
+    await john.says("/help", expect="How to use this bot")
+
+
+async def test_a_redelivered_update_changes_nothing_and_sends_nothing(
+    tmp_path: Path, server: FakeBotApi
+) -> None:
+    config = telegram_config(tmp_path, server)
+    first = await started(config)
+    mai = User(server, MAI)
+    await mai.says("/start", expect="Bạn có đồng ý không?")
+    update_id = server.user_message(MAI, "1")
+    await mai.reply(0, "Họ và tên của bạn là gì?")
+    await stopped(first)
+
+    # Telegram never heard the confirmation and delivers the same update again.
+    server.add_update(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": 999,
+                "date": 0,
+                "chat": {"id": MAI, "type": "private"},
+                "from": {"id": MAI, "is_bot": False, "first_name": "Mai"},
+                "text": "1",
+            },
+        }
+    )
+    second = await started(config)
+    try:
+        await server.wait_quiet_confirmed(update_id)
+        # The next answer proves the form did not move twice: it is still asking the name.
+        await mai.says("Hoàng Thị Mai", expect="Bạn sinh năm nào?")
+    finally:
+        await stopped(second)
+    name_prompts = [m for m in server.messages_to(MAI) if "Họ và tên" in (m.text or "")]
+    assert len(name_prompts) == 1
+
+
+async def test_updates_stored_before_a_crash_are_handled_on_start(
+    tmp_path: Path, server: FakeBotApi
+) -> None:
+    """The inbox is written before acknowledging; what a crash left unhandled runs on start."""
+    config = telegram_config(tmp_path, server)
+    app = build_app(config)
+    await app.prepare()
+    channel = TelegramChannel(app)
+    stored = server.message(MAI) if server.messages_to(MAI) else None
+    assert stored is None
+    payload = {
+        "update_id": 5000,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": MAI, "type": "private"},
+            "from": {"id": MAI, "is_bot": False, "first_name": "Mai", "language_code": "vi"},
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    await channel.accept([payload])  # stored, then the process "died"
+    await app.close()
+
+    restarted = await started(config)
+    try:
+        await User(server, MAI).reply(0, "Cách dùng bot")
+    finally:
+        await stopped(restarted)
+
+
+async def test_webhook_checks_the_secret_and_content_type(
+    tmp_path: Path, server: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "s3cret-Token_value"
+    config = telegram_config(
+        tmp_path,
+        server,
+        TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram",
+        TELEGRAM_WEBHOOK_SECRET=secret,
+    )
+    config = dataclasses.replace(
+        config, telegram=dataclasses.replace(config.telegram, webhook_port=0)
+    )
+    channel = await started(config)
+    try:
+        assert server.webhook is not None
+        assert server.webhook["url"] == "https://bot.example.vn/telegram"
+        assert server.webhook["secret_token"] == secret
+        url = f"http://127.0.0.1:{channel.webhook_port}/telegram"
+        update = {
+            "update_id": 77,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": MAI, "type": "private"},
+                "from": {"id": MAI, "is_bot": False, "first_name": "Mai"},
+                "text": "/help",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+            },
+        }
+        header = "X-Telegram-Bot-Api-Secret-Token"
+        async with httpx.AsyncClient() as client:
+            missing = await client.post(url, json=update)
+            wrong = await client.post(url, json=update, headers={header: "wrong"})
+            form = await client.post(url, data={"x": "1"}, headers={header: secret})
+            right = await client.post(url, json=update, headers={header: secret})
+            again = await client.post(url, json=update, headers={header: secret})
+        assert [r.status_code for r in (missing, wrong, form, right, again)] == [
+            403,
+            403,
+            403,
+            200,
+            200,
+        ]
+        await User(server, MAI).reply(0, "Cách dùng bot")
+        await channel.drain()
+        assert len(server.messages_to(MAI)) == 1  # the repeated delivery sent nothing
+    finally:
+        await stopped(channel)
+    assert secret not in caplog.text
+
+
+async def test_a_flooding_user_is_slowed_with_one_notice_and_others_are_not(
+    tmp_path: Path, server: FakeBotApi
+) -> None:
+    config = telegram_config(tmp_path, server)
+    config = dataclasses.replace(config, flood=FloodConfig(messages=3, per_seconds=1.0))
+    channel = await started(config)
+    try:
+        for _ in range(10):
+            server.user_message(MAI, "/help")
+        await server.wait_for(lambda m: m.chat_id == MAI and "rất nhanh" in (m.text or ""))
+        john = User(server, JOHN, language="en")
+        await john.says("/help", expect="How to use this bot")
+        answered_mai = [m for m in server.messages_to(MAI) if "Cách dùng bot" in (m.text or "")]
+        assert len(answered_mai) < 10  # John did not wait behind Mai's flood
+        await channel.drain()
+    finally:
+        await stopped(channel)
+    texts = [m.text or "" for m in server.messages_to(MAI)]
+    assert sum("rất nhanh" in text for text in texts) == 1
+    assert sum("Cách dùng bot" in text for text in texts) == 10  # slowed, never dropped
+
+
+async def test_an_album_is_not_flooding(tmp_path: Path, server: FakeBotApi) -> None:
+    config = telegram_config(tmp_path, server)
+    config = dataclasses.replace(config, flood=FloodConfig(messages=3, per_seconds=10.0))
+    channel = await started(config)
+    try:
+        for _ in range(10):
+            server.user_photo(MAI, b"\xff\xd8\xff fake jpeg", media_group_id="album-1")
+        await server.wait_for(lambda m: m.chat_id == MAI)
+        await channel.drain()
+    finally:
+        await stopped(channel)
+    assert not any("rất nhanh" in (m.text or "") for m in server.messages_to(MAI))
