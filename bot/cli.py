@@ -57,17 +57,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL, and a Telegram URL holds the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         config = config_module.load()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    # In the console chat, log lines would interleave with the conversation.
+    console = args.command == "chat" or (args.command == "run" and not config.telegram.enabled)
+    level = logging.DEBUG if args.verbose else (logging.WARNING if console else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and a Telegram URL holds the bot token; python-telegram-bot
+    # logs request parameters at debug level, and setWebhook's hold the webhook secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(max(level, logging.INFO))
     handlers: dict[str, Callable[[App, argparse.Namespace], Awaitable[int]]] = {
         "run": _run,
         "chat": _chat,

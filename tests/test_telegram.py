@@ -371,3 +371,18 @@ async def test_an_album_is_not_flooding(tmp_path: Path, server: FakeBotApi) -> N
     finally:
         await stopped(channel)
     assert not any("rất nhanh" in (m.text or "") for m in server.messages_to(MAI))
+
+
+async def test_server_errors_on_send_are_retried(server: FakeBotApi, bot: TelegramChannel) -> None:
+    server.fail_next("sendMessage", 502, times=2)
+    await User(server, MAI).says("/help", expect="Cách dùng bot")
+
+
+async def test_pressed_buttons_are_removed_from_the_old_message(
+    server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    mai = User(server, MAI)
+    consent = await mai.says("/start", expect="Bạn có đồng ý không?")
+    await mai.presses("✅ Tôi đồng ý", expect="Họ và tên")
+    await server.wait_call("editMessageReplyMarkup")
+    assert not server.message(MAI, consent.message_id).get("reply_markup")

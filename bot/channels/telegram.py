@@ -52,6 +52,7 @@ __all__ = ["TelegramChannel", "to_inbound"]
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
+SEND_ATTEMPTS = 4  # 5xx and timeouts: retried after 0.5, 1 and 2 s
 log = logging.getLogger(__name__)
 
 
@@ -344,9 +345,16 @@ class TelegramChannel:
         if not isinstance(update, Update):
             return
         inbound = to_inbound(update)
-        if update.callback_query is not None:
+        query = update.callback_query
+        if query is not None:
             with contextlib.suppress(TelegramError):
-                await update.callback_query.answer()
+                await query.answer()
+            if query.message is not None and inbound is not None:
+                # The answer comes as a new message; the old buttons would only be stale.
+                with contextlib.suppress(TelegramError):
+                    await self.bot.edit_message_reply_markup(
+                        chat_id=int(inbound.chat_id), message_id=query.message.message_id
+                    )
         if inbound is None:
             # Not for us (a group, an edit): record it as handled with nothing to say.
             await self.app.dispatcher.ignore(CHANNEL, str(update.update_id))
@@ -380,19 +388,31 @@ class TelegramChannel:
         parts = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
+            markup = options["reply_markup"] if last else None
+            if not await self._send_part(int(chat_id), part, markup):
+                return
+
+    async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
+        """Sends one message, retrying server errors and timeouts; False if it cannot go."""
+        for attempt in range(SEND_ATTEMPTS):
             try:
                 await self.bot.send_message(
-                    chat_id=int(chat_id),
-                    text=part,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=options["reply_markup"] if last else None,
+                    chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup
                 )
+                return True
             except Forbidden:
                 log.info("a chat has blocked the bot; reply dropped")
-                return
-            except BadRequest as error:
+                return False
+            except BadRequest as error:  # a subclass of NetworkError: never worth a retry
                 log.error("Telegram refused a reply: %s", error)
-                return
+                return False
+            except NetworkError as error:
+                if attempt == SEND_ATTEMPTS - 1:
+                    raise
+                delay = 0.5 * 2**attempt
+                log.warning("sending failed (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+        return False
 
     # -- webhook -------------------------------------------------------------------------
 

@@ -1,0 +1,112 @@
+"""The same code on PostgreSQL: migrations, first start, registration and dedupe, against a
+throwaway server the test starts on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import build_app
+from bot.channels.console import parse_line
+from bot.config import Config, DatabaseConfig
+from models import Campaign, Consent, Member, Unit
+from models.units import search_units
+from tests.conftest import make_config
+
+
+def postgres_bin() -> Path:
+    found = shutil.which("initdb")
+    if found is None:
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+        found = str(versions[0]) if versions else None
+    if found is None:
+        raise RuntimeError("PostgreSQL is not installed; scripts/test.sh installs it")
+    return Path(found).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of our own, as the postgres user when we are root (the server
+    refuses to run as root, and pytest's temporary folders are closed to other users)."""
+    binaries = postgres_bin()
+    home = Path(tempfile.mkdtemp(prefix="youthbot-pg-"))
+    data = home / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(home, "postgres")
+    subprocess.run(
+        [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "youthbot", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg_ctl = [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log")]
+    # -w: pg_ctl itself waits until the server accepts connections.
+    subprocess.run([*pg_ctl, "-w", "-t", "60", "-o", options, "start"], check=True, timeout=90)
+    try:
+        create = [str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "youthbot"]
+        subprocess.run([*create, "youthbot"], check=True, capture_output=True)
+        yield f"postgresql+asyncpg://youthbot@127.0.0.1:{port}/youthbot"
+    finally:
+        subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=False, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_config(tmp_path: Path, postgres_url: str) -> Config:
+    config = make_config(tmp_path)
+    return dataclasses.replace(config, database=DatabaseConfig(url=postgres_url))
+
+
+async def test_registration_works_on_postgresql(pg_config: Config) -> None:
+    app = build_app(pg_config)
+    try:
+        await app.prepare()
+        await app.prepare()  # a second start changes nothing
+        replies = []
+        for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"):
+            inbound = parse_line(line)
+            replies = await app.dispatcher.handle(inbound, {"text": line}) or []
+            # The same update again: handled once, answered once.
+            assert await app.dispatcher.handle(inbound, {"text": line}) is None
+        assert "Bạn đã đăng ký thành công" in replies[0].text
+        async with app.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(Unit)) == 71
+            assert await session.scalar(select(func.count()).select_from(Campaign)) == 1
+            member = (await session.scalars(select(Member))).one()
+            consent = (await session.scalars(select(Consent))).one()
+            found = await search_units(session, "NA SẦM", limit=3)
+        assert (member.full_name, member.birth_year) == ("Hoàng Thị Mai", 2004)
+        assert consent.accepted_at.tzinfo is not None
+        assert [unit.name for unit in found] == ["Xã Na Sầm"]
+    finally:
+        await app.close()
+
+
+async def test_concurrent_writers_on_postgresql(pg_config: Config) -> None:
+    app = build_app(pg_config)
+    try:
+        await app.prepare()
+        lines = [parse_line("/help") for _ in range(20)]
+        results = await asyncio.gather(*(app.dispatcher.handle(inbound, {}) for inbound in lines))
+        assert all(result and "/start" in result[0].text for result in results)
+    finally:
+        await app.close()
