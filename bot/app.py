@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -14,11 +15,17 @@ from bot.i18n import Catalogs
 from bot.router import Router
 from handlers import register_all
 from models import Database
+from models.dialogues import prune_dialogues
+from models.inbox import prune_inbox
 from models.units import count_units, ensure_default_campaign, import_units, parse_units_csv
 
 __all__ = ["App", "build_app", "shipped_units_file"]
 
 log = logging.getLogger(__name__)
+
+INBOX_RETENTION = dt.timedelta(days=2)  # Telegram keeps undelivered updates for 24 hours
+DIALOGUE_RETENTION = dt.timedelta(days=30)
+MAINTENANCE_INTERVAL = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -42,6 +49,22 @@ class App:
             today = dt.datetime.now(self.config.tz).date()
             if await ensure_default_campaign(session, today):
                 log.info("created the movement-wide campaign")
+
+    async def maintain(self) -> None:
+        """Forgets what is no longer needed: answered updates past the redelivery window,
+        forms abandoned for a month, and flood counters of users who went quiet."""
+        now = dt.datetime.now(dt.UTC)
+        async with self.db.write() as session:
+            updates = await prune_inbox(session, now - INBOX_RETENTION)
+            dialogues = await prune_dialogues(session, now - DIALOGUE_RETENTION)
+        self.dispatcher.flood.forget_idle()
+        if updates or dialogues:
+            log.info("pruned %d answered updates and %d abandoned forms", updates, dialogues)
+
+    async def maintain_forever(self) -> None:
+        while True:
+            await self.maintain()
+            await asyncio.sleep(MAINTENANCE_INTERVAL.total_seconds())
 
     async def close(self) -> None:
         await self.db.close()

@@ -101,7 +101,11 @@ async def _with_app(
 async def _run(app: App, args: argparse.Namespace) -> int:
     """Runs Telegram when a token is set; otherwise the console chat."""
     if app.config.telegram.enabled:
-        await TelegramChannel(app).run_forever()
+        maintenance = asyncio.create_task(app.maintain_forever(), name="maintenance")
+        try:
+            await TelegramChannel(app).run_forever()
+        finally:
+            maintenance.cancel()
         return 0
     print(
         "No TELEGRAM_BOT_TOKEN is set: opening the console chat (Ctrl-D to leave).",

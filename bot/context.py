@@ -32,11 +32,6 @@ class Context:
     def _(self, message: str) -> str:
         return self.t.gettext(message)
 
-    @property
-    def actor(self) -> str:
-        """How the audit log names this person (no personal data)."""
-        return f"identity:{self.person.identity_id}"
-
     def use_locale(self, locale: str) -> None:
         """Speaks another language from now on (after the user switched)."""
         self.t = self.catalogs.translator(locale, self.config.tz)

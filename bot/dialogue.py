@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
 
 from bot.context import Context
 from bot.events import Choice, InboundKind, Reply
@@ -41,7 +40,6 @@ __all__ = [
     "Stop",
     "answer",
     "cancel",
-    "current_dialogue",
     "go_back",
     "match_choice",
     "prompt",
@@ -144,12 +142,6 @@ class _Accept:
 
 
 _Outcome = _Stay | _Accept
-
-
-async def current_dialogue(session: AsyncSession, channel: str, chat_id: str) -> Dialogue | None:
-    return await session.scalar(
-        select(Dialogue).where(Dialogue.channel == channel, Dialogue.chat_id == chat_id)
-    )
 
 
 async def start_form(

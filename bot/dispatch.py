@@ -12,12 +12,13 @@ from typing import Any
 
 from bot.config import Config
 from bot.context import Context
-from bot.dialogue import answer, cancel, current_dialogue, go_back, match_choice, prompt
+from bot.dialogue import answer, cancel, go_back, match_choice, prompt
 from bot.events import Inbound, InboundKind, Reply
 from bot.flood import FloodGate
 from bot.i18n import N_, Catalogs, Translator, pick_locale
 from bot.router import Router, menu_reply
-from models import Database, utcnow
+from models import Database, InboxUpdate, utcnow
+from models.dialogues import current_dialogue
 from models.inbox import claim_update, finish_update, mark_replied
 from models.people import identity_for, load_person
 
@@ -87,8 +88,7 @@ class Dispatcher:
                     catalogs=self.catalogs,
                 )
                 replies = await self._route(ctx)
-                row.handled_at = utcnow()
-                row.replies = {"items": [reply.to_json() for reply in replies]}
+                _handled(row, inbound, replies)
                 return replies
         except Exception:
             # The handler's writes are rolled back; record the update as handled with an
@@ -109,8 +109,7 @@ class Dispatcher:
         async with self.db.write() as session:
             row = await claim_update(session, inbound.channel, inbound.update_key, payload)
             if row is not None:
-                row.handled_at = utcnow()
-                row.replies = {"items": [reply.to_json() for reply in replies]}
+                _handled(row, inbound, replies)
         return replies
 
     async def ignore(self, channel: str, update_key: str) -> None:
@@ -177,3 +176,10 @@ class Dispatcher:
             ]
 
         return [Reply(ctx._(HINTS.get(inbound.kind, HINTS[InboundKind.OTHER])))]
+
+
+def _handled(row: InboxUpdate, inbound: Inbound, replies: list[Reply]) -> None:
+    """Marks the update handled with the replies to send; what the user sent is not kept."""
+    row.handled_at = utcnow()
+    row.payload = {"_chat_id": inbound.chat_id}
+    row.replies = {"items": [reply.to_json() for reply in replies]}

@@ -6,7 +6,7 @@ Nothing here knows a platform: Telegram, Zalo and the console all speak these ty
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["Attachment", "Choice", "Inbound", "InboundKind", "Reply"]
@@ -80,7 +80,6 @@ class Reply:
     columns: int = 1
     request_contact: str | None = None  # label of a "share my phone number" button
     chat_id: str | None = None  # another chat than the one that asked (notifications)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def numbered(self) -> tuple[Choice, ...]:
         """The choices a typed number refers to, in order."""

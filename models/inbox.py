@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import InboxUpdate, utcnow
@@ -14,6 +15,7 @@ __all__ = [
     "claim_update",
     "finish_update",
     "mark_replied",
+    "prune_inbox",
     "store_updates",
     "unfinished_updates",
 ]
@@ -59,11 +61,18 @@ async def claim_update(
 
 
 async def mark_replied(session: AsyncSession, channel: str, key: str) -> None:
+    """Records that the replies went out, and forgets them: they may hold personal data."""
     await session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.channel == channel, InboxUpdate.update_key == key)
-        .values(replied_at=utcnow())
+        .values(replied_at=utcnow(), replies=None)
     )
+
+
+async def prune_inbox(session: AsyncSession, before: dt.datetime) -> int:
+    """Deletes updates answered before `before`; channels redeliver within a day at most."""
+    result = await session.execute(delete(InboxUpdate).where(InboxUpdate.replied_at < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def finish_update(session: AsyncSession, channel: str, key: str) -> None:

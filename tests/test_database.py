@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from bot.app import App
-from models import AuditRecord, Campaign, Unit
+from bot.channels.console import parse_line
+from models import AuditRecord, Campaign, Dialogue, InboxUpdate, Unit
 from models.units import search_units
 
 
@@ -54,3 +56,34 @@ async def test_unit_search_ignores_diacritics_and_case(app: App) -> None:
         assert await search_units(session, "100%_", limit=5) == []
         names = [u.name for u in await search_units(session, "lang son", limit=50)]
         assert "Tỉnh Lạng Sơn" not in names  # the province itself is not a unit to join
+
+
+async def test_what_users_sent_is_not_kept_once_answered(app: App) -> None:
+    inbound = parse_line("Hoàng Thị Mai")
+    await app.dispatcher.handle(inbound, {"text": inbound.text})
+    async with app.db.read() as session:
+        row = (await session.scalars(select(InboxUpdate))).one()
+        assert "Hoàng Thị Mai" not in str(row.payload)
+        assert row.replies is not None  # kept until sent, to resend after a crash
+    await app.dispatcher.replied("console", inbound.update_key)
+    async with app.db.read() as session:
+        assert (await session.scalars(select(InboxUpdate))).one().replies is None
+
+
+async def test_maintenance_forgets_old_updates_and_abandoned_forms(app: App) -> None:
+    for line in ("/start", "1", "Hoàng Thị Mai"):
+        inbound = parse_line(line)
+        await app.dispatcher.handle(inbound, {})
+        await app.dispatcher.replied("console", inbound.update_key)
+    await app.maintain()
+    async with app.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxUpdate)) == 3
+        assert await session.scalar(select(func.count()).select_from(Dialogue)) == 1
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    async with app.db.write() as session:
+        await session.execute(update(InboxUpdate).values(replied_at=long_ago))
+        await session.execute(update(Dialogue).values(updated_at=long_ago))
+    await app.maintain()
+    async with app.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxUpdate)) == 0
+        assert await session.scalar(select(func.count()).select_from(Dialogue)) == 0
