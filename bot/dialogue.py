@@ -75,6 +75,10 @@ class FieldKind(enum.StrEnum):
     PHONE = "phone"
 
 
+# Kinds whose answer is picking from what the prompt shows: a typed number means a choice.
+CHOOSING = {FieldKind.CHOICE, FieldKind.MULTI_CHOICE, FieldKind.UNIT}
+
+
 @dataclass(frozen=True)
 class Option:
     value: str
@@ -196,7 +200,15 @@ async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) ->
                 page=page + 1, pages=-(-dialogue.pending["total"] // UNIT_PAGE)
             )
         )
-    lines += ["", ctx._("Type /back to go back a step, /cancel to stop.")]
+    lines.append("")
+    if current.optional and current.kind not in CHOOSING:
+        lines.append(ctx._('Type "skip" to leave this out.'))
+    if current.kind is FieldKind.PHOTOS:
+        lines.append(ctx._('Type "done" when you have sent them all.'))
+    if step > 1:
+        lines.append(ctx._("Type /back to go back a step, /cancel to stop."))
+    else:
+        lines.append(ctx._("Type /cancel to stop."))
     if step > 1:
         choices.append(Choice(ctx._("⬅️ Back"), NAV_BACK, nav=True))
     choices.append(Choice(ctx._("✖️ Cancel"), NAV_CANCEL, nav=True))
@@ -228,9 +240,10 @@ async def _choices(ctx: Context, dialogue: Dialogue, current: Field) -> list[Cho
         if page is None:
             choices.append(Choice(ctx._("📋 Show the list"), tag + UNIT_LIST))
     elif current.kind is FieldKind.PHOTOS and dialogue.pending.get("files"):
-        choices.append(Choice(ctx._("Done"), tag + DONE))
+        # Buttons only: in text a number could be an answer, so "done" is typed as a word.
+        choices.append(Choice(ctx._("Done"), tag + DONE, nav=True))
     if current.optional:
-        choices.append(Choice(ctx._("Skip"), tag + SKIP))
+        choices.append(Choice(ctx._("Skip"), tag + SKIP, nav=current.kind not in CHOOSING))
     return choices
 
 
@@ -257,6 +270,12 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
             return await go_back(ctx, dialogue)
         if word in CANCEL_WORDS:
             return await cancel(ctx, dialogue)
+        if current.kind in CHOOSING:
+            # A typed number or label means the same as pressing what the prompt showed.
+            shown = [c for c in await _choices(ctx, dialogue, current) if not c.nav]
+            typed = match_choice(ctx, [(c.value, c.label) for c in shown], inbound.text)
+            if typed is not None:
+                value = typed.removeprefix(f"f:{dialogue.form}:{current.name}:")
 
     if current.optional and (value == SKIP or _typed_word(ctx, SKIP_WORDS)):
         outcome: _Outcome = _Accept(None)
@@ -407,6 +426,7 @@ def _limits(current: Field) -> dict[str, Any]:
 
 
 def _pick(ctx: Context, options: list[tuple[str, str]], button: str | None, text: str) -> str:
+    """The chosen option's value; `button` is set when the prompt's choice was pressed or typed."""
     if button is not None:
         if button not in {value for value, _ in options}:
             raise Invalid(N_("That button belongs to an earlier question."))
@@ -460,11 +480,7 @@ async def _read_unit(ctx: Context, dialogue: Dialogue, button: str | None, text:
     if button is not None:
         if button not in {value for value, _ in offered}:
             raise Invalid(N_("That button belongs to an earlier question."))
-        chosen: str | None = button
-    else:
-        chosen = match_choice(ctx, offered, text) if offered else None
-    if chosen is not None:
-        unit = await get_unit(ctx.session, int(chosen))
+        unit = await get_unit(ctx.session, int(button))
         if unit is None:
             raise Invalid(N_("That unit no longer exists. Please search again."))
         return _Accept(unit.id, ctx._("Unit: {name}").format(name=escape(unit.name)))
