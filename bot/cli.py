@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from telegram.error import InvalidToken
 
 from bot import config as config_module
 from bot.app import App, build_app
@@ -94,6 +96,13 @@ async def _with_app(
         if command is not _migrate:
             await app.prepare()
         return await command(app, args)
+    except (SQLAlchemyError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        print(f"DATABASE_URL: cannot use the database: {reason}", file=sys.stderr)
+        return 2
+    except InvalidToken:
+        print("TELEGRAM_BOT_TOKEN: the Bot API server rejected this token", file=sys.stderr)
+        return 2
     finally:
         await app.close()
 

@@ -31,9 +31,6 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if self.is_sqlite:
-            database = self.url.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = busy_timeout_ms / 1000
         self.engine: AsyncEngine = create_async_engine(
             self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
@@ -58,7 +55,10 @@ class Database:
             yield session
 
     async def migrate(self) -> None:
-        """Brings the schema to the newest migration."""
+        """Brings the schema to the newest migration (creating the SQLite file's folder)."""
+        database = self.url.database
+        if self.is_sqlite and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         async with self.engine.execution_options(begin="IMMEDIATE").begin() as connection:
             await connection.run_sync(_upgrade)
 

@@ -132,3 +132,22 @@ def test_bad_settings_give_one_line_and_exit_code_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TELEGRAM_WEBHOOK_SECRET: required" in result.stderr
+
+
+def test_an_unusable_database_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    result = run_bot(
+        tmp_path, "migrate", env={"DATABASE_URL": f"sqlite+aiosqlite:///{blocker}/db.sqlite3"}
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("DATABASE_URL: cannot use the database:")
+    assert "Traceback" not in result.stderr
+    unreachable = run_bot(
+        tmp_path,
+        "migrate",
+        env={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"},
+    )
+    assert unreachable.returncode == 2
+    assert "DATABASE_URL: cannot use the database:" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr

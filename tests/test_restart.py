@@ -61,3 +61,26 @@ async def test_killed_mid_registration_it_continues_after_restart(
             assert "Đăng ký · bước 4/5" in (reply.text or "")
             await answer(server, "na sam", "Số điện thoại")
             await answer(server, "bỏ qua", "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!")
+
+
+async def test_a_rejected_token_is_one_line_and_exit_code_2(
+    tmp_path: Path, no_proxy: None
+) -> None:
+    async with FakeBotApi() as server:
+        env = bot_env(
+            tmp_path, TELEGRAM_BOT_TOKEN="999:WRONG", TELEGRAM_API_BASE_URL=server.root_url
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    lines = [line for line in stderr.decode().splitlines() if " INFO " not in line]
+    assert lines == ["TELEGRAM_BOT_TOKEN: the Bot API server rejected this token"]
