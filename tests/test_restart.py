@@ -17,9 +17,14 @@ MAI = 1001
 
 @asynccontextmanager
 async def bot_process(
-    tmp_path: Path, server: FakeBotApi
+    tmp_path: Path, server: FakeBotApi, token: str | None = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = bot_env(tmp_path, TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_BASE_URL=server.root_url)
+    """`python -m bot run` against the test's Bot API server; its stderr is piped."""
+    env = bot_env(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=token or server.token,
+        TELEGRAM_API_BASE_URL=server.root_url,
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -28,7 +33,7 @@ async def bot_process(
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         yield process
@@ -66,20 +71,7 @@ async def test_killed_mid_registration_it_continues_after_restart(
 async def test_a_rejected_token_is_one_line_and_exit_code_2(
     tmp_path: Path, no_proxy: None
 ) -> None:
-    async with FakeBotApi() as server:
-        env = bot_env(
-            tmp_path, TELEGRAM_BOT_TOKEN="999:WRONG", TELEGRAM_API_BASE_URL=server.root_url
-        )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+    async with FakeBotApi() as server, bot_process(tmp_path, server, "999:WRONG") as process:
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 2
     lines = [line for line in stderr.decode().splitlines() if " INFO " not in line]

@@ -7,6 +7,7 @@ import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,6 +92,20 @@ class User:
             )
 
         return await self.server.wait_for(wanted, timeout=10)
+
+
+def private_message(update_id: int, text: str) -> dict[str, Any]:
+    """A raw update as Telegram sends it: a text (or command) in Mai's private chat."""
+    message: dict[str, Any] = {
+        "message_id": update_id,
+        "date": 0,
+        "chat": {"id": MAI, "type": "private"},
+        "from": {"id": MAI, "is_bot": False, "first_name": "Mai", "language_code": "vi"},
+        "text": text,
+    }
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+    return {"update_id": update_id, "message": message}
 
 
 def member_rows(tmp_path: Path) -> list[tuple[str, int, str | None, str]]:
@@ -231,18 +246,7 @@ async def test_a_redelivered_update_changes_nothing_and_sends_nothing(
     await stopped(first)
 
     # Telegram never heard the confirmation and delivers the same update again.
-    server.add_update(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": 999,
-                "date": 0,
-                "chat": {"id": MAI, "type": "private"},
-                "from": {"id": MAI, "is_bot": False, "first_name": "Mai"},
-                "text": "1",
-            },
-        }
-    )
+    server.add_update(private_message(update_id, "1"))
     second = await started(config)
     try:
         await server.wait_quiet_confirmed(update_id)
@@ -262,19 +266,7 @@ async def test_updates_stored_before_a_crash_are_handled_on_start(
     app = build_app(config)
     await app.prepare()
     channel = TelegramChannel(app)
-    stored = server.message(MAI) if server.messages_to(MAI) else None
-    assert stored is None
-    payload = {
-        "update_id": 5000,
-        "message": {
-            "message_id": 1,
-            "date": 0,
-            "chat": {"id": MAI, "type": "private"},
-            "from": {"id": MAI, "is_bot": False, "first_name": "Mai", "language_code": "vi"},
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
-    }
+    payload = private_message(5000, "/help")
     await channel.accept([payload])  # stored, then the process "died"
     await app.close()
 
@@ -304,17 +296,7 @@ async def test_webhook_checks_the_secret_and_content_type(
         assert server.webhook["url"] == "https://bot.example.vn/telegram"
         assert server.webhook["secret_token"] == secret
         url = f"http://127.0.0.1:{channel.webhook_port}/telegram"
-        update = {
-            "update_id": 77,
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "chat": {"id": MAI, "type": "private"},
-                "from": {"id": MAI, "is_bot": False, "first_name": "Mai"},
-                "text": "/help",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-            },
-        }
+        update = private_message(77, "/help")
         header = "X-Telegram-Bot-Api-Secret-Token"
         async with httpx.AsyncClient() as client:
             missing = await client.post(url, json=update)
