@@ -7,8 +7,11 @@ writes. A redelivered update therefore changes nothing and sends nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
+
+from sqlalchemy.exc import OperationalError
 
 from bot.config import Config
 from bot.context import Context
@@ -25,6 +28,8 @@ from models.people import identity_for, load_person
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
+
+DB_ATTEMPTS = 3
 
 HINTS = {
     InboundKind.STICKER: N_("Nice sticker! I can only read text and buttons here."),
@@ -65,38 +70,52 @@ class Dispatcher:
         return self.catalogs.translator(locale, self.config.tz)
 
     async def handle(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
-        """Handles one update and returns the replies to send; None if it was handled before."""
-        try:
-            async with self.db.write() as session:
-                row = await claim_update(session, inbound.channel, inbound.update_key, payload)
-                if row is None:
-                    return None
-                identity = await identity_for(
-                    session, inbound.channel, inbound.user_id, inbound.chat_id
-                )
-                person = await load_person(session, identity)
-                locale = pick_locale(
-                    person.locale, inbound.client_language, self.config.default_locale
-                )
-                ctx = Context(
-                    inbound=inbound,
-                    person=person,
-                    t=self.catalogs.translator(locale, self.config.tz),
-                    session=session,
-                    config=self.config,
-                    router=self.router,
-                    catalogs=self.catalogs,
-                )
-                replies = await self._route(ctx)
-                _handled(row, inbound, replies)
-                return replies
-        except Exception:
-            # The handler's writes are rolled back; record the update as handled with an
-            # apology, so a poisonous update is not retried forever.
-            log.exception("handling %s update failed", inbound.channel)
-            return await self._apologise(inbound, payload)
+        """Handles one update and returns the replies to send; None if it was handled before.
 
-    async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply]:
+        A database that is busy or briefly unreachable gets a few more tries; a handler that
+        fails is rolled back and the user told so, once.
+        """
+        for attempt in range(1, DB_ATTEMPTS + 1):
+            try:
+                return await self._handle_once(inbound, payload)
+            except OperationalError:
+                if attempt == DB_ATTEMPTS:
+                    raise  # the update stays in the inbox and is handled after restart
+                log.warning("database unavailable; retrying update (attempt %d)", attempt)
+                await asyncio.sleep(0.2 * 2**attempt)
+            except Exception:
+                # The handler's writes are rolled back; record the update as handled with an
+                # apology, so a poisonous update is not retried forever.
+                log.exception("handling %s update failed", inbound.channel)
+                return await self._apologise(inbound, payload)
+        return None
+
+    async def _handle_once(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
+        async with self.db.write() as session:
+            row = await claim_update(session, inbound.channel, inbound.update_key, payload)
+            if row is None:
+                return None
+            identity = await identity_for(
+                session, inbound.channel, inbound.user_id, inbound.chat_id
+            )
+            person = await load_person(session, identity)
+            locale = pick_locale(
+                person.locale, inbound.client_language, self.config.default_locale
+            )
+            ctx = Context(
+                inbound=inbound,
+                person=person,
+                t=self.catalogs.translator(locale, self.config.tz),
+                session=session,
+                config=self.config,
+                router=self.router,
+                catalogs=self.catalogs,
+            )
+            replies = await self._route(ctx)
+            _handled(row, inbound, replies)
+            return replies
+
+    async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
         t = self._fallback_translator(inbound)
         replies = [
             Reply(
@@ -108,8 +127,9 @@ class Dispatcher:
         ]
         async with self.db.write() as session:
             row = await claim_update(session, inbound.channel, inbound.update_key, payload)
-            if row is not None:
-                _handled(row, inbound, replies)
+            if row is None:
+                return None  # handled meanwhile (a concurrent delivery): nothing to say
+            _handled(row, inbound, replies)
         return replies
 
     async def ignore(self, channel: str, update_key: str) -> None:

@@ -178,3 +178,22 @@ async def test_cancel_keeps_nothing_and_stale_buttons_do_nothing(survey_app: App
     assert "That button belongs to an earlier question." in replies[0].text
     assert "Cancelled. Nothing was saved." in await say(app, "/cancel")
     assert "There is nothing to cancel." in await say(app, "/cancel")
+
+
+async def test_a_failing_handler_changes_nothing_and_apologises_once(config: Config) -> None:
+    async def broken(ctx: Context) -> list[Reply]:
+        await start_form(ctx, "survey")  # a write that must be rolled back
+        raise RuntimeError("bug")
+
+    app = build_app(config)
+    app.router.form(SURVEY)
+    app.router.command("broken", broken, "Language")
+    await app.prepare()
+    try:
+        inbound = parse_line("/broken", language="en")
+        replies = await app.dispatcher.handle(inbound, {}) or []
+        assert "something went wrong on our side" in replies[0].text
+        assert await app.dispatcher.handle(inbound, {}) is None  # not retried forever
+        assert "There is nothing to cancel." in await say(app, "/cancel")  # no form was left
+    finally:
+        await app.close()
