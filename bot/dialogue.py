@@ -110,8 +110,10 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     max_files: int = 10
-    params: Params | None = None
-    check: Check | None = None  # runs after a valid answer; may raise Invalid or stop the form
+    params: Params | None = None  # values for the prompt's {placeholders}; text gets escaped
+    # Runs after a valid answer (None when an optional field was skipped); may raise Invalid
+    # or stop the form.
+    check: Check | None = None
     stamp: bool = False  # store {"value": answer, "at": ISO time}, e.g. when consent was given
     ask_if: Callable[[dict[str, Any]], bool] | None = None
 
@@ -180,7 +182,7 @@ async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) ->
     current = form.field(dialogue.field)
     asked = form.asked(dialogue.answers)
     step = next(i for i, f in enumerate(asked, start=1) if f.name == current.name)
-    params = current.params(ctx, dialogue.answers) if current.params else {}
+    params = _escaped(current.params(ctx, dialogue.answers) if current.params else {})
     lines = []
     if notice:
         lines += [notice, ""]
@@ -314,7 +316,15 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
 
 async def _warn(ctx: Context, dialogue: Dialogue, invalid: Invalid) -> Reply:
     """Asks again, saying first what was wrong with the answer."""
-    return await prompt(ctx, dialogue, "⚠️ " + ctx._(invalid.message).format(**invalid.params))
+    message = ctx._(invalid.message).format(**_escaped(invalid.params))
+    return await prompt(ctx, dialogue, "⚠️ " + message)
+
+
+def _escaped(params: dict[str, Any]) -> dict[str, Any]:
+    """Values for a translated template: text is escaped for the reply's HTML."""
+    return {
+        key: escape(value) if isinstance(value, str) else value for key, value in params.items()
+    }
 
 
 def _typed_word(ctx: Context, words: set[str]) -> bool:
@@ -490,7 +500,7 @@ async def _read_unit(ctx: Context, dialogue: Dialogue, button: str | None, text:
     if not found:
         raise Invalid(
             N_('No unit matches "{query}". Try another part of the name, or type "list".'),
-            {"query": escape(text[:50])},
+            {"query": text[:50]},
         )
     if len(found) == 1:
         return _Accept(found[0].id, ctx._("Unit: {name}").format(name=escape(found[0].name)))

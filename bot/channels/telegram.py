@@ -195,6 +195,9 @@ class TelegramChannel:
         self._slots = asyncio.Semaphore(concurrency)
         self._contact_keyboards: set[str] = set()
         self._stopping = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._server: HTTPServer | None = None
+        self.webhook_port: int | None = None
 
     @property
     def bot(self) -> Bot:
@@ -230,14 +233,12 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         self._stopping.set()
-        poller = getattr(self, "_poller", None)
-        if poller is not None:
-            poller.cancel()
+        if self._poller is not None:
+            self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await poller
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.stop()
+                await self._poller
+        if self._server is not None:
+            self._server.stop()
         await self.drain()
         await self.application.stop()
         await self.application.shutdown()
