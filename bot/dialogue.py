@@ -496,7 +496,7 @@ async def _read_unit(ctx: Context, dialogue: Dialogue, button: str | None, text:
         return _Accept(unit.id, ctx._("Unit: {name}").format(name=escape(unit.name)))
     if len(fold(text)) < 2:
         raise Invalid(N_("Please type at least two letters of the name."))
-    found = await search_units(ctx.session, text, limit=UNIT_PAGE + 1)
+    found = await search_units(ctx.session, text[:60], limit=UNIT_PAGE + 1)
     if not found:
         raise Invalid(
             N_('No unit matches "{query}". Try another part of the name, or type "list".'),

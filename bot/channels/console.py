@@ -7,7 +7,9 @@ both the proof that the core knows no platform and the way to try the bot with n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
 import uuid
 from typing import TextIO
 
@@ -68,13 +70,31 @@ class ConsoleChannel:
         while True:
             if interactive:
                 self._write("> ", end="")
-            line = await asyncio.to_thread(self.stdin.readline)
+            line = await self._read_line()
             if not line:  # end of input: leave quietly
                 if interactive:
                     self._write("")
                 return
             if line.strip():
                 await self._handle(parse_line(line))
+
+    def _read_line(self) -> asyncio.Future[str]:
+        """The next typed line. Read in a daemon thread, not the loop's executor: a thread
+        blocked in readline would keep Ctrl-C from ending the program until Enter."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+
+        def deliver(line: str) -> None:
+            if not future.done():
+                future.set_result(line)
+
+        def read() -> None:
+            line = self.stdin.readline()
+            with contextlib.suppress(RuntimeError):  # the loop closed: we are exiting
+                loop.call_soon_threadsafe(deliver, line)
+
+        threading.Thread(target=read, name="console-input", daemon=True).start()
+        return future
 
     async def _handle(self, inbound: Inbound) -> None:
         replies = await self.app.dispatcher.handle(inbound, {"text": inbound.text})
