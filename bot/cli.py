@@ -30,7 +30,7 @@ log = logging.getLogger("bot")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Lạng Sơn youth emulation bot — operator commands."
+        prog="python -m bot", description="Youth emulation bot — operator commands."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -14,6 +14,7 @@ target="."
 [ -n "$extras" ] && target=".[$extras]"
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras:-base}"
 if [ ! -e "$stamp" ]; then
+  echo "Setting up .venv (the first time takes a minute or two)…" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
   touch "$stamp"
