@@ -8,6 +8,7 @@ worker continues where the user was.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ UNIT_LIST = "_list"
 UNIT_NEXT = "_next"
 UNIT_PREV = "_prev"
 UNIT_PAGE = 8
+# Steps after the fields of a reviewed form: the summary, and choosing which field to change.
+REVIEW = "_review"
+CHANGE = "_change"
+SUBMIT = "_submit"
+EDITING = "_editing"  # in the answers while one field of a reviewed form is being changed
 BACK_WORDS = {"back", "quay lai", "tro lai"}
 CANCEL_WORDS = {"cancel", "huy", "huy bo"}
 SKIP_WORDS = {"skip", "bo qua", "khong"}
@@ -93,6 +99,7 @@ class Stop:
 
 
 Check = Callable[[Context, Any, dict[str, Any]], Awaitable[Stop | None]]
+OptionsFor = Callable[[Context, dict[str, Any]], Awaitable[tuple[Option, ...]]]
 Params = Callable[[Context, dict[str, Any]], dict[str, Any]]
 Complete = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
 
@@ -103,8 +110,11 @@ class Field:
     kind: FieldKind
     prompt: str  # msgid; may hold {placeholders} filled by `params`
     hint: str | None = None  # msgid: how to answer
+    label: str | None = None  # msgid: the field's name in a summary (default: the prompt)
     optional: bool = False
     options: tuple[Option, ...] = ()
+    # Options that depend on the person or the answers so far (their units, their entries).
+    options_for: OptionsFor | None = None
     min_length: int = 1
     max_length: int = 500
     minimum: float | None = None
@@ -125,12 +135,19 @@ class Form:
     fields: tuple[Field, ...]
     complete: Complete
     cancelled: str = N_("Cancelled. Nothing was saved.")
+    # Show every answer before completing, with submit, change one field, or cancel.
+    review: bool = False
+    steps: bool = True  # "step 2 of 5" (not for one-question pickers such as a list)
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
 
     def asked(self, answers: dict[str, Any]) -> list[Field]:
         return [f for f in self.fields if f.ask_if is None or f.ask_if(answers)]
+
+    def first_unanswered(self, answers: dict[str, Any]) -> Field | None:
+        """Where the form goes next: prefilled and already given answers are not asked."""
+        return next((f for f in self.asked(answers) if f.name not in answers), None)
 
 
 @dataclass
@@ -153,7 +170,8 @@ _Outcome = _Stay | _Accept
 async def start_form(
     ctx: Context, name: str, answers: dict[str, Any] | None = None
 ) -> list[Reply]:
-    """Opens a form at its first field (replacing any other open form) and asks it."""
+    """Opens a form (replacing any other open form) and asks its first unanswered field; with
+    every field prefilled (fixing a rejected entry), it opens on the review."""
     form = ctx.router.forms[name]
     inbound = ctx.inbound
     await ctx.session.execute(
@@ -162,12 +180,12 @@ async def start_form(
         )
     )
     answers = dict(answers or {})
-    first = form.asked(answers)[0]
+    first = form.first_unanswered(answers)
     dialogue = Dialogue(
         channel=inbound.channel,
         chat_id=inbound.chat_id,
         form=name,
-        field=first.name,
+        field=first.name if first else REVIEW,
         answers=answers,
         pending={},
     )
@@ -179,6 +197,8 @@ async def start_form(
 async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) -> Reply:
     """The question of the current field, with its step, hint, choices, back and cancel."""
     form = ctx.router.forms[dialogue.form]
+    if dialogue.field in (REVIEW, CHANGE):
+        return await _review_prompt(ctx, form, dialogue, notice)
     current = form.field(dialogue.field)
     asked = form.asked(dialogue.answers)
     step = next(i for i, f in enumerate(asked, start=1) if f.name == current.name)
@@ -186,11 +206,12 @@ async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) ->
     lines = []
     if notice:
         lines += [notice, ""]
-    lines.append(
-        ctx._("{form} · step {step} of {total}").format(
-            form=ctx._(form.title), step=step, total=len(asked)
+    if form.steps:
+        lines.append(
+            ctx._("{form} · step {step} of {total}").format(
+                form=ctx._(form.title), step=step, total=len(asked)
+            )
         )
-    )
     lines.append(f"<b>{ctx._(current.prompt).format(**params)}</b>")
     if current.hint:
         lines.append(f"<i>{ctx._(current.hint).format(**params)}</i>")
@@ -218,11 +239,135 @@ async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) ->
     return Reply("\n".join(lines), tuple(choices), request_contact=contact)
 
 
+async def _options(ctx: Context, current: Field, answers: dict[str, Any]) -> tuple[Option, ...]:
+    return await current.options_for(ctx, answers) if current.options_for else current.options
+
+
+async def describe(ctx: Context, current: Field, value: Any, answers: dict[str, Any]) -> str:
+    """An answer as the user reads it in a summary, formatted for their locale (HTML)."""
+    if isinstance(value, dict) and "value" in value and "at" in value:
+        value = value["value"]  # a stamped answer
+    if value is None or value == []:
+        return "—"
+    kind = current.kind
+    if kind in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
+        labels = {o.value: ctx._(o.label) for o in await _options(ctx, current, answers)}
+        values = value if isinstance(value, list) else [value]
+        return escape(", ".join(str(labels.get(v, v)) for v in values))
+    if kind is FieldKind.MONEY:
+        return ctx.t.money(int(value))
+    if kind in (FieldKind.INTEGER, FieldKind.DECIMAL):
+        return ctx.t.number(value)
+    if kind is FieldKind.DATE:
+        return ctx.t.date(dt.date.fromisoformat(value))
+    if kind is FieldKind.UNIT:
+        unit = await get_unit(ctx.session, int(value))
+        return escape(unit.name) if unit else "—"
+    if kind is FieldKind.PHOTOS:
+        return ctx.t.ngettext("{n} file", "{n} files", len(value)).format(n=len(value))
+    if kind is FieldKind.LOCATION:
+        if "place" in value:
+            return escape(value["place"])
+        return "📍 {:.5f}, {:.5f}".format(value["latitude"], value["longitude"])
+    return escape(str(value))
+
+
+async def summary(ctx: Context, form: Form, answers: dict[str, Any]) -> list[str]:
+    """One line per asked field: its label and the answer."""
+    lines = []
+    for current in form.asked(answers):
+        label = ctx._(current.label or current.prompt).format(
+            **_escaped(_params(ctx, current, answers))
+        )
+        lines.append(
+            f"<b>{label}:</b> {await describe(ctx, current, answers.get(current.name), answers)}"
+        )
+    return lines
+
+
+def _params(ctx: Context, current: Field, answers: dict[str, Any]) -> dict[str, Any]:
+    return current.params(ctx, answers) if current.params else {}
+
+
+async def _review_prompt(
+    ctx: Context, form: Form, dialogue: Dialogue, notice: str | None
+) -> Reply:
+    tag = f"f:{dialogue.form}:{dialogue.field}:"
+    lines: list[str] = [notice, ""] if notice else []
+    if dialogue.field == REVIEW:
+        lines.append(
+            ctx._("<b>{form}: please check before sending</b>").format(form=ctx._(form.title))
+        )
+        lines += await summary(ctx, form, dialogue.answers)
+        lines += ["", ctx._("Type /back to go back a step, /cancel to stop.")]
+        choices = [
+            Choice(ctx._("✅ Submit"), tag + SUBMIT),
+            Choice(ctx._("✏️ Change an answer"), tag + CHANGE),
+        ]
+    else:
+        lines.append(ctx._("Which answer would you like to change?"))
+        lines += ["", ctx._("Type /back to return to the summary, /cancel to stop.")]
+        choices = [
+            Choice(
+                ctx._(f.label or f.prompt).format(**_escaped(_params(ctx, f, dialogue.answers))),
+                tag + f.name,
+            )
+            for f in form.asked(dialogue.answers)
+        ]
+    choices += [
+        Choice(ctx._("⬅️ Back"), NAV_BACK, nav=True),
+        Choice(ctx._("✖️ Cancel"), NAV_CANCEL, nav=True),
+    ]
+    return Reply("\n".join(lines), tuple(choices))
+
+
+async def _answer_review(ctx: Context, form: Form, dialogue: Dialogue) -> list[Reply]:
+    """Submit, or choose one field to answer again (the others are kept)."""
+    inbound = ctx.inbound
+    reply = await _review_prompt(ctx, form, dialogue, None)
+    value = inbound.button
+    if inbound.kind is InboundKind.TEXT:
+        word = bare(inbound.text)
+        if word in BACK_WORDS:
+            return await go_back(ctx, dialogue)
+        if word in CANCEL_WORDS:
+            return await cancel(ctx, dialogue)
+        value = match_choice(ctx, [(c.value, c.label) for c in reply.numbered()], inbound.text)
+    elif inbound.kind is InboundKind.BUTTON:
+        if value == NAV_BACK:
+            return await go_back(ctx, dialogue)
+        if value == NAV_CANCEL:
+            return await cancel(ctx, dialogue)
+    if value not in {choice.value for choice in reply.numbered()}:
+        stale = inbound.kind is InboundKind.BUTTON
+        problem = (
+            ctx._("That button belongs to an earlier question.")
+            if stale
+            else ctx._(
+                "Please choose one of the options: tap a button or type its number (1 to {n})."
+            ).format(n=len(reply.numbered()))
+        )
+        return [await prompt(ctx, dialogue, "⚠️ " + problem)]
+    choice = (value or "").rsplit(":", 1)[-1]
+    if choice == SUBMIT:
+        await ctx.session.delete(dialogue)
+        return await form.complete(ctx, dialogue.answers)
+    if choice == CHANGE:
+        dialogue.field = CHANGE
+        return [await prompt(ctx, dialogue)]
+    # A field to answer again: forget its answer, but keep it to restore on /back.
+    answers = dict(dialogue.answers)
+    answers[EDITING] = {"field": choice, "was": answers.pop(choice, None)}
+    dialogue.answers, dialogue.field, dialogue.pending = answers, choice, {}
+    return [await prompt(ctx, dialogue)]
+
+
 async def _choices(ctx: Context, dialogue: Dialogue, current: Field) -> list[Choice]:
     tag = f"f:{dialogue.form}:{current.name}:"
     choices: list[Choice] = []
     if current.kind is FieldKind.CHOICE:
-        choices = [Choice(ctx._(o.label), tag + o.value) for o in current.options]
+        options = await _options(ctx, current, dialogue.answers)
+        choices = [Choice(ctx._(o.label), tag + o.value) for o in options]
     elif current.kind is FieldKind.MULTI_CHOICE:
         selected = set(dialogue.pending.get("selected", []))
         choices = [
@@ -253,6 +398,8 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     """Takes the user's answer to the current field and moves the form on."""
     inbound = ctx.inbound
     form = ctx.router.forms[dialogue.form]
+    if dialogue.field in (REVIEW, CHANGE):
+        return await _answer_review(ctx, form, dialogue)
     current = form.field(dialogue.field)
     value: str | None = None  # the chosen button's value, or what was typed
     if inbound.kind is InboundKind.BUTTON and inbound.button is not None:
@@ -303,21 +450,30 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     if current.stamp:
         stored = {"value": stored, "at": utcnow().isoformat()}
     answers = {**dialogue.answers, current.name: stored}
-    following = _next_field(form, answers, current.name)
-    if following is None:
+    answers.pop(EDITING, None)
+    following = form.first_unanswered(answers)
+    dialogue.answers, dialogue.pending = answers, {}
+    if following is None and not form.review:
         await ctx.session.delete(dialogue)
         replies = await form.complete(ctx, answers)
         if outcome.notice:
             replies.insert(0, Reply(outcome.notice))
         return replies
-    dialogue.answers, dialogue.field, dialogue.pending = answers, following.name, {}
+    dialogue.field = following.name if following else REVIEW
     return [await prompt(ctx, dialogue, outcome.notice)]
 
 
 async def _warn(ctx: Context, dialogue: Dialogue, invalid: Invalid) -> Reply:
     """Asks again, saying first what was wrong with the answer."""
-    message = ctx._(invalid.message).format(**_escaped(invalid.params))
-    return await prompt(ctx, dialogue, "⚠️ " + message)
+    values = {key: _number(ctx, value) for key, value in _escaped(invalid.params).items()}
+    return await prompt(ctx, dialogue, "⚠️ " + ctx._(invalid.message).format(**values))
+
+
+def _number(ctx: Context, value: Any) -> Any:
+    """Limits as the user writes them: 0,5 in Vietnamese; years stay 2004, not 2.004."""
+    if isinstance(value, float) or (isinstance(value, int) and value >= 10_000):
+        return ctx.t.number(value)
+    return value
 
 
 def _escaped(params: dict[str, Any]) -> dict[str, Any]:
@@ -331,25 +487,24 @@ def _typed_word(ctx: Context, words: set[str]) -> bool:
     return ctx.inbound.kind is InboundKind.TEXT and bare(ctx.inbound.text) in words
 
 
-def _next_field(form: Form, answers: dict[str, Any], after: str) -> Field | None:
-    names = [f.name for f in form.fields]
-    for candidate in form.fields[names.index(after) + 1 :]:
-        if candidate.ask_if is None or candidate.ask_if(answers):
-            return candidate
-    return None
-
-
 async def go_back(ctx: Context, dialogue: Dialogue) -> list[Reply]:
-    """Returns to the previous question, forgetting its answer."""
+    """Returns to the previous question, forgetting its answer; while changing one field of a
+    reviewed form, returns to the review with the old answer."""
     form = ctx.router.forms[dialogue.form]
+    if EDITING in dialogue.answers or dialogue.field == CHANGE:
+        answers = dict(dialogue.answers)
+        editing = answers.pop(EDITING, None)
+        if editing is not None:
+            answers[editing["field"]] = editing["was"]
+        dialogue.answers, dialogue.field, dialogue.pending = answers, REVIEW, {}
+        return [await prompt(ctx, dialogue)]
     asked = [f.name for f in form.asked(dialogue.answers)]
-    position = asked.index(dialogue.field)
+    position = len(asked) if dialogue.field == REVIEW else asked.index(dialogue.field)
     if position == 0:
         return [await prompt(ctx, dialogue, ctx._("This is the first step."))]
-    previous = asked[position - 1]
-    keep = asked[: position - 1]
-    dialogue.answers = {k: v for k, v in dialogue.answers.items() if k in keep}
-    dialogue.field, dialogue.pending = previous, {}
+    forget = set(asked[position - 1 :])
+    dialogue.answers = {k: v for k, v in dialogue.answers.items() if k not in forget}
+    dialogue.field, dialogue.pending = asked[position - 1], {}
     return [await prompt(ctx, dialogue)]
 
 
@@ -389,9 +544,10 @@ async def _read(ctx: Context, dialogue: Dialogue, current: Field, button: str | 
         raise Invalid(N_("Please answer this question in text."))
     text = inbound.text
     if kind is FieldKind.CHOICE:
-        options = [(o.value, ctx._(o.label)) for o in current.options]
-        chosen = _pick(ctx, options, button, text)
-        return _Accept(chosen)
+        options = [
+            (o.value, ctx._(o.label)) for o in await _options(ctx, current, dialogue.answers)
+        ]
+        return _Accept(_pick(ctx, options, button, text))
     if kind is FieldKind.MULTI_CHOICE:
         return _read_multi(ctx, dialogue, current, button, text)
     if kind is FieldKind.UNIT:
@@ -520,10 +676,21 @@ def _read_photos(ctx: Context, dialogue: Dialogue, current: Field, button: str |
     if not inbound.attachments:
         raise Invalid(N_("Please send photos or PDF documents, then tap Done."))
     for attachment in inbound.attachments:
+        if attachment.problem:
+            raise Invalid(attachment.problem, attachment.problem_params)
+        if attachment.sha256 is None or attachment.path is None:
+            raise Invalid(N_("That file could not be received. Please send it again."))
         if len(files) >= current.max_files:
             raise Invalid(N_("At most {max} files per entry."), {"max": current.max_files})
         files.append(
-            {"file_id": attachment.file_id, "kind": attachment.kind, "name": attachment.file_name}
+            {
+                "sha256": attachment.sha256,
+                "path": attachment.path,
+                "mime": attachment.mime_type,
+                "size": attachment.size,
+                "name": attachment.file_name,
+                "kind": attachment.kind,
+            }
         )
     same_album = inbound.media_group is not None and (
         inbound.media_group == dialogue.pending.get("album")

@@ -156,6 +156,8 @@ class Dispatcher:
                 text = ctx._("I do not know the command /{name}. Type /help to see what I can do.")
                 reply = Reply(text.format(name=name[:32]))
                 return [await prompt(ctx, dialogue, reply.text)] if dialogue else [reply]
+            if command.members_only and not ctx.person.registered:
+                return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
             if dialogue is not None and not command.keeps_dialogue:
                 notice = ctx._(
                     "You are in the middle of a form. Answer the question below, "

@@ -6,7 +6,7 @@ Nothing here knows a platform: Telegram, Zalo and the console all speak these ty
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["Attachment", "Choice", "Inbound", "InboundKind", "Reply"]
@@ -27,13 +27,18 @@ class InboundKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file the user sent, as the channel knows it (fetched later through the channel)."""
+    """A file the user sent. When a form is waiting for evidence, the channel fetches and
+    checks it before dispatch (see bot.evidence) and fills in where it is stored, or why not."""
 
     file_id: str
     kind: str  # "photo" or "document"
     file_name: str | None = None
     mime_type: str | None = None
     size: int | None = None
+    sha256: str | None = None
+    path: str | None = None  # in the evidence store
+    problem: str | None = None  # msgid: why the file was refused
+    problem_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

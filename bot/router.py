@@ -29,6 +29,7 @@ class Command:
     description: str  # msgid, shown in /help and in the client's command list
     # Commands that may run in the middle of a form without abandoning it.
     keeps_dialogue: bool = False
+    members_only: bool = False  # for registered members only
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,17 @@ class Router:
         self.menu: list[MenuItem] = []
 
     def command(
-        self, name: str, handler: Handler, description: str, *, keeps_dialogue: bool = False
+        self,
+        name: str,
+        handler: Handler,
+        description: str,
+        *,
+        keeps_dialogue: bool = False,
+        members_only: bool = False,
     ) -> None:
         if name in self.commands:
             raise ValueError(f"command /{name} registered twice")
-        self.commands[name] = Command(name, handler, description, keeps_dialogue)
+        self.commands[name] = Command(name, handler, description, keeps_dialogue, members_only)
 
     def form(self, form: Form) -> None:
         if form.name in self.forms:

@@ -2,7 +2,7 @@
 
 from bot.i18n import N_
 from bot.router import Router
-from handlers import language, profile, registration, start
+from handlers import language, profile, registration, reporting, start
 
 __all__ = ["register_all"]
 
@@ -11,6 +11,7 @@ def register_all(router: Router) -> None:
     """Registers every feature. Order matters: it is the order of /help and of the menu."""
     start.register(router)  # /start /menu /help /cancel /back, "Register" and "Help" entries
     registration.register(router)
+    reporting.register(router)
     profile.register(router)
     language.register(router)
     router.menu_item("help", N_("❓ Help"), start.show_help)

@@ -28,6 +28,9 @@ __all__ = [
     "Campaign",
     "Consent",
     "Dialogue",
+    "Entry",
+    "EntryFile",
+    "EntryRevision",
     "Identity",
     "InboxUpdate",
     "Member",
@@ -212,3 +215,60 @@ class AuditRecord(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Entry(Base):
+    """A report: an initiative, volunteer work or an economic model, with its answers."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        Index("ix_entries_reporter", "reporter_id", "submitted_at"),
+        Index("ix_entries_unit_status", "unit_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    # NULL once the reporter has deleted their account (an approved entry stays, anonymised).
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    collective: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str] = mapped_column(String(300))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EntryRevision(Base):
+    """An entry as it was at each submission and decision: the history of a resubmitted one."""
+
+    __tablename__ = "entry_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EntryFile(Base):
+    """A piece of evidence of an entry: a file in the content-addressed store."""
+
+    __tablename__ = "entry_files"
+    __table_args__ = (UniqueConstraint("entry_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)

@@ -88,7 +88,16 @@ async def send_photo(app: App, file_id: str) -> str:
         user_id="local",
         chat_id="local",
         kind=InboundKind.PHOTO,
-        attachments=(Attachment(file_id, "photo"),),
+        attachments=(
+            Attachment(
+                file_id,
+                "photo",
+                mime_type="image/jpeg",
+                size=3,
+                sha256=file_id * 32,
+                path=f"{file_id}.jpg",
+            ),
+        ),
         client_language="en",
     )
     replies = await app.dispatcher.handle(inbound, {}) or []
@@ -135,8 +144,22 @@ async def test_a_declared_form_runs_by_text_alone(survey_app: App) -> None:
         "topics": ["green", "youth"],
         "place": {"place": "Nhà văn hóa thôn Bản Chu"},
         "photos": [
-            {"file_id": "p1", "kind": "photo", "name": None},
-            {"file_id": "p2", "kind": "photo", "name": None},
+            {
+                "sha256": "p1" * 32,
+                "path": "p1.jpg",
+                "mime": "image/jpeg",
+                "size": 3,
+                "name": None,
+                "kind": "photo",
+            },
+            {
+                "sha256": "p2" * 32,
+                "path": "p2.jpg",
+                "mime": "image/jpeg",
+                "size": 3,
+                "name": None,
+                "kind": "photo",
+            },
         ],
     }
 

@@ -140,6 +140,7 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
     assert done.params.get("reply_markup") == {"remove_keyboard": True}
     menu = await mai.reply(mark, "Menu")
     assert [label for label, _ in menu.buttons()] == [
+        "📝 Báo cáo",
         "👤 Hồ sơ của tôi",
         "🌐 Ngôn ngữ",
         "❓ Hướng dẫn",

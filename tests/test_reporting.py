@@ -1,0 +1,191 @@
+"""Reporting by typing only, as in the console chat (and on Zalo): each kind from the menu to
+a saved entry, with the review, changing an answer, and collective entries."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.app import App
+from bot.channels.console import parse_line, render
+from models import AuditRecord, Entry, EntryRevision
+from models.people import grant_role, identity_for
+from models.tables import Unit
+from tests.conftest import run_bot
+
+REGISTER = ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua")
+
+INITIATIVE = (
+    "Sổ tay điện tử cho chi đoàn",
+    "6",  # Digital transformation
+    "Đoàn viên khó theo dõi lịch sinh hoạt và văn bản của chi đoàn.",
+    "Một nhóm Zalo và bảng tính chung, cập nhật mỗi tuần một lần.",
+    "2",
+    "Tiết kiệm thời gian họp và giấy in.",
+    "1,5 triệu",
+    "15/03/2025",
+    "bỏ qua",
+    "bỏ qua",
+)
+VOLUNTEER = (
+    "Sửa đường vào thôn Bản Chu",
+    "hôm qua",
+    "Thôn Bản Chu, xã Na Sầm",
+    "25",
+    "4",
+    "120",
+    "2 tr",
+    "Đoàn viên chi đoàn thôn cùng nhau sửa 300 mét đường đất vào bản.",
+    "bỏ qua",
+)
+ECONOMIC = (
+    "Trang trại hồi của anh Nam",
+    "3",
+    "2019",
+    "200 triệu",
+    "350 triệu",
+    "120 triệu",
+    "6",
+    "4",
+    "Thôn Khòn Pát, xã Na Sầm",
+    "Trồng và chế biến hoa hồi, bán cho hợp tác xã trong xã.",
+    "bỏ qua",
+)
+
+
+async def say(app: App, line: str, language: str = "vi") -> str:
+    replies = await app.dispatcher.handle(parse_line(line, language=language), {}) or []
+    return "\n\n".join(render(reply) for reply in replies)
+
+
+async def register(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+
+
+async def entries(app: App) -> list[Entry]:
+    async with app.db.read() as session:
+        return list((await session.scalars(select(Entry).order_by(Entry.id))).all())
+
+
+async def test_each_kind_from_the_menu_to_a_saved_entry(app: App) -> None:
+    await register(app)
+    for number, answers in (("1", INITIATIVE), ("2", VOLUNTEER), ("3", ECONOMIC)):
+        choose = await say(app, "1")  # "📝 Báo cáo" is the first entry of the menu
+        assert "Bạn muốn báo cáo nội dung gì?" in choose
+        assert (
+            "1. Sáng kiến, giải pháp\n  2. Hoạt động tình nguyện\n  3. Mô hình kinh tế" in choose
+        )
+        reply = await say(app, number)
+        for answer in answers:
+            assert "⚠️" not in reply, reply
+            reply = await say(app, answer)
+        assert "bạn vui lòng kiểm tra trước khi gửi" in reply
+        saved = await say(app, "1")
+        assert "✅ Đã lưu. Báo cáo #" in saved
+        assert "Menu" in saved
+
+    initiative, volunteer, economic = await entries(app)
+    assert (initiative.kind, initiative.title, initiative.status) == (
+        "initiative",
+        "Sổ tay điện tử cho chi đoàn",
+        "submitted",
+    )
+    assert initiative.answers["value"] == 1_500_000
+    assert initiative.answers["applied_on"] == "2025-03-15"
+    assert initiative.answers["scope"] == "commune"
+    assert initiative.answers["field"] == "digital"
+    assert volunteer.answers["participants"] == 25
+    assert volunteer.answers["hours"] == 4.0
+    assert volunteer.answers["value"] == 2_000_000
+    assert volunteer.answers["place"] == {"place": "Thôn Bản Chu, xã Na Sầm"}
+    assert economic.answers["capital"] == 200_000_000
+    assert economic.answers["sector"] == "forestry"
+    assert {e.collective for e in (initiative, volunteer, economic)} == {False}
+    async with app.db.read() as session:
+        unit = await session.get(Unit, initiative.unit_id)
+        assert unit is not None and unit.name == "Xã Na Sầm"
+        revisions = (await session.scalars(select(EntryRevision))).all()
+        actions = (await session.scalars(select(AuditRecord.action))).all()
+    assert len(revisions) == 3
+    assert actions.count("entry.submitted") == 3
+
+
+async def test_the_summary_is_formatted_and_one_answer_can_be_changed(app: App) -> None:
+    await register(app)
+    await say(app, "/report")
+    reply = await say(app, "2")
+    for answer in VOLUNTEER:
+        reply = await say(app, answer)
+    assert "Giá trị: 2.000.000 ₫" in reply
+    assert "Số giờ mỗi người: 4" in reply
+    change = await say(app, "2")
+    assert "Bạn muốn sửa câu trả lời nào?" in change
+    hours = await say(app, "Số giờ mỗi người")  # by label, or number 5
+    assert "Mỗi người đã tham gia bao nhiêu giờ?" in hours
+    assert "Bạn vui lòng nhập một số từ 0,5 đến 24." in await say(app, "30")
+    back = await say(app, "/back")  # nothing changed: back to the summary
+    assert "Số giờ mỗi người: 4" in back
+    await say(app, "2")
+    await say(app, "5")
+    review = await say(app, "2,5")
+    assert "Số giờ mỗi người: 2,5" in review
+    assert "✅ Đã lưu" in await say(app, "1")
+    (entry,) = await entries(app)
+    assert entry.answers["hours"] == 2.5
+
+
+async def test_bad_answers_explain_the_rule_and_save_nothing(app: App) -> None:
+    await register(app)
+    await say(app, "/report")
+    await say(app, "3")
+    await say(app, "Trang trại hồi")
+    await say(app, "1")
+    await say(app, "2019")
+    assert "1,5 triệu hoặc 500k" in await say(app, "nhiều lắm")
+    await say(app, "200 triệu")
+    await say(app, "300 triệu")
+    await say(app, "0")
+    await say(app, "3")
+    over = await say(app, "5")
+    assert "không thể nhiều hơn tổng số việc làm đã tạo ra (3)" in over
+    assert "Bạn vui lòng nhập một số nguyên" in await say(app, "<b>" * 1500 + "&_")
+    await say(app, "2")
+    await say(app, "Thôn Khòn Pát")
+    too_long = await say(app, "x" * 5000)
+    assert "Nội dung quá dài: tối đa 3000 ký tự, bạn đã viết 5000 ký tự." in too_long
+    assert "Đã hủy báo cáo" in await say(app, "/cancel")
+    assert await entries(app) == []
+
+
+async def test_a_secretary_reports_on_behalf_of_the_unit(app: App) -> None:
+    await register(app)
+    async with app.db.write() as session:
+        identity = await identity_for(session, "console", "local")
+        unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+        await grant_role(session, identity, "secretary", unit, granted_by="test")
+    await say(app, "/report")
+    behalf = await say(app, "2")
+    assert "Bạn báo cáo cho cá nhân mình, hay thay mặt đơn vị?" in behalf
+    assert "1. Cá nhân tôi\n  2. Xã Na Sầm" in behalf
+    reply = await say(app, "2")
+    for answer in VOLUNTEER:
+        reply = await say(app, answer)
+    assert "Báo cáo cho: Xã Na Sầm" in reply
+    await say(app, "1")
+    (entry,) = await entries(app)
+    assert entry.collective
+    assert "on_behalf" in entry.answers
+
+
+def test_the_console_chat_reports_by_typing_only(tmp_path: Path) -> None:
+    typed = "\n".join([*REGISTER[1:], "/report", "2", *VOLUNTEER, "1", ""])
+    result = run_bot(tmp_path, "chat", stdin=typed)
+    assert result.returncode == 0, result.stderr
+    assert "✅ Đã lưu. Báo cáo #1 đã được gửi tới bí thư để xét duyệt." in result.stdout
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert db.execute("SELECT kind, status FROM entries").fetchall() == [
+            ("volunteer", "submitted")
+        ]
