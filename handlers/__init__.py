@@ -2,7 +2,7 @@
 
 from bot.i18n import N_
 from bot.router import Router
-from handlers import language, profile, registration, reporting, start
+from handlers import language, my_entries, profile, registration, reporting, start
 
 __all__ = ["register_all"]
 
@@ -12,6 +12,7 @@ def register_all(router: Router) -> None:
     start.register(router)  # /start /menu /help /cancel /back, "Register" and "Help" entries
     registration.register(router)
     reporting.register(router)
+    my_entries.register(router)
     profile.register(router)
     language.register(router)
     router.menu_item("help", N_("❓ Help"), start.show_help)

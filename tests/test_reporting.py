@@ -189,3 +189,86 @@ def test_the_console_chat_reports_by_typing_only(tmp_path: Path) -> None:
         assert db.execute("SELECT kind, status FROM entries").fetchall() == [
             ("volunteer", "submitted")
         ]
+
+
+async def report_volunteer(app: App, activity: str = VOLUNTEER[0]) -> None:
+    await say(app, "/report")
+    await say(app, "2")
+    for answer in (activity, *VOLUNTEER[1:]):
+        await say(app, answer)
+    assert "✅ Đã lưu" in await say(app, "1")
+
+
+async def test_my_entries_lists_shows_and_withdraws(app: App) -> None:
+    await register(app)
+    for n in range(10):
+        await report_volunteer(app, f"Hoạt động số {n + 1} của chi đoàn")
+    listing = await say(app, "/myentries")
+    assert (
+        "1. #10 · Hoạt động tình nguyện · Hoạt động số 10 của chi đoàn · ⏳ Chờ duyệt" in listing
+    )
+    assert "Trang sau ▶️" in listing
+    page_two = await say(app, "Trang sau")
+    assert "#2 · Hoạt động tình nguyện" in page_two
+    assert "#10 ·" not in page_two
+    detail = await say(app, "2")  # entry #1, the oldest
+    assert "#1 · Hoạt động tình nguyện" in detail
+    assert "Trạng thái: ⏳ Chờ duyệt" in detail
+    assert "Số người tham gia: 25" in detail
+    confirm = await say(app, "1")
+    assert "Bạn muốn rút báo cáo này?" in confirm
+    assert "Đã rút báo cáo #1." in await say(app, "1")
+    entries_now = {entry.id: entry.status for entry in await entries(app)}
+    assert entries_now[1] == "withdrawn"
+    totals = await say(app, "/totals")
+    assert "Hoạt động tình nguyện — ⏳ Chờ duyệt: 9; 🗑 Đã rút: 1" in totals
+    assert "Số giờ tình nguyện: 900" in totals  # 9 entries × 25 people × 4 hours
+    assert "Số người được hưởng lợi: 1.080" in totals
+
+
+async def test_a_rejected_entry_is_fixed_and_sent_again(app: App) -> None:
+    await register(app)
+    await report_volunteer(app)
+    async with app.db.write() as session:
+        entry = (await session.scalars(select(Entry))).one()
+        entry.status, entry.reject_reason = "rejected", "Thiếu số giờ chính xác <b>&"
+    await say(app, "/myentries")
+    detail = await say(app, "1")
+    assert "Trạng thái: ↩️ Bị trả lại để sửa" in detail
+    assert "Lý do: Thiếu số giờ chính xác <b>&" in detail
+    fix = await say(app, "✏️ Sửa và gửi lại")
+    assert "Bạn sửa những nội dung cần thiết rồi gửi lại nhé." in fix
+    assert "bạn vui lòng kiểm tra trước khi gửi" in fix
+    await say(app, "2")
+    await say(app, "5")
+    await say(app, "3")
+    sent = await say(app, "1")
+    assert "✅ Đã gửi lại. Báo cáo #1 đã được chuyển lại cho bí thư xét duyệt." in sent
+    (entry,) = await entries(app)
+    assert (entry.status, entry.version, entry.answers["hours"]) == ("resubmitted", 2, 3.0)
+    async with app.db.read() as session:
+        history = (
+            await session.execute(
+                select(
+                    EntryRevision.version, EntryRevision.status, EntryRevision.answers
+                ).order_by(EntryRevision.id)
+            )
+        ).all()
+    assert [(v, s, a["hours"]) for v, s, a in history] == [
+        (1, "submitted", 4.0),
+        (2, "resubmitted", 3.0),
+    ]
+    # The fixed entry cannot be "fixed" again from an old button.
+    await say(app, "/myentries")
+    again = await say(app, "1")
+    assert "✏️ Sửa và gửi lại" not in again
+
+
+async def test_no_entries_yet_and_other_peoples_entries_stay_hidden(app: App) -> None:
+    await register(app)
+    assert "Bạn chưa có báo cáo nào." in await say(app, "/myentries")
+    await report_volunteer(app)
+    async with app.db.write() as session:
+        entry = (await session.scalars(select(Entry))).one()
+        entry.reporter_id = None  # as if someone else's
+    assert "Bạn chưa có báo cáo nào." in await say(app, "/myentries")

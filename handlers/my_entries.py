@@ -1,0 +1,230 @@
+"""My entries: the member's own entries, page by page; one in detail; withdraw a submitted
+one; fix and resubmit a rejected one; and their totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.context import Context
+from bot.dialogue import Field, FieldKind, Form, Option, start_form, summary
+from bot.events import Reply
+from bot.i18n import N_
+from bot.router import Router, menu_reply
+from bot.text import escape
+from handlers.reporting import ENTRY_ID, KINDS, SECRETARY
+from models.entries import OPEN, count_own_entries, entry_files, own_entries, withdraw_entry
+from models.tables import Entry, Unit
+
+__all__ = ["STATUS_LABELS", "register"]
+
+PAGE = 8
+STATUS_LABELS = {
+    "submitted": N_("⏳ Waiting for review"),
+    "resubmitted": N_("⏳ Sent again, waiting for review"),
+    "approved": N_("✅ Approved"),
+    "rejected": N_("↩️ Returned for changes"),
+    "withdrawn": N_("🗑 Withdrawn"),
+}
+
+
+async def show_entries(ctx: Context) -> list[Reply]:
+    """The first page of the member's entries, or how to make the first one."""
+    return await _page(ctx, 0)
+
+
+async def _page(ctx: Context, page: int) -> list[Reply]:
+    if ctx.person.member_id is None:
+        return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
+    if await count_own_entries(ctx.session, ctx.person.member_id) == 0:
+        return [menu_reply(ctx, ctx._("You have no entries yet. Choose 📝 Report to add one."))]
+    return await start_form(ctx, "my_entries", {"page": page})
+
+
+async def entry_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:
+    """One page of own entries, newest first, with page turns."""
+    member_id = ctx.person.member_id or 0
+    page = int(answers.get("page", 0))
+    rows = await own_entries(ctx.session, member_id, offset=page * PAGE, limit=PAGE + 1)
+    options = []
+    for entry in rows[:PAGE]:
+        kind = ctx._(KINDS[entry.kind].form.title)
+        status = ctx._(STATUS_LABELS[entry.status])
+        options.append(
+            Option(str(entry.id), f"#{entry.id} · {kind} · {_short(entry.title)} · {status}")
+        )
+    if page > 0:
+        options.append(Option("prev", N_("◀️ Previous page")))
+    if len(rows) > PAGE:
+        options.append(Option("next", N_("Next page ▶️")))
+    return tuple(options)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def picked(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Turns the page, or shows the chosen entry with what can be done with it."""
+    page = int(answers.get("page", 0))
+    if answers["pick"] in ("prev", "next"):
+        return await _page(ctx, page + (1 if answers["pick"] == "next" else -1))
+    return await _detail(ctx, int(answers["pick"]))
+
+
+async def _own(ctx: Context, entry_id: int) -> Entry | None:
+    """The entry if it is the member's own: checked on every action, not only on display."""
+    entry = await ctx.session.get(Entry, entry_id)
+    if entry is None or entry.reporter_id is None or entry.reporter_id != ctx.person.member_id:
+        return None
+    return entry
+
+
+async def _detail(ctx: Context, entry_id: int, notice: str | None = None) -> list[Reply]:
+    entry = await _own(ctx, entry_id)
+    if entry is None:
+        return [menu_reply(ctx, ctx._("That entry is not available."))]
+    kind = KINDS[entry.kind]
+    unit = await ctx.session.get(Unit, entry.unit_id)
+    lines = [notice, ""] if notice else []
+    lines += [
+        f"<b>#{entry.id} · {ctx._(kind.form.title)}</b>",
+        ctx._("Status: {status}").format(status=ctx._(STATUS_LABELS[entry.status])),
+        ctx._("Sent: {time}").format(time=ctx.t.datetime(entry.submitted_at)),
+        (
+            ctx._("Unit: {name} (collective entry)") if entry.collective else ctx._("Unit: {name}")
+        ).format(name=escape(unit.name if unit else "")),
+    ]
+    if entry.status == "rejected" and entry.reject_reason:
+        lines.append(ctx._("Reason given: {reason}").format(reason=escape(entry.reject_reason)))
+    lines.append("")
+    lines += await summary(ctx, kind.form, entry.answers)
+    files = await entry_files(ctx.session, entry.id)
+    for file in files:
+        name = escape(file.original_name or file.mime)
+        lines.append(f"📎 {name} ({ctx.t.number(round(file.size / 1024))} KB)")
+    return [Reply("\n".join(lines)), *await start_form(ctx, "entry", {"entry": entry.id})]
+
+
+async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:
+    entry = await _own(ctx, int(answers["entry"]))
+    options = []
+    if entry is not None and entry.status in OPEN:
+        options.append(Option("withdraw", N_("🗑 Withdraw this entry")))
+    if entry is not None and entry.status == "rejected":
+        options.append(Option("fix", N_("✏️ Fix and send again")))
+    options.append(Option("list", N_("📂 Back to my entries")))
+    return tuple(options)
+
+
+async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Withdraws, opens a rejected entry for fixing, or goes back to the list."""
+    entry = await _own(ctx, int(answers["entry"]))
+    action = answers["action"]
+    if action == "list" or entry is None:
+        return await _page(ctx, 0)
+    if action == "withdraw":
+        if answers.get("confirm") != "yes":
+            return await _detail(ctx, entry.id)
+        if entry.status not in OPEN:
+            return await _detail(ctx, entry.id, ctx._("This entry can no longer be withdrawn."))
+        await withdraw_entry(ctx.session, entry, actor=f"identity:{ctx.person.identity_id}")
+        text = ctx._("Entry #{id} has been withdrawn.").format(id=entry.id)
+        return [menu_reply(ctx, text)]
+    if entry.status != "rejected":
+        return await _detail(ctx, entry.id, ctx._("This entry can no longer be changed."))
+    # Every answer prefilled: the form opens on its review, to change what was asked for.
+    prefill = {
+        **entry.answers,
+        ENTRY_ID: entry.id,
+        SECRETARY: any(role == "secretary" for role, _ in ctx.person.roles),
+    }
+    reason = Reply(
+        ctx._("Reason given: {reason}\nChange what is needed, then send it again.").format(
+            reason=escape(entry.reject_reason or "")
+        )
+    )
+    return [reason, *await start_form(ctx, entry.kind, prefill)]
+
+
+async def show_totals(ctx: Context) -> list[Reply]:
+    """Own entries by kind and status, volunteer hours, beneficiaries and jobs created."""
+    member_id = ctx.person.member_id
+    rows = (await ctx.session.scalars(select(Entry).where(Entry.reporter_id == member_id))).all()
+    if not rows:
+        return [menu_reply(ctx, ctx._("You have no entries yet. Choose 📝 Report to add one."))]
+    counted = [entry for entry in rows if entry.status not in ("withdrawn", "rejected")]
+    by_kind_status = Counter((entry.kind, entry.status) for entry in rows)
+    lines = [ctx._("<b>Your totals</b>")]
+    for name, kind in KINDS.items():
+        statuses = [
+            f"{ctx._(STATUS_LABELS[status])}: {n}"
+            for (entry_kind, status), n in sorted(by_kind_status.items())
+            if entry_kind == name
+        ]
+        if statuses:
+            lines.append(f"<b>{ctx._(kind.form.title)}</b> — " + "; ".join(statuses))
+    volunteer = [e.answers for e in counted if e.kind == "volunteer"]
+    hours = sum(a["hours"] * a["participants"] for a in volunteer)
+    beneficiaries = sum(a["beneficiaries"] for a in volunteer)
+    jobs = sum(e.answers["jobs"] for e in counted if e.kind == "economic_model")
+    lines += [
+        "",
+        ctx._("Volunteer hours: {n}").format(n=ctx.t.number(hours)),
+        ctx._("People who benefited: {n}").format(n=ctx.t.number(beneficiaries)),
+        ctx._("Jobs created: {n}").format(n=ctx.t.number(jobs)),
+        ctx._("(Withdrawn and returned entries are not counted.)"),
+    ]
+    return [Reply("\n".join(lines))]
+
+
+MY_ENTRIES = Form(
+    name="my_entries",
+    title=N_("My entries"),
+    steps=False,
+    complete=picked,
+    cancelled=N_("Closed."),
+    fields=(
+        Field(
+            "pick",
+            FieldKind.CHOICE,
+            N_("Your entries, newest first. Choose one to see it."),
+            options_for=entry_options,
+        ),
+    ),
+)
+
+ENTRY = Form(
+    name="entry",
+    title=N_("Entry"),
+    steps=False,
+    complete=act,
+    cancelled=N_("Closed."),
+    fields=(
+        Field(
+            "action",
+            FieldKind.CHOICE,
+            N_("What would you like to do?"),
+            options_for=action_options,
+        ),
+        Field(
+            "confirm",
+            FieldKind.CHOICE,
+            N_("Withdraw this entry? Your secretary will no longer review it."),
+            options=(Option("yes", N_("Yes, withdraw it")), Option("no", N_("No, keep it"))),
+            ask_if=lambda answers: answers.get("action") == "withdraw",
+        ),
+    ),
+)
+
+
+def register(router: Router) -> None:
+    router.form(MY_ENTRIES)
+    router.form(ENTRY)
+    router.command("myentries", show_entries, N_("see your entries"), members_only=True)
+    router.command("totals", show_totals, N_("see your totals"), members_only=True)
+    registered = lambda ctx: ctx.person.registered  # noqa: E731
+    router.menu_item("entries", N_("📂 My entries"), show_entries, visible=registered)
+    router.menu_item("totals", N_("📊 My totals"), show_totals, visible=registered)
