@@ -26,7 +26,7 @@ def test_register_in_vietnamese_by_typing_numbers_and_names(tmp_path: Path) -> N
     assert "Đăng ký · bước 2/5" in out
     assert "Đơn vị: Xã Na Sầm" in out
     assert "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!" in out
-    assert "1. 📝 Báo cáo\n  2. 👤 Hồ sơ của tôi" in out
+    assert "1. 📝 Báo cáo\n  2. 📂 Báo cáo của tôi" in out
     assert "<b>" not in out  # no markup in plain text
     assert members(tmp_path) == [("Hoàng Thị Mai", 2004, 0, "Xã Na Sầm")]
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
@@ -37,7 +37,7 @@ def test_register_in_vietnamese_by_typing_numbers_and_names(tmp_path: Path) -> N
 def test_a_registered_user_gets_the_menu_and_can_switch_to_english(tmp_path: Path) -> None:
     run_bot(tmp_path, "chat", stdin="1\nLò Văn Sơn\n2009\nlist\n2\n0912345678\n")
     assert members(tmp_path) == [("Lò Văn Sơn", 2009, 1, "Hội Sinh viên Việt Nam tỉnh Lạng Sơn")]
-    result = run_bot(tmp_path, "chat", stdin="/language\n2\n2\n")
+    result = run_bot(tmp_path, "chat", stdin="/language\n2\n4\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Chào mừng Sơn quay lại!" in out

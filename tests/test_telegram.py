@@ -141,6 +141,8 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
     menu = await mai.reply(mark, "Menu")
     assert [label for label, _ in menu.buttons()] == [
         "📝 Báo cáo",
+        "📂 Báo cáo của tôi",
+        "📊 Kết quả của tôi",
         "👤 Hồ sơ của tôi",
         "🌐 Ngôn ngữ",
         "❓ Hướng dẫn",
