@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,8 @@ class Context:
     config: Config
     router: Router
     catalogs: Catalogs
+    # Work that must wait until the transaction has committed (removing files from disk).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def _(self, message: str) -> str:
         return self.t.gettext(message)

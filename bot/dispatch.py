@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -91,6 +92,7 @@ class Dispatcher:
         return None
 
     async def _handle_once(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
+        after_commit: list[Callable[[], None]] = []
         async with self.db.write() as session:
             row = await claim_update(session, inbound.channel, inbound.update_key, payload)
             if row is None:
@@ -110,10 +112,13 @@ class Dispatcher:
                 config=self.config,
                 router=self.router,
                 catalogs=self.catalogs,
+                after_commit=after_commit,
             )
             replies = await self._route(ctx)
             _handled(row, inbound, replies)
-            return replies
+        for work in after_commit:
+            work()
+        return replies
 
     async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
         t = self._fallback_translator(inbound)

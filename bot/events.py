@@ -5,11 +5,12 @@ Nothing here knows a platform: Telegram, Zalo and the console all speak these ty
 
 from __future__ import annotations
 
+import base64
 import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Attachment", "Choice", "Inbound", "InboundKind", "Reply"]
+__all__ = ["Attachment", "Choice", "Document", "Inbound", "InboundKind", "Reply"]
 
 
 class InboundKind(enum.StrEnum):
@@ -77,6 +78,15 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file sent with a reply (a copy of one's data, an export)."""
+
+    file_name: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
 class Reply:
     """A message to send back. `text` is HTML limited to <b> and <i>; user text is escaped."""
 
@@ -85,15 +95,22 @@ class Reply:
     columns: int = 1
     request_contact: str | None = None  # label of a "share my phone number" button
     chat_id: str | None = None  # another chat than the one that asked (notifications)
+    document: Document | None = None  # sent after the text
 
     def numbered(self) -> tuple[Choice, ...]:
         """The choices a typed number refers to, in order."""
         return tuple(choice for choice in self.choices if not choice.nav)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.document is not None:
+            data["document"]["content"] = base64.b64encode(self.document.content).decode()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         choices = tuple(Choice(**choice) for choice in data.get("choices", ()))
-        return cls(**{**data, "choices": choices})
+        document = data.get("document")
+        if document is not None:
+            document = Document(**{**document, "content": base64.b64decode(document["content"])})
+        return cls(**{**data, "choices": choices, "document": document})

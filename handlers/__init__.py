@@ -2,7 +2,7 @@
 
 from bot.i18n import N_
 from bot.router import Router
-from handlers import language, my_entries, profile, registration, reporting, start
+from handlers import language, my_entries, privacy, profile, registration, reporting, start
 
 __all__ = ["register_all"]
 
@@ -15,4 +15,5 @@ def register_all(router: Router) -> None:
     my_entries.register(router)
     profile.register(router)
     language.register(router)
+    privacy.register(router)
     router.menu_item("help", N_("❓ Help"), start.show_help)

@@ -65,7 +65,7 @@ async def mark_replied(session: AsyncSession, channel: str, key: str) -> None:
     await session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.channel == channel, InboxUpdate.update_key == key)
-        .values(replied_at=utcnow(), replies=None)
+        .values(replied_at=utcnow(), replies=None, payload={})
     )
 
 

@@ -11,10 +11,11 @@ import contextlib
 import sys
 import threading
 import uuid
+from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
-from bot.events import Inbound, InboundKind, Reply
+from bot.events import Document, Inbound, InboundKind, Reply
 from bot.text import strip_html
 
 __all__ = ["ConsoleChannel", "parse_line", "render"]
@@ -101,7 +102,17 @@ class ConsoleChannel:
         for reply in replies or ():
             if reply.chat_id in (None, USER):
                 self._write(render(reply) + "\n")
+            if reply.document is not None:
+                self._write(f"📎 {self._save(reply.document)}\n")
         await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+
+    def _save(self, document: Document) -> Path:
+        """A terminal cannot receive a file: it is written under the data directory."""
+        folder = self.app.config.data_dir / "console-files"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(document.file_name).name
+        path.write_bytes(document.content)
+        return path
 
     def _write(self, text: str, end: str = "\n") -> None:
         self.stdout.write(text + end)

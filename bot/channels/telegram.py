@@ -28,6 +28,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
@@ -392,6 +393,13 @@ class TelegramChannel:
             markup = options["reply_markup"] if last else None
             if not await self._send_part(int(chat_id), part, markup):
                 return
+        if reply.document is not None:
+            document = reply.document
+            with contextlib.suppress(Forbidden):
+                await self.bot.send_document(
+                    chat_id=int(chat_id),
+                    document=InputFile(document.content, filename=document.file_name),
+                )
 
     async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
         """Sends one message, retrying server errors and timeouts; False if it cannot go."""

@@ -1,0 +1,248 @@
+"""Evidence files: deciding whether sent bytes are an acceptable photo or PDF, and keeping them.
+
+The channel downloads the bytes; `check` looks only at those bytes (never at names or claimed
+types) and `EvidenceStore` keeps accepted files on disk under their SHA-256, so the same photo
+sent twice is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import struct
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from bot.i18n import N_
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_PIXELS",
+    "EvidenceRejected",
+    "EvidenceStore",
+    "StoredFile",
+    "check",
+]
+
+MAX_BYTES = 20 * 1024 * 1024  # the Telegram getFile limit
+MAX_PIXELS = 50_000_000  # beyond any phone camera; decoded, at most 200 MB (4 bytes a pixel)
+
+_JPEG = "image/jpeg"
+_PNG = "image/png"
+_WEBP = "image/webp"
+_PDF = "application/pdf"
+_EXTENSIONS = {_JPEG: "jpg", _PNG: "png", _WEBP: "webp", _PDF: "pdf"}
+# The Pillow plugin that opens each type, then every format name it may report:
+# a JPEG with extra frames (some Android cameras) opens as MPO.
+_PILLOW_FORMATS = {_JPEG: ("JPEG", "MPO"), _PNG: ("PNG",), _WEBP: ("WEBP",)}
+# Major brands of HEIF files (iPhone photos are "heic"); AVIF is left to the general message.
+_HEIF_BRANDS = frozenset(
+    (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+)
+# What Pillow raises on malformed input (the exceptions its own fuzz tests accept).
+_PILLOW_FAILURES = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    NotImplementedError,
+    OverflowError,
+    struct.error,
+)
+# catch_warnings() swaps the process-wide filter list, so concurrent checks would restore each
+# other's copy; one image at a time also bounds memory to a single decoded image.
+_PILLOW_LOCK = threading.Lock()
+_RELATIVE_PATH = re.compile(
+    r"(?P<first>[0-9a-f]{2})/(?P<second>[0-9a-f]{2})/(?P=first)(?P=second)[0-9a-f]{60}"
+    r"\.(?:jpg|png|webp|pdf)"
+)
+
+_EMPTY = N_("That file is empty. Please send it again.")
+_TOO_LARGE = N_("That file is larger than {max_mb} MB. Please send a smaller one.")
+_UNSUPPORTED = N_("Please send a photo (JPEG, PNG or WebP) or a PDF document.")
+_HEIC = N_(
+    "iPhone HEIC photos are not supported yet. Please send the photo as JPEG: "
+    "send it as a photo, not as a file."
+)
+_DAMAGED_IMAGE = N_("That image is damaged or incomplete. Please send it again.")
+_TOO_MANY_PIXELS = N_("That image is too large in pixels. Please send a smaller one.")
+_DAMAGED_PDF = N_("That PDF is damaged or incomplete. Please send it again.")
+
+
+@dataclass
+class EvidenceRejected(Exception):
+    """Sent bytes are not acceptable evidence; `message` is a msgid formatted with `params`."""
+
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An accepted file as kept in the store."""
+
+    sha256: str
+    size: int
+    mime: str
+    kind: str  # "photo" or "document"
+    relative_path: str  # "ab/cd/abcd…ef.jpg", POSIX separators, relative to the store root
+    original_name: str | None
+    width: int | None  # images only
+    height: int | None
+
+
+def check(
+    data: bytes, *, original_name: str | None = None
+) -> tuple[str, str, int | None, int | None]:
+    """(mime, extension, width, height) of acceptable evidence, else EvidenceRejected."""
+    # Blocking (Pillow decodes images): callers run it in a thread. original_name is accepted
+    # for the callers' convenience only: a name never decides the type.
+    if not data:
+        raise EvidenceRejected(_EMPTY)
+    if len(data) > MAX_BYTES:
+        raise EvidenceRejected(_TOO_LARGE, {"max_mb": MAX_BYTES // (1024 * 1024)})
+    mime = _sniff(data)
+    if mime == _PDF:
+        if b"%%EOF" not in data[-1024:]:
+            raise EvidenceRejected(_DAMAGED_PDF)
+        return mime, _EXTENSIONS[mime], None, None
+    width, height = _decode(data, _PILLOW_FORMATS[mime])
+    return mime, _EXTENSIONS[mime], width, height
+
+
+def _sniff(data: bytes) -> str:
+    """The accepted type the leading bytes announce."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return _JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _PNG
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return _WEBP
+    if data.startswith(b"%PDF-"):
+        return _PDF
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        raise EvidenceRejected(_HEIC)
+    raise EvidenceRejected(_UNSUPPORTED)
+
+
+def _decode(data: bytes, formats: tuple[str, ...]) -> tuple[int, int]:
+    """Width and height of an image that decodes completely and is not a decompression bomb."""
+    with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow warns and carries on about odd metadata (a broken APNG or MPO table); the
+        # pixels decide, and under "warnings as errors" these would escape as exceptions.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        try:
+            # Only the plugin the magic bytes named parses the file: no guessing among formats.
+            with Image.open(io.BytesIO(data), formats=formats[:1]) as image:
+                if image.format not in formats:
+                    raise EvidenceRejected(_DAMAGED_IMAGE)
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise EvidenceRejected(_TOO_MANY_PIXELS)
+                if image.format in ("JPEG", "MPO"):
+                    # libjpeg still reads every byte but scales by 1/8: a truncated file fails
+                    # the same way, with 1/64 of the memory.
+                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise EvidenceRejected(_TOO_MANY_PIXELS) from None
+        except _PILLOW_FAILURES:
+            raise EvidenceRejected(_DAMAGED_IMAGE) from None
+    return width, height
+
+
+class EvidenceStore:
+    """Accepted files on disk at <root>/ab/cd/<sha256>.<ext>, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+
+    def save(self, data: bytes, *, original_name: str | None = None) -> StoredFile:
+        """Checks the bytes, then stores them unless the same bytes are already stored."""
+        mime, extension, width, height = check(data, original_name=original_name)
+        sha256 = hashlib.sha256(data).hexdigest()
+        relative_path = f"{sha256[:2]}/{sha256[2:4]}/{sha256}.{extension}"
+        target = self.path(relative_path)
+        try:
+            stored = target.stat().st_size == len(data)
+        except FileNotFoundError:
+            stored = False
+        if not stored:
+            self._write(target, data)
+        return StoredFile(
+            sha256=sha256,
+            size=len(data),
+            mime=mime,
+            kind="document" if mime == _PDF else "photo",
+            relative_path=relative_path,
+            original_name=original_name,
+            width=width,
+            height=height,
+        )
+
+    def path(self, relative_path: str) -> Path:
+        """The absolute path of a stored file; ValueError for anything save() did not make."""
+        # Only our own shape is allowed, so "..", absolute paths and backslashes never pass.
+        if not _RELATIVE_PATH.fullmatch(relative_path):
+            raise ValueError(f"not a path in the evidence store: {relative_path!r}")
+        return self._root / relative_path
+
+    def delete(self, relative_path: str) -> None:
+        """Removes a stored file, if there, and the shard folders it leaves empty."""
+        target = self.path(relative_path)
+        target.unlink(missing_ok=True)
+        for folder in (target.parent, target.parent.parent):
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:  # still holds other files, or a save is writing into it
+                break
+
+    def exists(self, relative_path: str) -> bool:
+        return self.path(relative_path).is_file()
+
+    def _write(self, target: Path, data: bytes) -> None:
+        """Writes a temporary file beside the target, syncs it, then renames it into place."""
+        folder = target.parent
+        try:
+            descriptor, temporary = _create_temporary(folder)
+        except FileNotFoundError:
+            # delete() pruned the shard folder between mkdir and mkstemp: make it again.
+            descriptor, temporary = _create_temporary(folder)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(temporary).replace(target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        # The rename and any new shard folders survive a crash only once their folders are synced.
+        for synced in (folder, folder.parent, self._root):
+            _fsync_directory(synced)
+
+
+def _create_temporary(folder: Path) -> tuple[int, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
+
+
+def _fsync_directory(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,194 @@
+"""A member's data: everything we hold about them, and erasing it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.people import audit
+from models.tables import (
+    Consent,
+    Dialogue,
+    Entry,
+    EntryFile,
+    EntryRevision,
+    Identity,
+    InboxUpdate,
+    Member,
+    RoleGrant,
+    Unit,
+)
+
+__all__ = ["Erasure", "erase_member", "member_data"]
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Every row about the member, as plain JSON-ready data."""
+    member = await session.get_one(Member, member_id)
+    unit = await session.get(Unit, member.unit_id)
+    identities = (
+        await session.scalars(select(Identity).where(Identity.member_id == member_id))
+    ).all()
+    identity_ids = [identity.id for identity in identities]
+    consents = (await session.scalars(select(Consent).where(Consent.member_id == member_id))).all()
+    roles = (
+        await session.scalars(select(RoleGrant).where(RoleGrant.identity_id.in_(identity_ids)))
+    ).all()
+    entries = (
+        await session.scalars(
+            select(Entry).where(Entry.reporter_id == member_id).order_by(Entry.id)
+        )
+    ).all()
+    entry_ids = [entry.id for entry in entries]
+    files = (
+        await session.scalars(
+            select(EntryFile).where(EntryFile.entry_id.in_(entry_ids)).order_by(EntryFile.id)
+        )
+    ).all()
+    revisions = (
+        await session.scalars(
+            select(EntryRevision)
+            .where(EntryRevision.entry_id.in_(entry_ids))
+            .order_by(EntryRevision.id)
+        )
+    ).all()
+    return {
+        "profile": {
+            "member_id": member.id,
+            "full_name": member.full_name,
+            "birth_year": member.birth_year,
+            "is_minor": member.is_minor,
+            "unit": {"code": unit.code, "name": unit.name} if unit else None,
+            "phone": member.phone,
+            "registered_at": _time(member.registered_at),
+        },
+        "accounts": [
+            {
+                "channel": identity.channel,
+                "user_id": identity.user_id,
+                "chat_id": identity.chat_id,
+                "language": identity.locale,
+                "first_contact": _time(identity.created_at),
+            }
+            for identity in identities
+        ],
+        "consents": [
+            {
+                "notice_version": consent.notice_version,
+                "channel": consent.channel,
+                "accepted_at": _time(consent.accepted_at),
+                "withdrawn_at": _time(consent.withdrawn_at),
+            }
+            for consent in consents
+        ],
+        "roles": [{"role": role.role, "unit_id": role.unit_id} for role in roles],
+        "entries": [
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "status": entry.status,
+                "collective": entry.collective,
+                "unit_id": entry.unit_id,
+                "campaign_id": entry.campaign_id,
+                "title": entry.title,
+                "answers": entry.answers,
+                "version": entry.version,
+                "submitted_at": _time(entry.submitted_at),
+                "updated_at": _time(entry.updated_at),
+                "decided_at": _time(entry.decided_at),
+                "reject_reason": entry.reject_reason,
+                "history": [
+                    {
+                        "version": revision.version,
+                        "status": revision.status,
+                        "answers": revision.answers,
+                        "note": revision.note,
+                        "at": _time(revision.at),
+                    }
+                    for revision in revisions
+                    if revision.entry_id == entry.id
+                ],
+            }
+            for entry in entries
+        ],
+        "files": [
+            {
+                "entry_id": file.entry_id,
+                "file_name": file.original_name,
+                "mime_type": file.mime,
+                "size": file.size,
+                "sha256": file.sha256,
+            }
+            for file in files
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Erasure:
+    kept_anonymised: int  # approved entries that stay in the statistics
+    deleted_entries: int
+    file_paths: list[str]  # evidence files to remove from the store (after commit)
+
+
+async def erase_member(
+    session: AsyncSession, member_id: int, *, keep_update: tuple[str, str], action: str
+) -> Erasure:
+    """Erases the member: profile, contact details, consent, accounts, roles, forms, and
+    every entry except approved ones, which stay anonymised; all their evidence goes.
+    `keep_update` is the inbox row of the request itself, still being handled."""
+    identities = (
+        await session.scalars(select(Identity).where(Identity.member_id == member_id))
+    ).all()
+    entries = (await session.scalars(select(Entry).where(Entry.reporter_id == member_id))).all()
+    entry_ids = [entry.id for entry in entries]
+    files = (
+        await session.scalars(select(EntryFile).where(EntryFile.entry_id.in_(entry_ids)))
+    ).all()
+    paths = sorted({file.path for file in files})
+    await session.execute(delete(EntryFile).where(EntryFile.entry_id.in_(entry_ids)))
+    approved = [entry.id for entry in entries if entry.status == "approved"]
+    removed = [entry.id for entry in entries if entry.status != "approved"]
+    await session.execute(delete(EntryRevision).where(EntryRevision.entry_id.in_(removed)))
+    await session.execute(delete(Entry).where(Entry.id.in_(removed)))
+    await session.execute(update(Entry).where(Entry.id.in_(approved)).values(reporter_id=None))
+    for identity in identities:
+        await session.execute(delete(RoleGrant).where(RoleGrant.identity_id == identity.id))
+        if identity.chat_id is not None:
+            await session.execute(
+                delete(Dialogue).where(
+                    Dialogue.channel == identity.channel, Dialogue.chat_id == identity.chat_id
+                )
+            )
+            channel, key = keep_update
+            await session.execute(
+                delete(InboxUpdate).where(
+                    InboxUpdate.channel == identity.channel,
+                    InboxUpdate.payload["_chat_id"].as_string() == identity.chat_id,
+                    ~((InboxUpdate.channel == channel) & (InboxUpdate.update_key == key)),
+                )
+            )
+        await session.delete(identity)
+    await session.execute(delete(Consent).where(Consent.member_id == member_id))
+    await session.execute(delete(Member).where(Member.id == member_id))
+    await audit(
+        session,
+        "system",
+        action,
+        member_id=member_id,
+        kept_anonymised=len(approved),
+        deleted_entries=len(removed),
+    )
+    # A file stays if another entry (a co-reported photo) still uses it.
+    still_used = set(
+        (await session.scalars(select(EntryFile.path).where(EntryFile.path.in_(paths)))).all()
+    )
+    return Erasure(len(approved), len(removed), [p for p in paths if p not in still_used])

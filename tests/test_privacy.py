@@ -1,0 +1,150 @@
+"""Data-subject rights: /mydata holds everything stored about the member; /deleteme (or
+withdrawing consent) leaves no personal data in any table or in the file store."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+from PIL import Image
+from sqlalchemy import inspect as schema
+from sqlalchemy import select, text, update
+
+from bot.app import App
+from bot.channels.console import parse_line
+from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.evidence import EvidenceStore
+from models import Entry
+from tests.test_reporting import REGISTER, VOLUNTEER, entries, say
+
+NAME = "Hoàng Thị Mai"
+PHONE = "+84912345678"
+
+
+def jpeg(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+async def send_photo(app: App, data: bytes, name: str) -> list[Reply]:
+    """What the channel hands the core once it fetched and checked a photo."""
+    stored = EvidenceStore(app.config.data_dir / "files").save(data, original_name=name)
+    inbound = Inbound(
+        channel="console",
+        update_key=uuid.uuid4().hex,
+        user_id="local",
+        chat_id="local",
+        kind=InboundKind.PHOTO,
+        attachments=(
+            Attachment(
+                "file-" + name,
+                "photo",
+                file_name=name,
+                mime_type=stored.mime,
+                size=stored.size,
+                sha256=stored.sha256,
+                path=stored.relative_path,
+            ),
+        ),
+    )
+    return await app.dispatcher.handle(inbound, {}) or []
+
+
+async def member_with_entries(app: App) -> None:
+    """A member with two entries with photos: one approved, one waiting."""
+    for line in (*REGISTER[:-1], "0912 345 678"):
+        await say(app, line)
+    for colour in ("red", "blue"):
+        await say(app, "/report")
+        await say(app, "2")
+        for answer in VOLUNTEER[:-1]:
+            await say(app, answer)
+        replies = await send_photo(app, jpeg(colour), f"{colour}.jpg")
+        assert "Đã nhận 1 tệp" in replies[0].text
+        assert "bạn vui lòng kiểm tra" in await say(app, "xong")
+        await say(app, "1")
+    async with app.db.write() as session:
+        await session.execute(update(Entry).where(Entry.id == 1).values(status="approved"))
+
+
+async def test_mydata_holds_every_field_stored_about_the_member(app: App) -> None:
+    await member_with_entries(app)
+    replies = await app.dispatcher.handle(parse_line("/mydata"), {}) or []
+    (reply,) = replies
+    assert f"Họ và tên: {NAME}" in reply.text
+    assert "Báo cáo: 2" in reply.text
+    assert reply.document is not None
+    data = json.loads(reply.document.content)
+    assert data["profile"]["full_name"] == NAME
+    assert data["profile"]["phone"] == PHONE
+    assert data["profile"]["unit"]["name"] == "Xã Na Sầm"
+    assert data["consents"][0]["notice_version"] == "2026-11-27"
+    assert data["accounts"] == [
+        {
+            "channel": "console",
+            "user_id": "local",
+            "chat_id": "local",
+            "language": None,
+            "first_contact": data["accounts"][0]["first_contact"],
+        }
+    ]
+    assert [entry["status"] for entry in data["entries"]] == ["approved", "submitted"]
+    assert data["entries"][1]["answers"]["activity"] == VOLUNTEER[0]
+    assert data["entries"][1]["history"][0]["status"] == "submitted"
+    assert sorted(file["file_name"] for file in data["files"]) == ["blue.jpg", "red.jpg"]
+    # Every column of the member's own rows appears in the copy.
+    async with app.db.read() as session:
+        member = (await session.execute(text("SELECT * FROM members"))).mappings().one()
+    for column, value in member.items():
+        if column in ("id", "unit_id", "registered_at"):
+            continue
+        assert data["profile"][column] == value, column
+
+
+async def test_deleteme_leaves_no_personal_data_anywhere(app: App) -> None:
+    await member_with_entries(app)
+    store = app.config.data_dir / "files"
+    assert len([p for p in store.rglob("*") if p.is_file()]) == 2
+    confirm = await say(app, "/deleteme")
+    assert "Thao tác này không thể hoàn tác." in confirm
+    done = await say(app, "1")
+    assert "Dữ liệu của bạn đã được xóa" in done
+    assert "(1); các báo cáo khác đã bị xóa (1)" in done
+
+    # The approved entry stays, anonymised; the other is gone.
+    (kept,) = await entries(app)
+    assert (kept.id, kept.status, kept.reporter_id) == (1, "approved", None)
+    assert [p for p in store.rglob("*") if p.is_file()] == []
+    needles = [NAME, PHONE, "0912345678"]
+    async with app.db.read() as session:
+        connection = await session.connection()
+        tables = await connection.run_sync(lambda sync: schema(sync).get_table_names())
+        for table in tables:
+            rows = (await session.execute(text(f'SELECT * FROM "{table}"'))).all()  # noqa: S608
+            dump = json.dumps([list(map(str, row)) for row in rows], ensure_ascii=False)
+            for needle in needles:
+                assert needle not in dump, (table, needle)
+        assert (await session.execute(text("SELECT count(*) FROM members"))).scalar() == 0
+        assert (await session.execute(text("SELECT count(*) FROM identities"))).scalar() == 0
+        assert (await session.execute(text("SELECT count(*) FROM consents"))).scalar() == 0
+        actions = (await session.execute(text("SELECT action, details FROM audit_log"))).all()
+    assert "member.deleted" in [action for action, _ in actions]
+    # The user is a stranger again.
+    assert "Chào mừng bạn đến với phong trào" in await say(app, "/start")
+
+
+async def test_withdrawing_consent_erases_too_and_no_keeps_everything(app: App) -> None:
+    await member_with_entries(app)
+    await say(app, "/withdrawconsent")
+    assert "Chưa có gì bị xóa." in await say(app, "2")
+    assert len(await entries(app)) == 2
+    await say(app, "/withdrawconsent")
+    await say(app, "1")
+    async with app.db.read() as session:
+        actions = (
+            await session.scalars(select(text("action")).select_from(text("audit_log")))
+        ).all()
+    assert "consent.withdrawn" in actions
+    assert "Bạn chưa đăng ký" in await say(app, "/mydata")
