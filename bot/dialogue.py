@@ -155,7 +155,6 @@ class _Stay:
     """The answer was understood but the field is not finished (a page turned, a photo added)."""
 
     notice: str | None = None
-    quiet: bool = False  # say nothing (the rest of an album)
 
 
 @dataclass
@@ -434,8 +433,6 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
         except Invalid as invalid:
             return [await _warn(ctx, dialogue, invalid)]
     if isinstance(outcome, _Stay):
-        if outcome.quiet:
-            return []
         return [await prompt(ctx, dialogue, outcome.notice)]
 
     if current.check is not None:
@@ -692,12 +689,8 @@ def _read_photos(ctx: Context, dialogue: Dialogue, current: Field, button: str |
                 "kind": attachment.kind,
             }
         )
-    same_album = inbound.media_group is not None and (
-        inbound.media_group == dialogue.pending.get("album")
-    )
-    dialogue.pending = {"files": files, "album": inbound.media_group}
-    if same_album:
-        return _Stay(quiet=True)  # one answer per album, not one per photo
+    # The channel shows only the answer to an album's last photo (see the Telegram channel).
+    dialogue.pending = {"files": files}
     return _Stay(
         ctx.t.ngettext(
             "Received {n} file. Send more, or tap Done.",

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.config import Config
 from bot.context import Context
-from bot.dialogue import answer, cancel, go_back, match_choice, prompt
+from bot.dialogue import FieldKind, answer, cancel, go_back, match_choice, prompt
 from bot.events import Inbound, InboundKind, Reply
 from bot.flood import FloodGate
 from bot.i18n import N_, Catalogs, Translator, pick_locale
@@ -136,6 +136,15 @@ class Dispatcher:
                 return None  # handled meanwhile (a concurrent delivery): nothing to say
             _handled(row, inbound, replies)
         return replies
+
+    async def wants_files(self, inbound: Inbound) -> bool:
+        """Whether the chat's form is waiting for evidence, so files are worth fetching."""
+        async with self.db.read() as session:
+            dialogue = await current_dialogue(session, inbound.channel, inbound.chat_id)
+        if dialogue is None or dialogue.form not in self.router.forms:
+            return False
+        form = self.router.forms[dialogue.form]
+        return any(f.name == dialogue.field and f.kind is FieldKind.PHOTOS for f in form.fields)
 
     async def ignore(self, channel: str, update_key: str) -> None:
         """Records an update that is not for the bot (a group message, an edit) as done."""

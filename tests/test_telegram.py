@@ -29,12 +29,14 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 def telegram_config(tmp_path: Path, server: FakeBotApi, **env: str) -> Config:
-    return make_config(
+    config = make_config(
         tmp_path,
         TELEGRAM_BOT_TOKEN=server.token,
         TELEGRAM_API_BASE_URL=server.root_url,
         **env,
     )
+    # Test users answer faster than any person; flood control has tests of its own.
+    return dataclasses.replace(config, flood=FloodConfig(messages=1000, per_seconds=1.0))
 
 
 async def started(config: Config) -> TelegramChannel:
@@ -73,6 +75,9 @@ class User:
 
     async def presses(self, label: str, *, expect: str) -> SentMessage:
         """Presses the button with this label on the latest message that has it."""
+        await self.server.wait_for(
+            lambda m: m.chat_id == self.id and label in [text for text, _ in m.buttons()]
+        )
         for message in reversed(self.server.messages_to(self.id)):
             for text, data in message.buttons():
                 if text == label:
@@ -87,6 +92,7 @@ class User:
         def wanted(message: SentMessage) -> bool:
             return (
                 message.chat_id == self.id
+                and message.method.startswith("send")  # not the removal of old buttons
                 and message in self.server.sent[mark:]
                 and expect in (message.text or "")
             )

@@ -15,7 +15,8 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,7 +46,8 @@ from tornado.web import RequestHandler
 
 from bot.app import App
 from bot.events import Attachment, Inbound, InboundKind, Reply
-from bot.i18n import SUPPORTED
+from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile
+from bot.i18n import N_, SUPPORTED
 from bot.text import split_text
 from models.inbox import store_updates, unfinished_updates
 
@@ -54,6 +56,9 @@ __all__ = ["TelegramChannel", "to_inbound"]
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_ATTEMPTS = 4  # 5xx and timeouts: retried after 0.5, 1 and 2 s
+# Telegram delivers an album as one message per photo; parts arriving within this many
+# seconds of each other are handled together and answered once.
+ALBUM_WAIT = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -196,6 +201,10 @@ class TelegramChannel:
         self._slots = asyncio.Semaphore(concurrency)
         self._contact_keyboards: set[str] = set()
         self._stopping = asyncio.Event()
+        self._albums: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._album_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._quiet: set[int] = set()  # album parts whose answers are not sent
+        self.evidence = EvidenceStore(app.config.data_dir / "files")
         self._poller: asyncio.Task[None] | None = None
         self._server: HTTPServer | None = None
         self.webhook_port: int | None = None
@@ -246,6 +255,9 @@ class TelegramChannel:
 
     async def drain(self) -> None:
         """Waits until every update received so far has been handled and answered."""
+        for key in list(self._album_timers):
+            self._album_timers.pop(key).cancel()
+            self._flush_album(key)
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -322,7 +334,32 @@ class TelegramChannel:
         return set(new)
 
     def _spawn(self, payload: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._process(payload))
+        album = (payload.get("message") or {}).get("media_group_id")
+        if album is None:
+            self._track(self._process(payload))
+            return
+        key = (str(payload.get("_chat_id", "")), str(album))
+        self._albums.setdefault(key, []).append(payload)
+        timer = self._album_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._album_timers[key] = loop.call_later(ALBUM_WAIT, self._flush_album, key)
+
+    def _flush_album(self, key: tuple[str, str]) -> None:
+        """Handles an album's parts in order; only the last part's answer is sent."""
+        self._album_timers.pop(key, None)
+        parts = sorted(self._albums.pop(key, []), key=lambda p: int(p["update_id"]))
+        self._quiet.update(int(p["update_id"]) for p in parts[:-1])
+
+        async def run() -> None:
+            for part in parts:
+                await self._process(part)
+
+        self._track(run())
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -367,11 +404,67 @@ class TelegramChannel:
         if delay:
             await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
         async with self._slots:
+            if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
+                inbound = await self._fetch_evidence(inbound)
             replies = await self.app.dispatcher.handle(inbound, update.to_dict())
             if replies is None:
                 return  # handled before: a redelivery changes nothing and sends nothing
-            await self._send_all(inbound.chat_id, replies)
+            if update.update_id in self._quiet:
+                self._quiet.discard(update.update_id)
+            else:
+                await self._send_all(inbound.chat_id, replies)
             await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+
+    async def _fetch_evidence(self, inbound: Inbound) -> Inbound:
+        """Downloads, checks and stores the files, noting for each where it is or why not.
+        Done before the transaction, which must not wait on the network."""
+        fetched = []
+        for attachment in inbound.attachments:
+            try:
+                stored = await self._download(attachment)
+            except EvidenceRejected as rejected:
+                fetched.append(
+                    replace(attachment, problem=rejected.message, problem_params=rejected.params)
+                )
+                continue
+            fetched.append(
+                replace(
+                    attachment,
+                    sha256=stored.sha256,
+                    path=stored.relative_path,
+                    mime_type=stored.mime,
+                    size=stored.size,
+                )
+            )
+        return replace(inbound, attachments=tuple(fetched))
+
+    async def _download(self, attachment: Attachment) -> StoredFile:
+        too_big = EvidenceRejected(
+            N_("That file is larger than {max_mb} MB. Please send a smaller one."),
+            {"max_mb": MAX_BYTES // (1024 * 1024)},
+        )
+        if attachment.size is not None and attachment.size > MAX_BYTES:
+            raise too_big
+        try:
+            file = await self.bot.get_file(attachment.file_id)
+            if file.file_size is not None and file.file_size > MAX_BYTES:
+                raise too_big
+            data = bytes(await file.download_as_bytearray())
+        except BadRequest as error:
+            if "too big" in str(error).lower():
+                raise too_big from None
+            log.warning("could not fetch a file: %s", error)
+            raise EvidenceRejected(
+                N_("That file could not be received. Please send it again.")
+            ) from None
+        except NetworkError as error:
+            log.warning("could not fetch a file: %s", error)
+            raise EvidenceRejected(
+                N_("That file could not be received. Please send it again.")
+            ) from None
+        return await asyncio.to_thread(
+            self.evidence.save, data, original_name=attachment.file_name
+        )
 
     # -- sending -------------------------------------------------------------------------
 
