@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from sqlalchemy import select
+
 from bot.config import Config
 from bot.dispatch import Dispatcher
+from bot.evidence import EvidenceStore
 from bot.i18n import Catalogs
 from bot.router import Router
 from handlers import register_all
 from models import Database
 from models.dialogues import prune_dialogues
 from models.inbox import prune_inbox
+from models.tables import EntryFile
 from models.units import count_units, ensure_default_campaign, import_units, parse_units_csv
 
 __all__ = ["App", "build_app", "shipped_units_file"]
@@ -57,9 +61,34 @@ class App:
         async with self.db.write() as session:
             updates = await prune_inbox(session, now - INBOX_RETENTION)
             dialogues = await prune_dialogues(session, now - DIALOGUE_RETENTION)
+        files = await self._prune_files(now - DIALOGUE_RETENTION)
         self.dispatcher.flood.forget_idle()
-        if updates or dialogues:
-            log.info("pruned %d answered updates and %d abandoned forms", updates, dialogues)
+        if updates or dialogues or files:
+            log.info(
+                "pruned %d answered updates, %d abandoned forms, %d unused files",
+                updates,
+                dialogues,
+                files,
+            )
+
+    async def _prune_files(self, before: dt.datetime) -> int:
+        """Evidence sent in forms that were never submitted: older than any open form."""
+        store = EvidenceStore(self.config.data_dir / "files")
+        candidates = await asyncio.to_thread(store.older_than, before)
+        if not candidates:
+            return 0
+        async with self.db.read() as session:
+            used = set(
+                (
+                    await session.scalars(
+                        select(EntryFile.path).where(EntryFile.path.in_(candidates))
+                    )
+                ).all()
+            )
+        unused = [path for path in candidates if path not in used]
+        for path in unused:
+            store.delete(path)
+        return len(unused)
 
     async def maintain_forever(self) -> None:
         while True:

@@ -7,6 +7,7 @@ sent twice is stored once.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import os
@@ -178,7 +179,10 @@ class EvidenceStore:
             stored = target.stat().st_size == len(data)
         except FileNotFoundError:
             stored = False
-        if not stored:
+        if stored:
+            # Sent again: it is in use again, and unused files are swept by age.
+            os.utime(target)
+        else:
             self._write(target, data)
         return StoredFile(
             sha256=sha256,
@@ -212,6 +216,16 @@ class EvidenceStore:
 
     def exists(self, relative_path: str) -> bool:
         return self.path(relative_path).is_file()
+
+    def older_than(self, moment: dt.datetime) -> list[str]:
+        """Stored files last written or sent before `moment` (candidates for the sweep)."""
+        cutoff = moment.timestamp()
+        return sorted(
+            path.relative_to(self._root).as_posix()
+            for path in self._root.glob("*/*/*")
+            if _RELATIVE_PATH.fullmatch(path.relative_to(self._root).as_posix())
+            and path.stat().st_mtime < cutoff
+        )
 
     def _write(self, target: Path, data: bytes) -> None:
         """Writes a temporary file beside the target, syncs it, then renames it into place."""

@@ -19,7 +19,7 @@ from bot.router import Router, menu_reply
 from models.entries import EvidenceRef, current_campaign, resubmit_entry, save_entry
 from models.tables import Entry, Unit
 
-__all__ = ["KINDS", "EntryKind", "register", "submit"]
+__all__ = ["KINDS", "EntryKind", "register", "submit", "submitter"]
 
 SECRETARY = "_secretary"  # prefilled: whether to ask "for myself or for my unit"
 ENTRY_ID = "_entry_id"  # prefilled when fixing a rejected entry
@@ -127,7 +127,9 @@ class EntryKind:
 Submit = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
 
 
-def _submitter(kind: str) -> Submit:
+def submitter(kind: str) -> Submit:
+    """The `complete` of an entry form: submits the answers as an entry of this kind."""
+
     async def complete(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         return await submit(ctx, kind, answers)
 
@@ -138,7 +140,7 @@ INITIATIVE = Form(
     name="initiative",
     title=N_("Initiative"),
     review=True,
-    complete=_submitter("initiative"),
+    complete=submitter("initiative"),
     cancelled=N_("Report cancelled. Nothing was saved."),
     fields=(
         ON_BEHALF,
@@ -221,7 +223,7 @@ VOLUNTEER = Form(
     name="volunteer",
     title=N_("Volunteer work"),
     review=True,
-    complete=_submitter("volunteer"),
+    complete=submitter("volunteer"),
     cancelled=N_("Report cancelled. Nothing was saved."),
     fields=(
         ON_BEHALF,
@@ -284,7 +286,7 @@ ECONOMIC_MODEL = Form(
     name="economic_model",
     title=N_("Economic model"),
     review=True,
-    complete=_submitter("economic_model"),
+    complete=submitter("economic_model"),
     cancelled=N_("Report cancelled. Nothing was saved."),
     fields=(
         ON_BEHALF,
@@ -418,6 +420,10 @@ async def choose_kind(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     return await start_form(ctx, answers["kind"], {SECRETARY: is_secretary})
 
 
+async def kind_options(_ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
+    return tuple(Option(name, kind.form.title) for name, kind in KINDS.items())
+
+
 CHOOSE_KIND = Form(
     name="report",
     title=N_("Report"),
@@ -428,7 +434,7 @@ CHOOSE_KIND = Form(
             "kind",
             FieldKind.CHOICE,
             N_("What would you like to report?"),
-            options=tuple(Option(name, kind.form.title) for name, kind in KINDS.items()),
+            options_for=kind_options,
         ),
     ),
 )

@@ -3,8 +3,10 @@ withdrawing consent) leaves no personal data in any table or in the file store."
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import os
 import uuid
 
 from PIL import Image
@@ -15,7 +17,7 @@ from bot.app import App
 from bot.channels.console import parse_line
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
-from models import Entry
+from models import Entry, EntryFile
 from tests.test_reporting import REGISTER, VOLUNTEER, entries, say
 
 NAME = "Hoàng Thị Mai"
@@ -148,3 +150,27 @@ async def test_withdrawing_consent_erases_too_and_no_keeps_everything(app: App) 
         ).all()
     assert "consent.withdrawn" in actions
     assert "Bạn chưa đăng ký" in await say(app, "/mydata")
+
+
+async def test_evidence_of_forms_never_sent_is_swept_after_a_month(app: App) -> None:
+    await member_with_entries(app)  # two entries with a photo each
+    await say(app, "/report")
+    await say(app, "2")
+    for answer in VOLUNTEER[:-1]:
+        await say(app, answer)
+    await send_photo(app, jpeg("yellow"), "yellow.jpg")
+    await say(app, "/cancel")  # this photo now belongs to nothing
+    store = app.config.data_dir / "files"
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert len(files) == 3
+    await app.maintain()
+    assert len([p for p in store.rglob("*") if p.is_file()]) == 3  # too recent to judge
+    month_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=31)).timestamp()
+    for path in files:
+        os.utime(path, (month_ago, month_ago))
+    await app.maintain()
+    async with app.db.read() as session:
+        linked = set((await session.scalars(select(EntryFile.path))).all())
+    left = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()}
+    assert left == linked
+    assert len(left) == 2

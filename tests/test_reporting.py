@@ -6,10 +6,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.channels.console import parse_line, render
+from bot.config import Config
+from bot.dialogue import Field, FieldKind, Form
+from handlers.reporting import KINDS, EntryKind, submitter
 from models import AuditRecord, Entry, EntryRevision
 from models.people import grant_role, identity_for
 from models.tables import Unit
@@ -272,3 +276,76 @@ async def test_no_entries_yet_and_other_peoples_entries_stay_hidden(app: App) ->
         entry = (await session.scalars(select(Entry))).one()
         entry.reporter_id = None  # as if someone else's
     assert "Bạn chưa có báo cáo nào." in await say(app, "/myentries")
+
+
+TRAINING = Form(
+    name="training",
+    title="Training course",  # a real kind would add its translations to the catalogs
+    review=True,
+    complete=submitter("training"),
+    fields=(
+        Field("topic", FieldKind.TEXT, "What was the course about?", label="Topic", min_length=3),
+        Field(
+            "people",
+            FieldKind.INTEGER,
+            "How many people attended?",
+            label="Attendees",
+            minimum=1,
+            maximum=1000,
+        ),
+    ),
+)
+
+
+async def test_a_fourth_kind_is_one_declaration(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(KINDS, "training", EntryKind(TRAINING, "topic"))
+    app = build_app(config)
+    await app.prepare()
+    try:
+        await register(app)
+        choose = await say(app, "/report")
+        assert "4. Training course" in choose
+        await say(app, "4")
+        await say(app, "Kỹ năng chuyển đổi số")
+        review = await say(app, "30")
+        assert "Attendees: 30" in review
+        assert "✅ Đã lưu. Báo cáo #1" in await say(app, "1")
+        (entry,) = await entries(app)
+        assert (entry.kind, entry.title, entry.answers) == (
+            "training",
+            "Kỹ năng chuyển đổi số",
+            {"topic": "Kỹ năng chuyển đổi số", "people": 30},
+        )
+        assert "#1 · Training course · Kỹ năng chuyển đổi số" in await say(app, "/myentries")
+    finally:
+        await app.close()
+
+
+async def test_a_redelivered_submit_creates_one_entry(app: App) -> None:
+    await register(app)
+    await say(app, "/report")
+    await say(app, "2")
+    for answer in VOLUNTEER:
+        await say(app, answer)
+    submit = parse_line("1")
+    first = await app.dispatcher.handle(submit, {})
+    again = await app.dispatcher.handle(submit, {})
+    assert first and "✅ Đã lưu" in first[0].text
+    assert again is None
+    assert len(await entries(app)) == 1
+
+
+async def test_reporting_in_english(app: App) -> None:
+    for line in ("/language en", *REGISTER):
+        await say(app, line, language="en")
+    choose = await say(app, "/report", language="en")
+    assert "1. Initiative\n  2. Volunteer work\n  3. Economic model" in choose
+    await say(app, "2")
+    for answer in VOLUNTEER:
+        review = await say(app, answer)
+    assert "Value: 2,000,000 ₫" in review
+    assert "✅ Saved. Entry #1 has been sent to your secretary for review." in await say(app, "1")
+    listing = await say(app, "/myentries")
+    assert "#1 · Volunteer work · Sửa đường vào thôn Bản Chu · ⏳ Waiting for review" in listing
