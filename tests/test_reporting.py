@@ -13,6 +13,7 @@ from bot.app import App, build_app
 from bot.channels.console import parse_line, render
 from bot.config import Config
 from bot.dialogue import Field, FieldKind, Form
+from bot.events import Attachment, Inbound, InboundKind
 from handlers.reporting import KINDS, EntryKind, submitter
 from models import AuditRecord, Entry, EntryRevision
 from models.people import grant_role, identity_for
@@ -349,3 +350,33 @@ async def test_reporting_in_english(app: App) -> None:
     assert "✅ Saved. Entry #1 has been sent to your secretary for review." in await say(app, "1")
     listing = await say(app, "/myentries")
     assert "#1 · Volunteer work · Sửa đường vào thôn Bản Chu · ⏳ Waiting for review" in listing
+
+
+async def test_wrong_kinds_of_message_in_a_step_change_nothing(app: App) -> None:
+    await register(app)
+    await say(app, "/report")
+    await say(app, "2")
+    for answer in VOLUNTEER[:3]:
+        await say(app, answer)
+    for kind in (InboundKind.STICKER, InboundKind.VOICE, InboundKind.PHOTO):
+        inbound = Inbound(
+            channel="console",
+            update_key=f"wrong-{kind}",
+            user_id="local",
+            chat_id="local",
+            kind=kind,
+            attachments=(Attachment("x", "photo"),) if kind is InboundKind.PHOTO else (),
+        )
+        replies = await app.dispatcher.handle(inbound, {}) or []
+        assert "Bạn vui lòng trả lời câu hỏi này bằng chữ." in replies[0].text
+        assert "Có bao nhiêu người tham gia?" in replies[0].text  # still the same question
+    typed = "Sửa đường \u200b🌟 <b>&amp;</b> _x_"
+    await say(app, "/back")
+    await say(app, "/back")
+    await say(app, "/back")
+    review_after = await say(app, typed)
+    assert "Hoạt động tình nguyện · bước 2/9" in review_after
+    for answer in VOLUNTEER[1:]:
+        reply = await say(app, answer)
+    assert "Hoạt động: Sửa đường \u200b🌟 <b>&amp;amp;</b> _x_" not in reply
+    assert "Hoạt động: Sửa đường \u200b🌟 <b>&amp;</b> _x_" in reply  # shown as typed
