@@ -79,11 +79,13 @@ class Choice:
 
 @dataclass(frozen=True)
 class Document:
-    """A file sent with a reply (a copy of one's data, an export)."""
+    """A file sent with a reply: made for it (a copy of one's data), or a piece of evidence,
+    read from the evidence store when sent so that replies stay small."""
 
     file_name: str
-    content: bytes
+    content: bytes = b""
     mime_type: str = "application/octet-stream"
+    evidence_path: str | None = None  # in the evidence store, instead of `content`
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form, summary
-from bot.events import Reply
+from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
@@ -115,6 +115,8 @@ async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
         options.append(Option("withdraw", N_("🗑 Withdraw this entry")))
     if entry is not None and entry.status == "rejected":
         options.append(Option("fix", N_("✏️ Fix and send again")))
+    if entry is not None and await entry_files(ctx.session, entry.id):
+        options.append(Option("evidence", N_("🖼 Show the evidence")))
     options.append(Option("list", N_("📂 Back to my entries")))
     return tuple(options)
 
@@ -125,6 +127,20 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     action = answers["action"]
     if action == "list" or entry is None:
         return await _page(ctx, 0)
+    if action == "evidence":
+        files = await entry_files(ctx.session, entry.id)
+        sent = [
+            Reply(
+                f"📎 {escape(file.original_name or file.mime)}",
+                document=Document(
+                    file.original_name or f"{file.sha256[:12]}.{file.path.rsplit('.', 1)[-1]}",
+                    mime_type=file.mime,
+                    evidence_path=file.path,
+                ),
+            )
+            for file in files
+        ]
+        return [*sent, *await start_form(ctx, "entry", {"entry": entry.id})]
     if action == "withdraw":
         if answers.get("confirm") != "yes":
             return await _detail(ctx, entry.id)

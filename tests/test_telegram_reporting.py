@@ -127,3 +127,12 @@ async def test_a_volunteer_report_with_an_album_and_a_pdf(
     detail = await mai.says("1", expect="#1 · Hoạt động tình nguyện")
     assert "Minh chứng: 4 tệp" in (detail.text or "")
     assert "📎 bien-ban.pdf" in (detail.text or "")
+
+    mark = len(server.calls)
+    await mai.presses("🖼 Xem minh chứng", expect="📎 bien-ban.pdf")
+    await mai.reply(len(server.sent) - 1, "Bạn muốn làm gì?")
+    methods = [method for method, _ in server.calls[mark:]]
+    assert methods.count("sendPhoto") == 3
+    assert methods.count("sendDocument") == 1
+    sent_pdf = next(m for m in server.sent if m.method == "sendDocument")
+    assert sent_pdf.params["document"].content == PDF

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import sys
 import threading
 import uuid
@@ -16,6 +17,7 @@ from typing import TextIO
 
 from bot.app import App
 from bot.events import Document, Inbound, InboundKind, Reply
+from bot.evidence import EvidenceStore
 from bot.text import strip_html
 
 __all__ = ["ConsoleChannel", "parse_line", "render"]
@@ -111,7 +113,11 @@ class ConsoleChannel:
         folder = self.app.config.data_dir / "console-files"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(document.file_name).name
-        path.write_bytes(document.content)
+        if document.evidence_path is not None:
+            store = EvidenceStore(self.app.config.data_dir / "files")
+            shutil.copyfile(store.path(document.evidence_path), path)
+        else:
+            path.write_bytes(document.content)
         return path
 
     def _write(self, text: str, end: str = "\n") -> None:

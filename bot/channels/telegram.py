@@ -45,7 +45,7 @@ from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler
 
 from bot.app import App
-from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.events import Attachment, Document, Inbound, InboundKind, Reply
 from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile
 from bot.i18n import N_, SUPPORTED
 from bot.text import split_text
@@ -487,12 +487,21 @@ class TelegramChannel:
             if not await self._send_part(int(chat_id), part, markup):
                 return
         if reply.document is not None:
-            document = reply.document
-            with contextlib.suppress(Forbidden):
-                await self.bot.send_document(
-                    chat_id=int(chat_id),
-                    document=InputFile(document.content, filename=document.file_name),
-                )
+            await self._send_document(int(chat_id), reply.document)
+
+    async def _send_document(self, chat_id: int, document: Document) -> None:
+        content = document.content
+        if document.evidence_path is not None:
+            path = self.evidence.path(document.evidence_path)
+            content = await asyncio.to_thread(path.read_bytes)
+        upload = InputFile(content, filename=document.file_name)
+        try:
+            if document.mime_type.startswith("image/"):
+                await self.bot.send_photo(chat_id=chat_id, photo=upload)
+            else:
+                await self.bot.send_document(chat_id=chat_id, document=upload)
+        except (Forbidden, BadRequest) as error:
+            log.warning("a file could not be sent: %s", error)
 
     async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
         """Sends one message, retrying server errors and timeouts; False if it cannot go."""
