@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.channels.telegram import TelegramChannel
 from tests.botapi import FakeBotApi
-from tests.test_reporting import VOLUNTEER
+from tests.test_reporting import ECONOMIC, INITIATIVE, VOLUNTEER
 from tests.test_telegram import MAI, User, started, stopped, telegram_config
 
 
@@ -136,3 +136,28 @@ async def test_a_volunteer_report_with_an_album_and_a_pdf(
     assert methods.count("sendDocument") == 1
     sent_pdf = next(m for m in server.sent if m.method == "sendDocument")
     assert sent_pdf.params["document"].content == PDF
+
+
+@pytest.mark.parametrize(
+    ("kind", "answers"),
+    [("Sáng kiến, giải pháp", INITIATIVE), ("Mô hình kinh tế", ECONOMIC)],
+)
+async def test_each_other_kind_from_the_menu_to_a_saved_entry(
+    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel, kind: str, answers: tuple[str, ...]
+) -> None:
+    mai = await registered(server)
+    await mai.presses("📝 Báo cáo", expect="Bạn muốn báo cáo nội dung gì?")
+    reply = await mai.presses(kind, expect="")
+    for answer in answers[:-1]:
+        assert "⚠️" not in (reply.text or ""), reply.text
+        reply = await mai.says(answer, expect="")
+    assert "minh chứng" in (reply.text or "")
+    mark = len(server.sent)
+    server.user_photo(MAI, jpeg("orange"))
+    await mai.reply(mark, "Đã nhận 1 tệp")
+    await mai.presses("Xong", expect="bạn vui lòng kiểm tra trước khi gửi")
+    await mai.presses("✅ Gửi báo cáo", expect="✅ Đã lưu. Báo cáo #1")
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        (count,) = db.execute("SELECT count(*) FROM entry_files").fetchone()
+        (status,) = db.execute("SELECT status FROM entries").fetchone()
+    assert (count, status) == (1, "submitted")
