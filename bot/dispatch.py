@@ -98,7 +98,11 @@ class Dispatcher:
             if row is None:
                 return None
             identity = await identity_for(
-                session, inbound.channel, inbound.user_id, inbound.chat_id
+                session,
+                inbound.channel,
+                inbound.user_id,
+                inbound.chat_id,
+                (inbound.client_language or "")[:16] or None,
             )
             person = await load_person(session, identity)
             locale = pick_locale(

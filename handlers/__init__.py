@@ -2,7 +2,16 @@
 
 from bot.i18n import N_
 from bot.router import Router
-from handlers import language, my_entries, privacy, profile, registration, reporting, start
+from handlers import (
+    language,
+    my_entries,
+    privacy,
+    profile,
+    registration,
+    reporting,
+    review,
+    start,
+)
 
 __all__ = ["register_all"]
 
@@ -13,6 +22,7 @@ def register_all(router: Router) -> None:
     registration.register(router)
     reporting.register(router)
     my_entries.register(router)
+    review.register(router)
     profile.register(router)
     language.register(router)
     privacy.register(router)

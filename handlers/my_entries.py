@@ -18,7 +18,7 @@ from handlers.reporting import ENTRY_ID, KINDS, SECRETARY
 from models.entries import OPEN, count_own_entries, entry_files, own_entries, withdraw_entry
 from models.tables import Entry, Unit
 
-__all__ = ["STATUS_LABELS", "register"]
+__all__ = ["STATUS_LABELS", "entry_card", "register"]
 
 PAGE = 8
 STATUS_LABELS = {
@@ -86,26 +86,34 @@ async def _detail(ctx: Context, entry_id: int, notice: str | None = None) -> lis
     entry = await _own(ctx, entry_id)
     if entry is None:
         return [menu_reply(ctx, ctx._("That entry is not available."))]
+    lines = [notice, ""] if notice else []
+    lines += await entry_card(ctx, entry)
+    return [Reply("\n".join(lines)), *await start_form(ctx, "entry", {"entry": entry.id})]
+
+
+async def entry_card(ctx: Context, entry: Entry, reporter: str | None = None) -> list[str]:
+    """An entry as its reporter or reviewer reads it: status, unit, every answer, files."""
     kind = KINDS[entry.kind]
     unit = await ctx.session.get(Unit, entry.unit_id)
-    lines = [notice, ""] if notice else []
-    lines += [
+    unit_line = (
+        ctx._("Unit: {name} (collective entry)") if entry.collective else ctx._("Unit: {name}")
+    )
+    lines = [
         f"<b>#{entry.id} · {ctx._(kind.form.title)}</b>",
         ctx._("Status: {status}").format(status=ctx._(STATUS_LABELS[entry.status])),
-        ctx._("Sent: {time}").format(time=ctx.t.datetime(entry.submitted_at)),
-        (
-            ctx._("Unit: {name} (collective entry)") if entry.collective else ctx._("Unit: {name}")
-        ).format(name=escape(unit.name if unit else "")),
+        ctx._("Sent: {time}").format(time=ctx.t.datetime(entry.updated_at)),
+        unit_line.format(name=escape(unit.name if unit else "")),
     ]
+    if reporter is not None:
+        lines.append(ctx._("Reported by: {name}").format(name=escape(reporter)))
     if entry.status == "rejected" and entry.reject_reason:
         lines.append(ctx._("Reason given: {reason}").format(reason=escape(entry.reject_reason)))
     lines.append("")
     lines += await summary(ctx, kind.form, entry.answers)
-    files = await entry_files(ctx.session, entry.id)
-    for file in files:
+    for file in await entry_files(ctx.session, entry.id):
         name = escape(file.original_name or file.mime)
         lines.append(f"📎 {name} ({ctx.t.number(round(file.size / 1024))} KB)")
-    return [Reply("\n".join(lines)), *await start_form(ctx, "entry", {"entry": entry.id})]
+    return lines
 
 
 async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:

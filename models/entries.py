@@ -7,21 +7,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.people import audit
-from models.tables import Campaign, Entry, EntryFile, EntryRevision, utcnow
+from models.tables import Campaign, Entry, EntryFile, EntryRevision, Unit, utcnow
 
 __all__ = [
     "OPEN",
     "EvidenceRef",
     "count_own_entries",
     "current_campaign",
+    "decide",
     "entry_files",
+    "next_to_review",
     "own_entries",
     "resubmit_entry",
     "save_entry",
+    "scope_unit_ids",
+    "waiting_count",
     "withdraw_entry",
 ]
 
@@ -171,3 +175,87 @@ async def entry_files(session: AsyncSession, entry_id: int) -> list[EntryFile]:
         select(EntryFile).where(EntryFile.entry_id == entry_id).order_by(EntryFile.position)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def scope_unit_ids(
+    session: AsyncSession, roles: Sequence[tuple[str, int | None]]
+) -> set[int] | None:
+    """The units a person reviews: for a secretary their units and every unit below them;
+    None for an admin (everything); empty for a member."""
+    if any(role == "admin" for role, _ in roles):
+        return None
+    roots = {unit_id for role, unit_id in roles if role == "secretary" and unit_id is not None}
+    if not roots:
+        return set()
+    children: dict[int, list[int]] = {}
+    for unit_id, parent_id in (await session.execute(select(Unit.id, Unit.parent_id))).all():
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(unit_id)
+    scope, stack = set(), list(roots)
+    while stack:
+        unit_id = stack.pop()
+        if unit_id not in scope:
+            scope.add(unit_id)
+            stack.extend(children.get(unit_id, ()))
+    return scope
+
+
+def _in_scope(scope: set[int] | None) -> Any:
+    return true() if scope is None else Entry.unit_id.in_(scope)
+
+
+async def waiting_count(session: AsyncSession, scope: set[int] | None) -> int:
+    statement = select(func.count()).select_from(Entry).where(Entry.status.in_(OPEN))
+    return await session.scalar(statement.where(_in_scope(scope))) or 0
+
+
+async def next_to_review(
+    session: AsyncSession, scope: set[int] | None, *, skipped: Sequence[int]
+) -> Entry | None:
+    """The oldest entry waiting in scope, leaving out the ones skipped in this session."""
+    statement = (
+        select(Entry)
+        .where(Entry.status.in_(OPEN), _in_scope(scope), Entry.id.not_in(skipped))
+        .order_by(Entry.updated_at, Entry.id)
+        .limit(1)
+    )
+    return await session.scalar(statement)
+
+
+async def decide(
+    session: AsyncSession,
+    entry_id: int,
+    scope: set[int] | None,
+    *,
+    approve: bool,
+    reason: str | None,
+    actor: str,
+) -> bool:
+    """Approves or rejects if the entry is still waiting and in scope; False when someone
+    else decided first (the conditional update makes the first decision win)."""
+    status = "approved" if approve else "rejected"
+    result = await session.execute(
+        update(Entry)
+        .where(Entry.id == entry_id, Entry.status.in_(OPEN), _in_scope(scope))
+        .values(
+            status=status,
+            decided_at=utcnow(),
+            decided_by=actor,
+            reject_reason=None if approve else reason,
+            updated_at=utcnow(),
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    entry = await session.get_one(Entry, entry_id, populate_existing=True)
+    session.add(
+        EntryRevision(
+            entry_id=entry.id,
+            version=entry.version,
+            status=status,
+            answers=entry.answers,
+            note=reason,
+        )
+    )
+    await audit(session, actor, f"entry.{status}", entry_id=entry.id)
+    return True

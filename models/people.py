@@ -49,18 +49,27 @@ class Person:
 
 
 async def identity_for(
-    session: AsyncSession, channel: str, user_id: str, chat_id: str | None = None
+    session: AsyncSession,
+    channel: str,
+    user_id: str,
+    chat_id: str | None = None,
+    client_language: str | None = None,
 ) -> Identity:
     """The identity of a channel account, created on first contact."""
     identity = await session.scalar(
         select(Identity).where(Identity.channel == channel, Identity.user_id == user_id)
     )
     if identity is None:
-        identity = Identity(channel=channel, user_id=user_id, chat_id=chat_id)
+        identity = Identity(
+            channel=channel, user_id=user_id, chat_id=chat_id, client_language=client_language
+        )
         session.add(identity)
         await session.flush()
-    elif chat_id is not None and identity.chat_id != chat_id:
+        return identity
+    if chat_id is not None and identity.chat_id != chat_id:
         identity.chat_id = chat_id
+    if client_language is not None and identity.client_language != client_language:
+        identity.client_language = client_language
     return identity
 
 

@@ -76,6 +76,7 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
                 "user_id": identity.user_id,
                 "chat_id": identity.chat_id,
                 "language": identity.locale,
+                "app_language": identity.client_language,
                 "first_contact": _time(identity.created_at),
             }
             for identity in identities

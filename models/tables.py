@@ -147,7 +147,10 @@ class Identity(Base):
     channel: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(64))
     chat_id: Mapped[str | None] = mapped_column(String(64))
-    locale: Mapped[str | None] = mapped_column(String(8))
+    locale: Mapped[str | None] = mapped_column(String(8))  # chosen with /language
+    # The app's language as the platform reports it: for messages sent to this person
+    # outside their own conversation (a review decision), when they chose none.
+    client_language: Mapped[str | None] = mapped_column(String(16))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

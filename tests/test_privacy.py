@@ -89,6 +89,7 @@ async def test_mydata_holds_every_field_stored_about_the_member(app: App) -> Non
             "user_id": "local",
             "chat_id": "local",
             "language": None,
+            "app_language": "vi",
             "first_contact": data["accounts"][0]["first_contact"],
         }
     ]
