@@ -68,6 +68,7 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             "is_minor": member.is_minor,
             "unit": {"code": unit.code, "name": unit.name} if unit else None,
             "phone": member.phone,
+            "broadcasts_off": member.broadcasts_off,
             "registered_at": _time(member.registered_at),
         },
         "accounts": [
@@ -77,6 +78,7 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
                 "chat_id": identity.chat_id,
                 "language": identity.locale,
                 "app_language": identity.client_language,
+                "unreachable_since": _time(identity.unreachable_at),
                 "first_contact": _time(identity.created_at),
             }
             for identity in identities

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AuditRecord",
     "Base",
+    "Broadcast",
     "Campaign",
     "Consent",
     "Dialogue",
@@ -33,7 +34,9 @@ __all__ = [
     "EntryRevision",
     "Identity",
     "InboxUpdate",
+    "Invite",
     "Member",
+    "OutboxMessage",
     "RoleGrant",
     "Unit",
     "utcnow",
@@ -121,6 +124,8 @@ class Member(Base):
     is_minor: Mapped[bool] = mapped_column(Boolean)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     phone: Mapped[str | None] = mapped_column(String(20))
+    # /stop: no broadcasts (answers about their own entries still come); /start undoes it.
+    broadcasts_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -151,6 +156,8 @@ class Identity(Base):
     # The app's language as the platform reports it: for messages sent to this person
     # outside their own conversation (a review decision), when they chose none.
     client_language: Mapped[str | None] = mapped_column(String(16))
+    # Set when the platform said the person blocked the bot; cleared when they write again.
+    unreachable_at: Mapped[dt.datetime | None]
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -275,3 +282,57 @@ class EntryFile(Base):
     size: Mapped[int] = mapped_column(Integer)
     original_name: Mapped[str | None] = mapped_column(String(255))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class Invite(Base):
+    """A code a secretary shares (deep link or QR) so that young people join their unit."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Broadcast(Base):
+    """A message a secretary or admin sends to many members, through the outbox."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    text: Mapped[str] = mapped_column(Text)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # running, done, cancelled
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    # Where the sender watches progress (an edited message), on the sender's channel.
+    progress_chat_id: Mapped[str | None] = mapped_column(String(64))
+    progress_message_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """One message to one recipient, waiting to be delivered by the delivery worker."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "channel", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    locale: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(
+        String(16)
+    )  # pending, sent, unreachable, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(String(200))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from sqlalchemy import func, select, text, update
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, func, select, text, update
 
 from bot.app import App
 from bot.channels.console import parse_line
-from models import AuditRecord, Campaign, Dialogue, InboxUpdate, Unit
+from models import AuditRecord, Base, Campaign, Dialogue, InboxUpdate, Unit
 from models.units import search_units
 
 
@@ -87,3 +89,12 @@ async def test_maintenance_forgets_old_updates_and_abandoned_forms(app: App) -> 
     async with app.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(InboxUpdate)) == 0
         assert await session.scalar(select(func.count()).select_from(Dialogue)) == 0
+
+
+async def test_the_migrations_build_exactly_the_declared_tables(app: App) -> None:
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, Base.metadata))
+
+    async with app.db.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []

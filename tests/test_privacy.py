@@ -90,6 +90,7 @@ async def test_mydata_holds_every_field_stored_about_the_member(app: App) -> Non
             "chat_id": "local",
             "language": None,
             "app_language": "vi",
+            "unreachable_since": None,
             "first_contact": data["accounts"][0]["first_contact"],
         }
     ]
