@@ -34,6 +34,8 @@ class TelegramConfig:
     webhook_port: int = 8443
     webhook_secret: str | None = field(default=None, repr=False)
     poll_timeout: int = 30
+    rate_per_second: int = 30  # Telegram's limit for one bot, replies and broadcasts together
+    bot_username: str | None = None  # for invite links (t.me/<username>?start=<code>)
 
     @property
     def enabled(self) -> bool:
@@ -150,6 +152,10 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         webhook_port=reader.integer("telegram.webhook_port", 8443, minimum=0, maximum=65535),
         webhook_secret=webhook_secret,
         poll_timeout=reader.integer("telegram.poll_timeout", 30, minimum=0, maximum=50),
+        rate_per_second=reader.integer("telegram.rate_per_second", 30, minimum=2, maximum=1000),
+        bot_username=(
+            env.get("TELEGRAM_BOT_USERNAME") or reader.string("telegram.bot_username", "") or None
+        ),
     )
     flood = FloodConfig(
         messages=reader.integer("flood.messages", 12, minimum=1),

@@ -176,7 +176,14 @@ class Dispatcher:
                 return [await prompt(ctx, dialogue, reply.text)] if dialogue else [reply]
             if command.members_only and not ctx.person.registered:
                 return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
-            if dialogue is not None and not command.keeps_dialogue:
+            # An invitation opened in the middle of registering starts registration afresh.
+            restart = (
+                name == "start"
+                and bool(inbound.args)
+                and dialogue is not None
+                and (dialogue.form == "registration")
+            )
+            if dialogue is not None and not command.keeps_dialogue and not restart:
                 notice = ctx._(
                     "You are in the middle of a form. Answer the question below, "
                     "or type /cancel to stop it first."
@@ -185,7 +192,7 @@ class Dispatcher:
                     notice = ctx._("Let us continue where you left off.")
                 return [await prompt(ctx, dialogue, notice)]
             replies = await command.handler(ctx)
-            if dialogue is not None:
+            if dialogue is not None and command.keeps_dialogue:
                 replies.append(await prompt(ctx, dialogue))
             return replies
 

@@ -3,6 +3,8 @@
 from bot.i18n import N_
 from bot.router import Router
 from handlers import (
+    broadcast,
+    invites,
     language,
     my_entries,
     privacy,
@@ -23,6 +25,8 @@ def register_all(router: Router) -> None:
     reporting.register(router)
     my_entries.register(router)
     review.register(router)
+    invites.register(router)  # /invite, after review: both are for secretaries
+    broadcast.register(router)
     profile.register(router)
     language.register(router)
     privacy.register(router)

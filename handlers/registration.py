@@ -12,12 +12,14 @@ from bot.fields import Invalid
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
+from models.invites import count_invite_use
 from models.people import load_person, register_member
 from models.tables import Identity
 
-__all__ = ["REGISTRATION", "register"]
+__all__ = ["INVITE", "REGISTRATION", "register"]
 
 AGREE = "agree"
+INVITE = "_invite"  # prefilled by /start CODE, with the invitation's unit
 
 CONSENT_NOTICE = N_(
     "Before you register, please read how we handle your personal data "
@@ -103,6 +105,8 @@ async def complete(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         notice_version=ctx.config.consent_version,
         consented_at=dt.datetime.fromisoformat(consent["at"]),
     )
+    if INVITE in answers:
+        await count_invite_use(ctx.session, answers[INVITE])
     identity = await ctx.session.get_one(Identity, ctx.person.identity_id)
     ctx.person = await load_person(ctx.session, identity)
     text = ctx._("<b>You are registered. Welcome, {name}!</b>\nUnit: {unit}").format(
@@ -149,6 +153,8 @@ REGISTRATION = Form(
                 'Type part of its name, diacritics optional (for example "na sam"), or type '
                 '"list" to choose from the list.'
             ),
+            # An invitation gave the unit: not asked, and not forgotten by /back either.
+            ask_if=lambda answers: INVITE not in answers,
         ),
         Field(
             "phone",

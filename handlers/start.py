@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import update
+
 from bot.context import Context
 from bot.dialogue import start_form
 from bot.events import Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
+from handlers.invites import already_registered_note, invitation
+from models.tables import Member
 
 __all__ = ["register"]
 
 
 async def start(ctx: Context) -> list[Reply]:
-    """Welcomes the user, then opens registration or, once registered, the menu."""
+    """Welcomes the user, then opens registration or, once registered, the menu; /start CODE
+    (an invitation) registers into the invitation's unit."""
     if ctx.person.registered:
         greeting = ctx._("Welcome back, {name}!").format(name=_first_name(ctx))
+        if ctx.inbound.args:
+            greeting += "\n" + already_registered_note(ctx)
+        opted_in = await ctx.session.execute(
+            update(Member)
+            .where(Member.id == ctx.person.member_id, Member.broadcasts_off.is_(True))
+            .values(broadcasts_off=False)
+        )
+        if opted_in.rowcount:  # type: ignore[attr-defined]
+            greeting += "\n" + ctx._("You will receive announcements again.")
         return [
             menu_reply(ctx, greeting + "\n\n" + ctx._("<b>Menu</b> — what would you like to do?"))
         ]
-    welcome = Reply(
-        ctx._(
-            "<b>Welcome to the Lạng Sơn youth emulation movement!</b>\n"
-            "Young people and youth union branches report their initiatives, volunteer work "
-            "and economic models here, for the Youth Development Programme 2021–2030.\n\n"
-            "Registration takes about a minute. English? Type /language en."
-        )
+    welcome = ctx._(
+        "<b>Welcome to the Lạng Sơn youth emulation movement!</b>\n"
+        "Young people and youth union branches report their initiatives, volunteer work "
+        "and economic models here, for the Youth Development Programme 2021–2030.\n\n"
+        "Registration takes about a minute. English? Type /language en."
     )
-    return [welcome, *await start_form(ctx, "registration")]
+    prefill: dict[str, Any] = {}
+    if ctx.inbound.args:
+        note, prefill = await invitation(ctx, ctx.inbound.args)
+        welcome += "\n\n" + note
+    return [Reply(welcome), *await start_form(ctx, "registration", prefill)]
 
 
 def _first_name(ctx: Context) -> str:

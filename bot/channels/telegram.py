@@ -38,16 +38,18 @@ from telegram import (
 )
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.ext import Application, ContextTypes, TypeHandler
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler
 
 from bot.app import App
+from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
 from bot.events import Attachment, Document, Inbound, InboundKind, Reply
 from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile
 from bot.i18n import N_, SUPPORTED
+from bot.pacing import Pacer
 from bot.text import split_text
 from models.inbox import store_updates, unfinished_updates
 
@@ -179,6 +181,8 @@ def render(reply: Reply) -> dict[str, Any]:
 class TelegramChannel:
     """Receives updates (polling or webhook), hands them to the dispatcher, sends replies."""
 
+    channel = CHANNEL
+
     def __init__(self, app: App, *, concurrency: int = 64) -> None:
         self.app = app
         settings = app.config.telegram
@@ -191,7 +195,6 @@ class TelegramChannel:
             .base_url(settings.bot_url)
             .base_file_url(settings.file_url)
             .updater(None)
-            .rate_limiter(AIORateLimiter(max_retries=3))
             .build()
         )
         self.application.add_handler(TypeHandler(Update, self._on_update))
@@ -205,6 +208,11 @@ class TelegramChannel:
         self._album_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._quiet: set[int] = set()  # album parts whose answers are not sent
         self.evidence = EvidenceStore(app.config.data_dir / "files")
+        # Our own pacing instead of AIORateLimiter: see bot/pacing.py.
+        self.pacer = Pacer(settings.rate_per_second)
+        self.worker = DeliveryWorker(app, self)
+        self._worker_task: asyncio.Task[None] | None = None
+        self._progress: dict[int, int] = {}  # broadcast id -> the progress message id
         self._poller: asyncio.Task[None] | None = None
         self._server: HTTPServer | None = None
         self.webhook_port: int | None = None
@@ -237,12 +245,17 @@ class TelegramChannel:
         else:
             await self.bot.delete_webhook()
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+        self._worker_task = asyncio.create_task(self.worker.run_forever(), name="delivery")
         log.info(
             "telegram channel started (%s)", "webhook" if self.settings.webhook_url else "polling"
         )
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -489,6 +502,37 @@ class TelegramChannel:
         if reply.document is not None:
             await self._send_document(int(chat_id), reply.document)
 
+    # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
+
+    async def deliver(self, chat_id: str, text: str) -> None:
+        """Sends one outbox message, telling the worker what went wrong in its terms."""
+        try:
+            await self.bot.send_message(chat_id=int(chat_id), text=text, parse_mode=ParseMode.HTML)
+        except RetryAfter as error:
+            raise RetryLater(_seconds(error.retry_after)) from None
+        except Forbidden:
+            raise Unreachable from None
+        except BadRequest as error:
+            if "chat not found" in str(error).lower():
+                raise Unreachable from None
+            raise DeliveryError(str(error)) from None
+        except NetworkError as error:
+            raise DeliveryError(str(error)) from None
+
+    async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None:
+        """Edits the sender's progress message (a new one after a restart)."""
+        await self.pacer.live()
+        message_id = self._progress.get(broadcast_id)
+        try:
+            if message_id is not None:
+                await self.bot.edit_message_text(text, chat_id=int(chat_id), message_id=message_id)
+                return
+            message = await self.bot.send_message(chat_id=int(chat_id), text=text)
+            self._progress[broadcast_id] = message.message_id
+        except TelegramError as error:
+            if "not modified" not in str(error).lower():
+                log.warning("could not show broadcast progress: %s", error)
+
     async def _send_document(self, chat_id: int, document: Document) -> None:
         content = document.content
         if document.evidence_path is not None:
@@ -506,11 +550,15 @@ class TelegramChannel:
     async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
         """Sends one message, retrying server errors and timeouts; False if it cannot go."""
         for attempt in range(SEND_ATTEMPTS):
+            await self.pacer.live()
             try:
                 await self.bot.send_message(
                     chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup
                 )
                 return True
+            except RetryAfter as error:
+                self.pacer.pause(_seconds(error.retry_after))
+                await asyncio.sleep(_seconds(error.retry_after))
             except Forbidden:
                 log.info("a chat has blocked the bot; reply dropped")
                 return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import html
@@ -509,6 +510,10 @@ class FakeBotApi:
         self._files: dict[str, _File] = {}
         self._files_by_path: dict[str, _File] = {}
         self._failures: dict[str, list[tuple[int, str, dict[str, Any] | None]]] = {}
+        self.blocked: set[int] = set()  # chats whose user blocked the bot: sends answer 403
+        self.rate_limit: int | None = None  # sends allowed in any one-second window
+        self.rate_limited = 0  # sends answered 429 because of rate_limit
+        self._send_times: collections.deque[float] = collections.deque()
         self._server: tornado.httpserver.HTTPServer | None = None
         self._port: int | None = None
         self._methods: dict[str, _Method] = {
@@ -787,6 +792,22 @@ class FakeBotApi:
 
     # --- failure injection -----------------------------------------------------------------
 
+    def _check_chat_and_rate(self, params: dict[str, Any]) -> None:
+        """Blocked chats answer 403; over `rate_limit` sends per second answer 429, as
+        Telegram does for a bot that sends too fast."""
+        chat_id = params.get("chat_id")
+        if chat_id is not None and int(chat_id) in self.blocked:
+            raise _ApiError(403, "Forbidden: bot was blocked by the user")
+        if self.rate_limit is None:
+            return
+        now = time.monotonic()
+        while self._send_times and now - self._send_times[0] >= 1.0:
+            self._send_times.popleft()
+        if len(self._send_times) >= self.rate_limit:
+            self.rate_limited += 1
+            raise _ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._send_times.append(now)
+
     def fail_next(
         self,
         method: str,
@@ -820,6 +841,8 @@ class FakeBotApi:
                 raise _ApiError(404, "Not Found")
             if failures := self._failures.get(name):
                 raise _ApiError(*failures.pop(0))
+            if name.startswith(("send", "edit")):
+                self._check_chat_and_rate(params)
             result = await implementation(params, handler)
         except _ApiError as err:
             return err.status, err.payload()

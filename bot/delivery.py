@@ -1,0 +1,264 @@
+"""The delivery worker: drains one channel's outbox at the channel's pace.
+
+Messages are claimed with a short lease (their due time moves a minute ahead) in a short
+transaction, sent outside any transaction, and marked sent one by one. A crash loses
+nothing: unsent claims come due again when the lease ends, and at most the message in
+flight at the crash is sent twice. On PostgreSQL several workers share an outbox, as the
+claim skips rows another worker holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import App
+from bot.i18n import pick_locale
+from bot.pacing import Pacer
+from bot.text import escape
+from models.outbox import broadcast_counts, due_messages, finish_done_broadcasts, mark
+from models.tables import Broadcast, Identity, Unit, utcnow
+
+__all__ = [
+    "DeliveryError",
+    "DeliveryWorker",
+    "RetryLater",
+    "Sender",
+    "Unreachable",
+]
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=1)
+MAX_ATTEMPTS = 5
+PROGRESS_EVERY = 5.0  # seconds between edits of the sender's progress message
+
+
+class Unreachable(Exception):
+    """The person blocked the bot or deleted the chat: skip them from now on."""
+
+
+@dataclass
+class RetryLater(Exception):
+    """The platform asked to slow down."""
+
+    seconds: float
+
+
+class DeliveryError(Exception):
+    """A server error or a timeout: worth another try later."""
+
+
+class Sender(Protocol):
+    channel: str
+    pacer: Pacer
+
+    async def deliver(self, chat_id: str, text: str) -> None: ...
+
+    async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    broadcast_id: int | None
+    chat_id: str
+    identity_id: int | None
+    locale: str
+    attempts: int
+
+
+class DeliveryWorker:
+    def __init__(self, app: App, sender: Sender, *, batch: int = 60) -> None:
+        self.app = app
+        self.sender = sender
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._frames: dict[tuple[int, str], str] = {}
+        self._last_progress = 0.0
+
+    def wake(self) -> None:
+        """New messages are in the outbox."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("delivery failed; retrying shortly")
+                sent = 0
+            if not sent:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+
+    async def run_once(self) -> int:
+        """Claims and sends one batch; returns how many were attempted."""
+        jobs = await self._claim()
+        cancelled = await self._cancelled({job.broadcast_id for job in jobs})
+        for job in jobs:
+            if job.broadcast_id in cancelled:
+                continue  # cancel_broadcast already marked it
+            await self._deliver(job)
+            await self._report_progress()
+        await self._report_progress(final=not jobs)
+        return len(jobs)
+
+    async def _claim(self) -> list[_Job]:
+        now = utcnow()
+        async with self.app.db.write() as session:
+            rows = await due_messages(session, self.sender.channel, now, limit=self.batch)
+            for row in rows:
+                row.due_at = now + LEASE
+            return [
+                _Job(
+                    row.id,
+                    row.broadcast_id,
+                    row.chat_id,
+                    row.identity_id,
+                    row.locale,
+                    row.attempts,
+                )
+                for row in rows
+            ]
+
+    async def _cancelled(self, broadcast_ids: set[int | None]) -> set[int | None]:
+        ids = {i for i in broadcast_ids if i is not None}
+        if not ids:
+            return set()
+        async with self.app.db.read() as session:
+            return {
+                b.id
+                for b in [await session.get(Broadcast, i) for i in ids]
+                if b is not None and b.status == "cancelled"
+            }
+
+    async def _deliver(self, job: _Job) -> None:
+        text = await self._text(job)
+        await self.sender.pacer.bulk()
+        try:
+            await self.sender.deliver(job.chat_id, text)
+        except RetryLater as later:
+            self.sender.pacer.pause(later.seconds)
+            await self._mark(
+                job.id, "pending", due_at=utcnow() + dt.timedelta(seconds=later.seconds)
+            )
+        except Unreachable:
+            await self._mark(job.id, "unreachable", error="blocked")
+            if job.identity_id is not None:
+                async with self.app.db.write() as session:
+                    await session.execute(
+                        update(Identity)
+                        .where(Identity.id == job.identity_id)
+                        .values(unreachable_at=utcnow())
+                    )
+        except DeliveryError as error:
+            attempts = job.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                await self._mark(job.id, "failed", error=str(error)[:200], attempts=attempts)
+            else:
+                backoff = dt.timedelta(seconds=2**attempts)
+                await self._mark(
+                    job.id,
+                    "pending",
+                    due_at=utcnow() + backoff,
+                    attempts=attempts,
+                    error=str(error)[:200],
+                )
+        else:
+            await self._mark(job.id, "sent")
+
+    async def _mark(self, message_id: int, status: str, **values: object) -> None:
+        async with self.app.db.write() as session:
+            await mark(session, message_id, status, **values)  # type: ignore[arg-type]
+
+    async def _text(self, job: _Job) -> str:
+        """The broadcast in the bot's frame, in the recipient's language."""
+        locale = pick_locale(None, job.locale or None, self.app.config.default_locale)
+        key = (job.broadcast_id or 0, locale)
+        if key not in self._frames:
+            async with self.app.db.read() as session:
+                broadcast = await session.get_one(Broadcast, job.broadcast_id)
+                unit = (
+                    await session.get(Unit, broadcast.sender_unit_id)
+                    if broadcast.sender_unit_id
+                    else None
+                )
+            t = self.app.catalogs.translator(locale, self.app.config.tz)
+            frame = (
+                t.gettext("📢 <b>Announcement from {unit}</b>").format(unit=escape(unit.name))
+                if unit
+                else t.gettext("📢 <b>Announcement from the provincial Youth Union</b>")
+            )
+            self._frames[key] = f"{frame}\n\n{escape(broadcast.text)}"
+        return self._frames[key]
+
+    async def _report_progress(self, *, final: bool = False) -> None:
+        """Edits each sender's progress message every few seconds; a last report when done."""
+        loop = asyncio.get_running_loop()
+        if not final and loop.time() - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = loop.time()
+        async with self.app.db.write() as session:
+            finished = {b.id for b in await finish_done_broadcasts(session)}
+            running = await _watched(session, self.sender.channel, self.app.config.default_locale)
+        for broadcast, locale in running:
+            async with self.app.db.read() as session:
+                counts = await broadcast_counts(session, broadcast.id)
+            t = self.app.catalogs.translator(locale, self.app.config.tz)
+            sent, pending = counts.get("sent", 0), counts.get("pending", 0)
+            if broadcast.id in finished or broadcast.status != "running":
+                text = t.gettext(
+                    "📢 Broadcast #{id} finished: sent {sent}, unreachable {unreachable}, "
+                    "failed {failed}, cancelled {cancelled}."
+                )
+            else:
+                text = t.gettext(
+                    "📢 Broadcast #{id}: sent {sent} of {total}, unreachable {unreachable}, "
+                    "failed {failed}. Expected to finish at {eta}. Type /broadcasts to cancel."
+                )
+            eta = utcnow() + dt.timedelta(
+                seconds=pending / max(1, self.sender.pacer.per_second - 1)
+            )
+            await self.sender.show_progress(
+                broadcast.id,
+                broadcast.progress_chat_id or "",
+                text.format(
+                    id=broadcast.id,
+                    sent=t.number(sent),
+                    total=t.number(broadcast.total),
+                    unreachable=t.number(counts.get("unreachable", 0)),
+                    failed=t.number(counts.get("failed", 0)),
+                    cancelled=t.number(counts.get("cancelled", 0)),
+                    eta=t.datetime(eta),
+                ),
+            )
+            if broadcast.id in finished or broadcast.status != "running":
+                async with self.app.db.write() as session:
+                    watched = await session.get_one(Broadcast, broadcast.id)
+                    watched.progress_chat_id = None  # reported for the last time
+
+
+async def _watched(
+    session: AsyncSession, channel: str, default_locale: str
+) -> list[tuple[Broadcast, str]]:
+    """Broadcasts whose sender still waits for a progress report on this channel."""
+    rows = (
+        await session.execute(
+            select(Broadcast, Identity)
+            .join(Identity, Identity.id == Broadcast.sender_identity_id)
+            .where(Broadcast.progress_chat_id.is_not(None), Identity.channel == channel)
+        )
+    ).all()
+    return [
+        (broadcast, pick_locale(identity.locale, identity.client_language, default_locale))
+        for broadcast, identity in rows
+    ]

@@ -1,0 +1,246 @@
+"""Broadcasts: a secretary (or admin) writes to the members of their units, sees exactly how
+many it will reach, and confirms; delivery goes through the outbox. /stop opts out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bot.context import Context
+from bot.dialogue import Field, FieldKind, Form, Option, start_form
+from bot.events import Reply
+from bot.i18n import N_
+from bot.router import Router, menu_reply
+from bot.text import escape
+from models.entries import scope_unit_ids
+from models.outbox import audience, cancel_broadcast, count_audience, enqueue_broadcast
+from models.people import audit
+from models.tables import Broadcast, Member, Unit
+
+__all__ = ["register"]
+
+EVERYONE = "all"
+NOT_REPORTED = "not_reported"
+
+
+def _reviewer(ctx: Context) -> bool:
+    return any(role in ("secretary", "admin") for role, _ in ctx.person.roles)
+
+
+async def start_broadcast(ctx: Context) -> list[Reply]:
+    if not _reviewer(ctx):
+        return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
+    return await start_form(ctx, "broadcast")
+
+
+async def unit_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
+    """Everyone the sender may reach, or one of the units they are secretary of."""
+    if ctx.person.is_admin:
+        options = [Option(EVERYONE, N_("Every member in the province"))]
+    else:
+        options = [Option(EVERYONE, N_("Every member of my units"))]
+    for role, unit_id in ctx.person.roles:
+        if role == "secretary" and unit_id is not None:
+            unit = await ctx.session.get(Unit, unit_id)
+            if unit is not None:
+                options.append(Option(str(unit.id), unit.name))
+    return tuple(options)
+
+
+async def _recipients(ctx: Context, answers: dict[str, Any]) -> tuple[Any, set[int] | None]:
+    """The audience query for these answers, within the sender's scope as of now."""
+    scope = await scope_unit_ids(ctx.session, ctx.person.roles)
+    units = scope
+    if answers["units"] != EVERYONE:
+        chosen = {int(answers["units"])}
+        units = chosen if scope is None else chosen & scope
+    since = None
+    if answers["who"] == NOT_REPORTED:
+        today = ctx.today()
+        month_start = dt.datetime(today.year, today.month, 1, tzinfo=ctx.config.tz)
+        since = month_start.astimezone(dt.UTC)
+    return audience(units, not_reported_since=since), scope
+
+
+async def preview(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Shows the message as members will see it and the exact number of recipients."""
+    query, scope = await _recipients(ctx, answers)
+    if scope == set():
+        return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
+    count = await count_audience(ctx.session, query)
+    if count == 0:
+        return [menu_reply(ctx, ctx._("Nobody matches this audience, so nothing was sent."))]
+    sample = ctx._("<b>This is how members will see it:</b>") + "\n\n" + escape(answers["text"])
+    return [
+        Reply(sample),
+        *await start_form(ctx, "broadcast_confirm", {**answers, "count": count}),
+    ]
+
+
+def count_params(ctx: Context, answers: dict[str, Any]) -> dict[str, Any]:
+    return {"count": ctx.t.number(int(answers.get("count", 0)))}
+
+
+async def send(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Creates the broadcast and one outbox row per recipient, in this one transaction."""
+    if answers["confirm"] != "send":
+        return [menu_reply(ctx, ctx._("Nothing was sent."))]
+    query, scope = await _recipients(ctx, answers)
+    if scope == set():
+        return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
+    sender_unit = None if answers["units"] == EVERYONE else int(answers["units"])
+    if sender_unit is None and not ctx.person.is_admin:
+        sender_unit = next(
+            (unit for role, unit in ctx.person.roles if role == "secretary" and unit), None
+        )
+    broadcast = Broadcast(
+        sender_identity_id=ctx.person.identity_id,
+        sender_unit_id=sender_unit,
+        text=answers["text"],
+        audience={"units": answers["units"], "who": answers["who"]},
+        status="running",
+        progress_chat_id=ctx.inbound.chat_id,
+    )
+    ctx.session.add(broadcast)
+    await ctx.session.flush()
+    total = await enqueue_broadcast(ctx.session, broadcast, query)
+    await audit(
+        ctx.session,
+        f"identity:{ctx.person.identity_id}",
+        "broadcast.created",
+        broadcast_id=broadcast.id,
+        recipients=total,
+    )
+    text = ctx._(
+        "📢 Broadcast #{id} is on its way to {count} members. I will show the progress here."
+    ).format(id=broadcast.id, count=ctx.t.number(total))
+    return [Reply(text)]
+
+
+async def list_broadcasts(ctx: Context) -> list[Reply]:
+    """Running broadcasts the person may cancel."""
+    if not _reviewer(ctx):
+        return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
+    if not await _running(ctx):
+        return [menu_reply(ctx, ctx._("No broadcast is running."))]
+    return await start_form(ctx, "broadcasts")
+
+
+async def _running(ctx: Context) -> list[Broadcast]:
+    statement = select(Broadcast).where(Broadcast.status == "running")
+    if not ctx.person.is_admin:
+        statement = statement.where(Broadcast.sender_identity_id == ctx.person.identity_id)
+    return list((await ctx.session.scalars(statement.order_by(Broadcast.id))).all())
+
+
+async def running_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
+    return tuple(Option(str(b.id), f"#{b.id} · {_short(b.text)}") for b in await _running(ctx))
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def cancel_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    broadcast_id = int(answers["broadcast"])
+    if broadcast_id not in {b.id for b in await _running(ctx)}:  # checked again now
+        return [menu_reply(ctx, ctx._("That broadcast is no longer running."))]
+    skipped = await cancel_broadcast(ctx.session, broadcast_id)
+    await audit(
+        ctx.session,
+        f"identity:{ctx.person.identity_id}",
+        "broadcast.cancelled",
+        broadcast_id=broadcast_id,
+    )
+    text = ctx._("Broadcast #{id} cancelled; {n} messages will not be sent.").format(
+        id=broadcast_id, n=ctx.t.number(skipped)
+    )
+    return [menu_reply(ctx, text)]
+
+
+async def stop_broadcasts(ctx: Context) -> list[Reply]:
+    """/stop: no more announcements (answers about one's own entries still come)."""
+    await ctx.session.execute(
+        update(Member).where(Member.id == ctx.person.member_id).values(broadcasts_off=True)
+    )
+    return [
+        Reply(
+            ctx._(
+                "You will no longer receive announcements. You will still hear about your own "
+                "entries. Type /start to receive announcements again."
+            )
+        )
+    ]
+
+
+BROADCAST = Form(
+    name="broadcast",
+    title=N_("Broadcast"),
+    complete=preview,
+    fields=(
+        Field(
+            "text",
+            FieldKind.TEXT,
+            N_("Write the message to send"),
+            hint=N_("Plain text, up to 3,500 characters. It is sent exactly as you write it."),
+            min_length=5,
+            max_length=3500,
+        ),
+        Field("units", FieldKind.CHOICE, N_("Who should receive it?"), options_for=unit_options),
+        Field(
+            "who",
+            FieldKind.CHOICE,
+            N_("Everyone, or only members who have not reported this month?"),
+            options=(
+                Option(EVERYONE, N_("Everyone")),
+                Option(NOT_REPORTED, N_("Only those who have not reported this month")),
+            ),
+        ),
+    ),
+)
+
+BROADCAST_CONFIRM = Form(
+    name="broadcast_confirm",
+    title=N_("Broadcast"),
+    steps=False,
+    complete=send,
+    cancelled=N_("Nothing was sent."),
+    fields=(
+        Field(
+            "confirm",
+            FieldKind.CHOICE,
+            N_("Send it to {count} members now?"),
+            params=count_params,
+            options=(Option("send", N_("📢 Send now")), Option("no", N_("Do not send"))),
+        ),
+    ),
+)
+
+RUNNING = Form(
+    name="broadcasts",
+    title=N_("Broadcasts"),
+    steps=False,
+    complete=cancel_chosen,
+    cancelled=N_("Closed."),
+    fields=(
+        Field(
+            "broadcast",
+            FieldKind.CHOICE,
+            N_("Which broadcast do you want to cancel?"),
+            options_for=running_options,
+        ),
+    ),
+)
+
+
+def register(router: Router) -> None:
+    for form in (BROADCAST, BROADCAST_CONFIRM, RUNNING):
+        router.form(form)
+    router.command(
+        "broadcast", start_broadcast, N_("send a message to your members (secretaries)")
+    )
+    router.command("broadcasts", list_broadcasts, N_("see or cancel running broadcasts"))
+    router.command("stop", stop_broadcasts, N_("stop receiving announcements"), members_only=True)
+    router.menu_item("broadcast", N_("📢 Broadcast"), start_broadcast, visible=_reviewer)

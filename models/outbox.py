@@ -1,0 +1,180 @@
+"""The outbox: one row per recipient of a broadcast, drained by the delivery worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from models.tables import Broadcast, Entry, Identity, Member, OutboxMessage, utcnow
+
+__all__ = [
+    "audience",
+    "broadcast_counts",
+    "cancel_broadcast",
+    "count_audience",
+    "due_messages",
+    "enqueue_broadcast",
+    "finish_done_broadcasts",
+    "mark",
+    "running_broadcasts",
+]
+
+
+def audience(unit_ids: set[int] | None, *, not_reported_since: dt.datetime | None = None) -> Any:
+    """(member, identity, chat, channel, locale) of every member to reach: in the units (all
+    when None), not opted out, reachable; one account per member, the latest they used."""
+    account = aliased(Identity)
+    latest = (
+        select(func.max(account.id))
+        .where(
+            account.member_id == Member.id,
+            account.chat_id.is_not(None),
+            account.unreachable_at.is_(None),
+        )
+        .correlate(Member)
+        .scalar_subquery()
+    )
+    conditions: list[ColumnElement[bool]] = [Member.broadcasts_off.is_(False)]
+    if unit_ids is not None:
+        conditions.append(Member.unit_id.in_(unit_ids))
+    if not_reported_since is not None:
+        conditions.append(
+            ~exists().where(
+                Entry.reporter_id == Member.id, Entry.submitted_at >= not_reported_since
+            )
+        )
+    return (
+        select(
+            Member.id,
+            Identity.id,
+            Identity.chat_id,
+            Identity.channel,
+            # The language as chosen, else as the app reports it; resolved when sending.
+            func.coalesce(Identity.locale, Identity.client_language, literal("")),
+        )
+        .join(Identity, and_(Identity.id == latest))
+        .where(*conditions)
+    )
+
+
+async def count_audience(session: AsyncSession, query: Any) -> int:
+    return await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+async def enqueue_broadcast(session: AsyncSession, broadcast: Broadcast, query: Any) -> int:
+    """One pending outbox row per recipient, in one statement however many there are."""
+    rows = query.subquery()
+    columns = rows.c
+    result = await session.execute(
+        insert(OutboxMessage).from_select(
+            [
+                "broadcast_id",
+                "identity_id",
+                "chat_id",
+                "channel",
+                "locale",
+                "status",
+                "attempts",
+                "due_at",
+            ],
+            select(
+                literal(broadcast.id),
+                columns[1],
+                columns[2],
+                columns[3],
+                func.substr(columns[4], 1, 8),
+                literal("pending"),
+                literal(0),
+                literal(utcnow()),
+            ),
+        )
+    )
+    broadcast.total = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return broadcast.total
+
+
+async def due_messages(
+    session: AsyncSession, channel: str, now: dt.datetime, *, limit: int
+) -> list[OutboxMessage]:
+    """The next pending messages; on PostgreSQL rows another worker holds are skipped."""
+    statement = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == "pending",
+            OutboxMessage.due_at <= now,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def mark(
+    session: AsyncSession,
+    message_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    due_at: dt.datetime | None = None,
+    attempts: int | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "error": error}
+    if status == "sent":
+        values["sent_at"] = utcnow()
+    if due_at is not None:
+        values["due_at"] = due_at
+    if attempts is not None:
+        values["attempts"] = attempts
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+    )
+
+
+async def broadcast_counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.broadcast_id == broadcast_id)
+        .group_by(OutboxMessage.status)
+    )
+    return {status: count for status, count in rows.all()}
+
+
+async def cancel_broadcast(session: AsyncSession, broadcast_id: int) -> int:
+    """Stops a running broadcast: what is still pending is not sent."""
+    await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.status == "running")
+        .values(status="cancelled", finished_at=utcnow())
+    )
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.status == "pending")
+        .values(status="cancelled")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def running_broadcasts(session: AsyncSession) -> Sequence[Broadcast]:
+    return (await session.scalars(select(Broadcast).where(Broadcast.status == "running"))).all()
+
+
+async def finish_done_broadcasts(session: AsyncSession) -> list[Broadcast]:
+    """Running broadcasts with nothing left pending become done; returns them."""
+    finished = []
+    for broadcast in await running_broadcasts(session):
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.broadcast_id == broadcast.id, OutboxMessage.status == "pending")
+        )
+        if not pending:
+            broadcast.status, broadcast.finished_at = "done", utcnow()
+            finished.append(broadcast)
+    return finished
