@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
+from bot.delivery import DeliveryWorker, Unreachable
 from bot.events import Document, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
+from bot.pacing import Pacer
 from bot.text import strip_html
 
 __all__ = ["ConsoleChannel", "parse_line", "render"]
@@ -61,10 +63,24 @@ def render(reply: Reply) -> str:
 
 
 class ConsoleChannel:
+    channel = CHANNEL
+
     def __init__(self, app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
         self.app = app
         self.stdin = stdin
         self.stdout = stdout
+        # Broadcasts reach the console's one person through the outbox like anyone else.
+        self.pacer = Pacer(1000)
+        self.worker = DeliveryWorker(app, self)
+
+    async def deliver(self, chat_id: str, text: str) -> None:
+        if chat_id != USER:
+            raise Unreachable
+        self._write(strip_html(text) + "\n")
+
+    async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None:
+        if chat_id == USER:
+            self._write(text + "\n")
 
     async def run(self) -> None:
         """Opens with /start, then answers every line until end of input."""
@@ -107,6 +123,8 @@ class ConsoleChannel:
             if reply.document is not None:
                 self._write(f"📎 {self._save(reply.document)}\n")
         await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+        while await self.worker.run_once():
+            pass
 
     def _save(self, document: Document) -> Path:
         """A terminal cannot receive a file: it is written under the data directory."""
