@@ -138,6 +138,7 @@ class Form:
     # Show every answer before completing, with submit, change one field, or cancel.
     review: bool = False
     steps: bool = True  # "step 2 of 5" (not for one-question pickers such as a list)
+    submit: str = N_("✅ Confirm")  # the review's button that completes the form
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -300,7 +301,7 @@ async def _review_prompt(
         lines += await summary(ctx, form, dialogue.answers)
         lines += ["", ctx._("Type /back to go back a step, /cancel to stop.")]
         choices = [
-            Choice(ctx._("✅ Submit"), tag + SUBMIT),
+            Choice(ctx._(form.submit), tag + SUBMIT),
             Choice(ctx._("✏️ Change an answer"), tag + CHANGE),
         ]
     else:

@@ -3,6 +3,7 @@
 from bot.i18n import N_
 from bot.router import Router
 from handlers import (
+    admin,
     broadcast,
     invites,
     language,
@@ -27,6 +28,7 @@ def register_all(router: Router) -> None:
     review.register(router)
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
+    admin.register(router)
     profile.register(router)
     language.register(router)
     privacy.register(router)

@@ -1,0 +1,118 @@
+"""Roles and units from the chat, and who may do what: every secretary and admin action
+refused to those without the role, in the chat as typed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import App
+from models.people import grant_role, identity_for
+from models.tables import Identity, RoleGrant, Unit
+from tests.test_reporting import REGISTER, say
+
+
+async def give(app: App, role: str, unit_code: str | None = None) -> None:
+    async with app.db.write() as session:
+        identity = await identity_for(session, "console", "local")
+        unit = None
+        if unit_code is not None:
+            unit = (await session.scalars(select(Unit).where(Unit.code == unit_code))).one()
+        await grant_role(session, identity, role, unit, granted_by="test")
+
+
+async def roles_of_local(app: App) -> list[tuple[str, int | None]]:
+    async with app.db.read() as session:
+        return [
+            (grant.role, grant.unit_id)
+            for grant in (
+                await session.scalars(
+                    select(RoleGrant)
+                    .join(Identity, Identity.id == RoleGrant.identity_id)
+                    .where(Identity.user_id == "local")
+                )
+            ).all()
+        ]
+
+
+@pytest.mark.parametrize(
+    ("command", "refusal"),
+    [
+        ("/review", "Chức năng xét duyệt dành cho bí thư Đoàn"),
+        ("/broadcast", "Chức năng gửi thông báo dành cho bí thư Đoàn"),
+        ("/broadcasts", "Chức năng gửi thông báo dành cho bí thư Đoàn"),
+        ("/invite", "Chức năng mời thanh niên tham gia dành cho bí thư Đoàn"),
+        ("/roles", "Chỉ cán bộ quản trị mới được phân quyền."),
+        ("/units", "Chức năng thêm đơn vị dành cho bí thư Đoàn"),
+    ],
+)
+async def test_a_member_is_refused_every_secretary_and_admin_action(
+    app: App, command: str, refusal: str
+) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    assert refusal in await say(app, command)
+    assert await roles_of_local(app) == []
+
+
+async def test_a_secretary_may_not_manage_roles(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "secretary", "ls-x-na-sam")
+    assert "Chỉ cán bộ quản trị mới được phân quyền." in await say(app, "/roles")
+
+
+async def test_an_admin_grants_and_revokes_a_role_in_the_chat(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "admin")
+    await say(app, "/roles")
+    assert "Không tìm thấy người nào đã đăng ký" in await say(app, "zzz")
+    choose = await say(app, "mai")
+    assert "1. Hoàng Thị Mai · Xã Na Sầm" in choose
+    change = await say(app, "1")
+    assert "Làm bí thư của một đơn vị" in change
+    assert "Thu hồi: quản trị" in change
+    await say(app, "1")
+    done = await say(app, "dong dang")
+    assert "Hoàng Thị Mai nay là bí thư · Xã Đồng Đăng." in done
+    async with app.db.read() as session:
+        dong_dang = (
+            await session.scalars(select(Unit).where(Unit.code == "ls-x-dong-dang"))
+        ).one()
+    assert ("secretary", dong_dang.id) in await roles_of_local(app)
+    await say(app, "/roles")
+    await say(app, "mai")
+    change = await say(app, "1")
+    revoke = next(line for line in change.splitlines() if "Thu hồi: bí thư" in line)
+    assert "Hoàng Thị Mai không còn là bí thư." in await say(app, revoke.split(".")[0].strip())
+    assert await roles_of_local(app) == [("admin", None)]
+
+
+async def test_a_secretary_adds_a_branch_that_young_people_can_join(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "secretary", "ls-x-na-sam")
+    await say(app, "/units")
+    await say(app, "1")
+    await say(app, "Chi đoàn thôn Bản Chu")
+    review = await say(app, "1")
+    assert "Tên đơn vị: Chi đoàn thôn Bản Chu" in review
+    done = await say(app, "1")
+    assert "Đã thêm Chi đoàn thôn Bản Chu vào Xã Na Sầm" in done
+    async with app.db.read() as session:
+        unit = (
+            await session.scalars(select(Unit).where(Unit.name == "Chi đoàn thôn Bản Chu"))
+        ).one()
+        parent = await session.get(Unit, unit.parent_id)
+    assert (unit.code, unit.kind, parent and parent.code) == (
+        "ls-x-na-sam-chi-doan-thon-ban-chu",
+        "branch",
+        "ls-x-na-sam",
+    )
+    # Someone registering finds it by typing, diacritics optional.
+    await say(app, "/deleteme")
+    await say(app, "1")
+    for line in REGISTER[:4]:
+        await say(app, line)
+    assert "Đơn vị: Chi đoàn thôn Bản Chu" in await say(app, "ban chu")
