@@ -14,7 +14,13 @@ from bot.i18n import N_, pick_locale
 from bot.router import Router, menu_reply
 from bot.text import escape
 from handlers.my_entries import entry_card
-from models.entries import decide, next_to_review, scope_unit_ids, waiting_count
+from models.entries import (
+    decide,
+    next_to_review,
+    scope_unit_ids,
+    waiting_by_unit,
+    waiting_count,
+)
 from models.tables import Entry, Identity, Member
 
 __all__ = ["register"]
@@ -25,7 +31,12 @@ async def start_review(ctx: Context) -> list[Reply]:
     scope = await scope_unit_ids(ctx.session, ctx.person.roles)
     if scope == set():
         return [Reply(ctx._("Reviewing entries is for youth union secretaries and admins."))]
-    return await _next(ctx, [])
+    counts = await waiting_by_unit(ctx.session, scope)
+    if len(counts) < 2:
+        return await _next(ctx, [])
+    lines = [ctx._("<b>Waiting for review, by unit</b>")]
+    lines += [f"{escape(name)}: {ctx.t.number(count)}" for name, count in counts[:20]]
+    return await _next(ctx, [], "\n".join(lines))
 
 
 async def _next(ctx: Context, skipped: list[int], notice: str | None = None) -> list[Reply]:

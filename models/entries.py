@@ -25,6 +25,7 @@ __all__ = [
     "resubmit_entry",
     "save_entry",
     "scope_unit_ids",
+    "waiting_by_unit",
     "waiting_count",
     "withdraw_entry",
 ]
@@ -207,6 +208,18 @@ def _in_scope(scope: set[int] | None) -> Any:
 async def waiting_count(session: AsyncSession, scope: set[int] | None) -> int:
     statement = select(func.count()).select_from(Entry).where(Entry.status.in_(OPEN))
     return await session.scalar(statement.where(_in_scope(scope))) or 0
+
+
+async def waiting_by_unit(session: AsyncSession, scope: set[int] | None) -> list[tuple[str, int]]:
+    """(unit name, entries waiting) for each unit in scope with any, most first."""
+    rows = await session.execute(
+        select(Unit.name, func.count(Entry.id))
+        .join(Entry, Entry.unit_id == Unit.id)
+        .where(Entry.status.in_(OPEN), _in_scope(scope))
+        .group_by(Unit.name)
+        .order_by(func.count(Entry.id).desc(), Unit.name)
+    )
+    return [(name, count) for name, count in rows.all()]
 
 
 async def next_to_review(

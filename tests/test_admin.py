@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from bot.app import App
 from models.people import grant_role, identity_for
-from models.tables import Identity, RoleGrant, Unit
-from tests.test_reporting import REGISTER, say
+from models.tables import Entry, Identity, RoleGrant, Unit
+from tests.test_reporting import REGISTER, VOLUNTEER, say
 
 
 async def give(app: App, role: str, unit_code: str | None = None) -> None:
@@ -116,3 +116,29 @@ async def test_a_secretary_adds_a_branch_that_young_people_can_join(app: App) ->
     for line in REGISTER[:4]:
         await say(app, line)
     assert "Đơn vị: Chi đoàn thôn Bản Chu" in await say(app, "ban chu")
+
+
+async def test_review_shows_what_waits_in_each_unit(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "secretary", "ls-x-na-sam")
+    await say(app, "/units")
+    await say(app, "1")
+    await say(app, "Chi đoàn thôn Bản Chu")
+    await say(app, "1")
+    await say(app, "1")
+    for _ in range(3):
+        await say(app, "/report")
+        await say(app, "2")
+        await say(app, "1")  # a secretary is asked for whom: myself
+        for answer in VOLUNTEER:
+            await say(app, answer)
+        await say(app, "1")
+    async with app.db.write() as session:
+        branch = (await session.scalars(select(Unit).where(Unit.name.like("Chi đoàn%")))).one()
+        entry = (await session.scalars(select(Entry).order_by(Entry.id))).first()
+        assert entry is not None
+        entry.unit_id = branch.id
+    review = await say(app, "/review")
+    assert "Báo cáo chờ duyệt theo đơn vị\nXã Na Sầm: 2\nChi đoàn thôn Bản Chu: 1" in review
+    assert "Đơn vị của bạn có 3 báo cáo đang chờ duyệt" in review
