@@ -60,7 +60,7 @@ class Sender(Protocol):
     channel: str
     pacer: Pacer
 
-    async def deliver(self, chat_id: str, text: str) -> None: ...
+    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None: ...
 
     async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None: ...
 
@@ -81,7 +81,7 @@ class DeliveryWorker:
         self.sender = sender
         self.batch = batch
         self._wake = asyncio.Event()
-        self._frames: dict[tuple[int, str], str] = {}
+        self._frames: dict[tuple[int, str], tuple[str, str | None]] = {}
         self._last_progress = 0.0
 
     def wake(self) -> None:
@@ -142,10 +142,10 @@ class DeliveryWorker:
             }
 
     async def _deliver(self, job: _Job) -> None:
-        text = await self._text(job)
+        text, photo = await self._text(job)
         await self.sender.pacer.bulk()
         try:
-            await self.sender.deliver(job.chat_id, text)
+            await self.sender.deliver(job.chat_id, text, photo)
         except RetryLater as later:
             self.sender.pacer.pause(later.seconds)
             await self._mark(
@@ -180,8 +180,8 @@ class DeliveryWorker:
         async with self.app.db.write() as session:
             await mark(session, message_id, status, **values)  # type: ignore[arg-type]
 
-    async def _text(self, job: _Job) -> str:
-        """The broadcast in the bot's frame, in the recipient's language."""
+    async def _text(self, job: _Job) -> tuple[str, str | None]:
+        """The broadcast in the bot's frame, in the recipient's language, and its photo."""
         locale = pick_locale(None, job.locale or None, self.app.config.default_locale)
         key = (job.broadcast_id or 0, locale)
         if key not in self._frames:
@@ -198,7 +198,7 @@ class DeliveryWorker:
                 if unit
                 else t.gettext("📢 <b>Announcement from the provincial Youth Union</b>")
             )
-            self._frames[key] = f"{frame}\n\n{escape(broadcast.text)}"
+            self._frames[key] = (f"{frame}\n\n{escape(broadcast.text)}", broadcast.photo_path)
         return self._frames[key]
 
     async def _report_progress(self, *, final: bool = False) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
-from bot.events import Reply
+from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
@@ -73,10 +73,19 @@ async def preview(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if count == 0:
         return [menu_reply(ctx, ctx._("Nobody matches this audience, so nothing was sent."))]
     sample = ctx._("<b>This is how members will see it:</b>") + "\n\n" + escape(answers["text"])
+    photo = _photo(answers)
+    document = (
+        Document("photo.jpg", mime_type="image/jpeg", evidence_path=photo) if photo else None
+    )
     return [
-        Reply(sample),
+        Reply(sample, document=document),
         *await start_form(ctx, "broadcast_confirm", {**answers, "count": count}),
     ]
+
+
+def _photo(answers: dict[str, Any]) -> str | None:
+    files = answers.get("photo") or []
+    return str(files[0]["path"]) if files else None
 
 
 def count_params(ctx: Context, answers: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +108,7 @@ async def send(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         sender_identity_id=ctx.person.identity_id,
         sender_unit_id=sender_unit,
         text=answers["text"],
+        photo_path=_photo(answers),
         audience={"units": answers["units"], "who": answers["who"]},
         status="running",
         progress_chat_id=ctx.inbound.chat_id,
@@ -187,6 +197,14 @@ BROADCAST = Form(
             hint=N_("Plain text, up to 3,500 characters. It is sent exactly as you write it."),
             min_length=5,
             max_length=3500,
+        ),
+        Field(
+            "photo",
+            FieldKind.PHOTOS,
+            N_("A photo to go with it? (optional)"),
+            hint=N_("Send one photo, or skip."),
+            optional=True,
+            max_files=1,
         ),
         Field("units", FieldKind.CHOICE, N_("Who should receive it?"), options_for=unit_options),
         Field(

@@ -307,6 +307,7 @@ class Broadcast(Base):
     sender_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
     sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     text: Mapped[str] = mapped_column(Text)
+    photo_path: Mapped[str | None] = mapped_column(String(200))  # in the evidence store
     audience: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16))  # running, done, cancelled
     total: Mapped[int] = mapped_column(Integer, default=0)

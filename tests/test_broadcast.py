@@ -23,6 +23,7 @@ from models.tables import Identity, Member, OutboxMessage, Unit
 from tests.botapi import FakeBotApi
 from tests.test_reporting import REGISTER, say
 from tests.test_review import join
+from tests.test_telegram_reporting import jpeg
 from tests.test_telegram import User, started, stopped, telegram_config
 
 SON = 1002
@@ -91,7 +92,9 @@ async def secretary(server: FakeBotApi, channel: TelegramChannel) -> User:
 
 def member_deliveries(server: FakeBotApi) -> Counter[int]:
     return Counter(
-        m.chat_id for m in server.sent if m.method == "sendMessage" and m.chat_id >= FIRST_MEMBER
+        m.chat_id
+        for m in server.sent
+        if m.method in ("sendMessage", "sendPhoto") and m.chat_id >= FIRST_MEMBER
     )
 
 
@@ -106,13 +109,18 @@ async def test_a_broadcast_reaches_every_reachable_member_exactly_once(
         await son.says(
             "Chủ nhật này 7h tập trung tại nhà văn hóa <b>& mang găng tay</b>", expect=""
         )
+        mark = len(server.sent)
+        server.user_photo(SON, jpeg("green"))
+        await son.reply(mark, "Đã nhận 1 tệp")
+        await son.says("xong", expect="Ai sẽ nhận thông báo?")
         await son.says("1", expect="")
         confirm = await son.says("1", expect="2.001")
         assert "Gửi tới 2.001 đoàn viên ngay bây giờ?" in (confirm.text or "")
+        assert any(m.method == "sendPhoto" and m.chat_id == SON for m in server.sent[mark:])
         server.blocked.update(FIRST_MEMBER + n for n in range(0, 300, 10))  # 30 blocked the bot
         await son.says("1", expect="đang được gửi tới 2.001 đoàn viên")
-        server.fail_next("sendMessage", 429, times=2, retry_after=1)
-        server.fail_next("sendMessage", 502, times=5)
+        server.fail_next("sendPhoto", 429, times=2, retry_after=1)
+        server.fail_next("sendPhoto", 502, times=5)
         final = await server.wait_for(
             lambda m: m.chat_id == SON and "đã gửi xong" in (m.text or ""), timeout=60
         )
@@ -128,6 +136,8 @@ async def test_a_broadcast_reaches_every_reachable_member_exactly_once(
     vietnamese = next(m for m in server.sent if m.chat_id == FIRST_MEMBER + 32)
     assert "Thông báo từ Xã Na Sầm" in (vietnamese.text or "")
     assert "<b>& mang găng tay</b>" in (vietnamese.text or "")  # the sender's text, escaped
+    uploads = [p for m, p in server.calls if m == "sendPhoto" and not isinstance(p["photo"], str)]
+    assert len(uploads) <= 3  # the preview and the first delivery; then Telegram's file id
 
 
 async def test_a_restart_mid_broadcast_loses_no_one(
@@ -140,6 +150,7 @@ async def test_a_restart_mid_broadcast_loses_no_one(
     son = await secretary(server, channel)
     await son.says("/broadcast", expect="Bạn viết nội dung thông báo")
     await son.says("Họp chi đoàn tối thứ Sáu", expect="")
+    await son.says("bỏ qua", expect="Ai sẽ nhận thông báo?")
     await son.says("1", expect="")
     await son.says("1", expect="601")
     await son.says("1", expect="đang được gửi")

@@ -73,10 +73,12 @@ class ConsoleChannel:
         self.pacer = Pacer(1000)
         self.worker = DeliveryWorker(app, self)
 
-    async def deliver(self, chat_id: str, text: str) -> None:
+    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None:
         if chat_id != USER:
             raise Unreachable
         self._write(strip_html(text) + "\n")
+        if photo is not None:
+            self._write(f"📎 {self._save(Document(Path(photo).name, evidence_path=photo))}\n")
 
     async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None:
         if chat_id == USER:

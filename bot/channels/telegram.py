@@ -213,6 +213,7 @@ class TelegramChannel:
         self.worker = DeliveryWorker(app, self)
         self._worker_task: asyncio.Task[None] | None = None
         self._progress: dict[int, int] = {}  # broadcast id -> the progress message id
+        self._uploaded: dict[str, str] = {}  # evidence path -> Telegram file id
         self._poller: asyncio.Task[None] | None = None
         self._server: HTTPServer | None = None
         self.webhook_port: int | None = None
@@ -504,10 +505,15 @@ class TelegramChannel:
 
     # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
 
-    async def deliver(self, chat_id: str, text: str) -> None:
+    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None:
         """Sends one outbox message, telling the worker what went wrong in its terms."""
         try:
-            await self.bot.send_message(chat_id=int(chat_id), text=text, parse_mode=ParseMode.HTML)
+            if photo is not None:
+                await self._deliver_photo(int(chat_id), text, photo)
+            else:
+                await self.bot.send_message(
+                    chat_id=int(chat_id), text=text, parse_mode=ParseMode.HTML
+                )
         except RetryAfter as error:
             raise RetryLater(_seconds(error.retry_after)) from None
         except Forbidden:
@@ -518,6 +524,26 @@ class TelegramChannel:
             raise DeliveryError(str(error)) from None
         except NetworkError as error:
             raise DeliveryError(str(error)) from None
+
+    async def _deliver_photo(self, chat_id: int, text: str, photo: str) -> None:
+        """The photo with the text as its caption (or before a longer text); uploaded once,
+        then sent again by the file id Telegram gave it."""
+        uploaded = self._uploaded.get(photo)
+        content: InputFile | str = uploaded or InputFile(
+            await asyncio.to_thread(self.evidence.path(photo).read_bytes), filename="photo.jpg"
+        )
+        fits = len(text) <= MessageLimit.CAPTION_LENGTH
+        message = await self.bot.send_photo(
+            chat_id=chat_id,
+            photo=content,
+            caption=text if fits else None,
+            parse_mode=ParseMode.HTML if fits else None,
+        )
+        if uploaded is None and message.photo:
+            self._uploaded[photo] = message.photo[-1].file_id
+        if not fits:
+            await self.pacer.bulk()
+            await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML)
 
     async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None:
         """Edits the sender's progress message (a new one after a restart)."""
