@@ -204,3 +204,42 @@ async def test_an_invitation_opened_while_registering_starts_afresh(app: App) ->
     for line in ("1", "Hoàng Thị Mai", "2004"):
         reply = await say(app, line)
     assert "Số điện thoại" in reply  # the unit question never came
+
+
+async def test_only_the_sender_or_an_admin_cancels_a_broadcast(
+    tmp_path: Path, server: FakeBotApi
+) -> None:
+    config = fast_config(tmp_path, server)
+    config = dataclasses.replace(
+        config, telegram=dataclasses.replace(config.telegram, rate_per_second=2)
+    )
+    channel = await started(config)  # slow on purpose: the broadcast is still running
+    try:
+        await add_members(channel, 50)
+        son = await secretary(server, channel)
+        lan = await join(server, 1003, "Vi Thị Lan", "na sam")
+        async with channel.app.db.write() as session:
+            identity = await identity_for(session, "telegram", "1003")
+            unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+            await grant_role(session, identity, "secretary", unit, granted_by="test")
+        await son.says("/broadcast", expect="Bạn viết nội dung thông báo")
+        await son.says("Họp chi đoàn tối thứ Sáu", expect="")
+        await son.says("bỏ qua", expect="Ai sẽ nhận thông báo?")
+        await son.says("1", expect="")
+        await son.says("1", expect="Gửi tới")
+        await son.says("1", expect="đang được gửi")
+        # Another secretary sees nothing to cancel, and a forged button does nothing.
+        await lan.says("/broadcasts", expect="Không có thông báo nào đang được gửi.")
+        mark = len(server.sent)
+        server.user_callback(1003, "f:broadcasts:broadcast:1")
+        await lan.reply(mark, "Nút này không còn dùng được nữa")
+        # The sender cancels it.
+        await son.says("/broadcasts", expect="Bạn muốn hủy thông báo nào?")
+        cancelled = await son.says("1", expect="Đã hủy thông báo #1")
+        assert "tin nhắn sẽ không được gửi" in (cancelled.text or "")
+        async with channel.app.db.read() as session:
+            statuses = Counter((await session.scalars(select(OutboxMessage.status))).all())
+        assert statuses["cancelled"] > 0
+        assert statuses["pending"] == 0
+    finally:
+        await stopped(channel)
