@@ -176,9 +176,17 @@ class DeliveryWorker:
         else:
             await self._mark(job.id, "sent")
 
-    async def _mark(self, message_id: int, status: str, **values: object) -> None:
+    async def _mark(
+        self,
+        message_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        due_at: dt.datetime | None = None,
+        attempts: int | None = None,
+    ) -> None:
         async with self.app.db.write() as session:
-            await mark(session, message_id, status, **values)  # type: ignore[arg-type]
+            await mark(session, message_id, status, error=error, due_at=due_at, attempts=attempts)
 
     async def _text(self, job: _Job) -> tuple[str, str | None]:
         """The broadcast in the bot's frame, in the recipient's language, and its photo."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import shutil
 import socket
@@ -19,7 +20,8 @@ from sqlalchemy import func, select
 from bot.app import build_app
 from bot.channels.console import parse_line
 from bot.config import Config, DatabaseConfig
-from models import Campaign, Consent, Member, Unit
+from models import Broadcast, Campaign, Consent, Member, Unit
+from models.outbox import audience, due_messages, enqueue_broadcast
 from models.units import search_units
 from tests.conftest import make_config
 
@@ -108,5 +110,26 @@ async def test_concurrent_writers_on_postgresql(pg_config: Config) -> None:
         lines = [parse_line("/help") for _ in range(20)]
         results = await asyncio.gather(*(app.dispatcher.handle(inbound, {}) for inbound in lines))
         assert all(result and "/start" in result[0].text for result in results)
+    finally:
+        await app.close()
+
+
+async def test_the_outbox_works_on_postgresql(pg_config: Config) -> None:
+    """INSERT … SELECT for the recipients, and claims that skip rows other workers hold."""
+    app = build_app(pg_config)
+    try:
+        await app.prepare()
+        for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"):
+            await app.dispatcher.handle(parse_line(line), {})
+        async with app.db.write() as session:
+            broadcast = Broadcast(text="Họp chi đoàn", audience={}, status="running")
+            session.add(broadcast)
+            await session.flush()
+            assert await enqueue_broadcast(session, broadcast, audience(None)) >= 1
+        now = dt.datetime.now(dt.UTC)
+        async with app.db.write() as first, app.db.write() as second:
+            held = await due_messages(first, "console", now, limit=10)
+            skipped = await due_messages(second, "console", now, limit=10)
+        assert held and not {m.id for m in held} & {m.id for m in skipped}
     finally:
         await app.close()
