@@ -4,6 +4,7 @@ from bot.i18n import N_
 from bot.router import Router
 from handlers import (
     admin,
+    audit,
     broadcast,
     invites,
     language,
@@ -29,6 +30,7 @@ def register_all(router: Router) -> None:
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
     admin.register(router)
+    audit.register(router)
     profile.register(router)
     language.register(router)
     privacy.register(router)

@@ -25,12 +25,8 @@ EVERYONE = "all"
 NOT_REPORTED = "not_reported"
 
 
-def _reviewer(ctx: Context) -> bool:
-    return any(role in ("secretary", "admin") for role, _ in ctx.person.roles)
-
-
 async def start_broadcast(ctx: Context) -> list[Reply]:
-    if not _reviewer(ctx):
+    if not ctx.person.leads:
         return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
     return await start_form(ctx, "broadcast")
 
@@ -131,7 +127,7 @@ async def send(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
 
 async def list_broadcasts(ctx: Context) -> list[Reply]:
     """Running broadcasts the person may cancel."""
-    if not _reviewer(ctx):
+    if not ctx.person.leads:
         return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
     if not await _running(ctx):
         return [menu_reply(ctx, ctx._("No broadcast is running."))]
@@ -261,4 +257,6 @@ def register(router: Router) -> None:
     )
     router.command("broadcasts", list_broadcasts, N_("see or cancel running broadcasts"))
     router.command("stop", stop_broadcasts, N_("stop receiving announcements"), members_only=True)
-    router.menu_item("broadcast", N_("📢 Broadcast"), start_broadcast, visible=_reviewer)
+    router.menu_item(
+        "broadcast", N_("📢 Broadcast"), start_broadcast, visible=lambda ctx: ctx.person.leads
+    )

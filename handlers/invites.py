@@ -32,10 +32,6 @@ NEW = "new"
 EXAMPLE_UNIT = "ls-x-na-sam"
 
 
-def _can_invite(ctx: Context) -> bool:
-    return any(role in ("secretary", "admin") for role, _ in ctx.person.roles)
-
-
 async def start_invite(ctx: Context) -> list[Reply]:
     """/invite [UNIT_CODE]: the invitations of one of the caller's units, or a first one."""
     scope = await scope_unit_ids(ctx.session, ctx.person.roles)
@@ -293,4 +289,6 @@ def register(router: Router) -> None:
         start_invite,
         N_("invite young people to your unit with a link or QR code (secretaries)"),
     )
-    router.menu_item("invite", N_("🎟 Invite young people"), start_invite, visible=_can_invite)
+    router.menu_item(
+        "invite", N_("🎟 Invite young people"), start_invite, visible=lambda ctx: ctx.person.leads
+    )

@@ -172,5 +172,5 @@ def register(router: Router) -> None:
         "review",
         N_("🗂 Review entries"),
         start_review,
-        visible=lambda ctx: any(role in ("secretary", "admin") for role, _ in ctx.person.roles),
+        visible=lambda ctx: ctx.person.leads,
     )

@@ -47,6 +47,11 @@ class Person:
     def is_admin(self) -> bool:
         return any(role == "admin" for role, _ in self.roles)
 
+    @property
+    def leads(self) -> bool:
+        """A secretary of some unit, or an admin: reviews, invites and broadcasts."""
+        return any(role in ("secretary", "admin") for role, _ in self.roles)
+
 
 async def identity_for(
     session: AsyncSession,

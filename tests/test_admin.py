@@ -142,3 +142,20 @@ async def test_review_shows_what_waits_in_each_unit(app: App) -> None:
     review = await say(app, "/review")
     assert "Báo cáo chờ duyệt theo đơn vị\nXã Na Sầm: 2\nChi đoàn thôn Bản Chu: 1" in review
     assert "Đơn vị của bạn có 3 báo cáo đang chờ duyệt" in review
+
+
+async def test_the_audit_log_is_for_admins_and_names_who_acted(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    assert "Nhật ký hoạt động chỉ dành cho cán bộ quản trị." in await say(app, "/audit")
+    await give(app, "admin")
+    await say(app, "/roles")
+    await say(app, "mai")
+    await say(app, "1")
+    await say(app, "1")
+    await say(app, "dong dang")
+    log = await say(app, "/audit")
+    assert "Các hoạt động gần đây" in log
+    assert "Hoàng Thị Mai · role.granted" in log  # the admin granting, by name
+    assert "test · role.granted" in log
+    assert "member.registered" in log
