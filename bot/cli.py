@@ -1,14 +1,16 @@
-"""The operator command line: run, chat, migrate, units import, roles, backup."""
+"""The operator command line: run, chat, migrate, units import, roles, backup, export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +21,12 @@ from bot.app import App, build_app
 from bot.channels.console import ConsoleChannel
 from bot.channels.telegram import TelegramChannel
 from bot.config import Config, ConfigError
-from models.people import ROLES, grant_role, identity_for, revoke_role
+from bot.evidence import EvidenceStore
+from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
+from bot.i18n import SUPPORTED
+from handlers.reporting import KINDS
+from models.entries import OPEN
+from models.people import ROLES, audit, grant_role, identity_for, revoke_role
 from models.tables import Unit
 from models.units import UnitImportError, import_units, parse_units_csv
 
@@ -28,12 +35,19 @@ __all__ = ["main"]
 log = logging.getLogger("bot")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A subcommand whose bad arguments stop it with one line (not the usage) and code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot", description="Youth emulation bot — operator commands."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     commands.add_parser(
         "run", help="run every configured channel (the console chat when no token is set)"
     )
@@ -54,7 +68,25 @@ def _parser() -> argparse.ArgumentParser:
 
     backup = commands.add_parser("backup", help="copy the SQLite database while it runs")
     backup.add_argument("path", type=Path, help="where to write the copy")
+
+    export = commands.add_parser("export", help="write entries to an XLSX, CSV or evidence file")
+    export.add_argument("--format", required=True, choices=[f.value for f in ExportFormat])
+    export.add_argument("--out", required=True, type=Path, help="the file to write")
+    export.add_argument("--kind", choices=list(KINDS))
+    export.add_argument("--status", choices=[*OPEN, "approved", "rejected", "withdrawn"])
+    export.add_argument("--unit", help="unit code: this unit and every unit below it")
+    export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
+    export.add_argument("--to", dest="date_to", type=_day, help="last day, YYYY-MM-DD")
+    export.add_argument("--campaign", type=int, help="campaign id")
+    export.add_argument("--language", choices=SUPPORTED, help="of the headers and labels")
     return parser
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "units": _units_import,
         "roles": _roles,
         "backup": _backup,
+        "export": _export,
     }
     try:
         return asyncio.run(_with_app(config, handlers[args.command], args))
@@ -202,3 +235,49 @@ def _backup_file(source: str, target: Path) -> str:
     with sqlite3.connect(target) as check:
         row = check.execute("PRAGMA integrity_check").fetchone()
     return str(row[0])
+
+
+async def _export(app: App, args: argparse.Namespace) -> int:
+    """Writes every matching entry (no scope limit: operators run this) and audits it."""
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        print("export: --from is after --to", file=sys.stderr)
+        return 2
+    config = app.config
+    t = app.catalogs.translator(args.language or config.default_locale, config.tz)
+    export_format = ExportFormat(args.format)
+    out: Path = args.out
+    async with app.db.read() as session:
+        try:
+            units = await unit_subtree(session, args.unit) if args.unit else None
+        except UnknownUnit:
+            print(f"export: unknown unit code {args.unit!r}", file=sys.stderr)
+            return 2
+        filters = ExportFilters(
+            kind=args.kind,
+            status=args.status,
+            unit_ids=units,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            campaign_id=args.campaign,
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = await write_export(
+            session,
+            out,
+            export_format,
+            filters,
+            t=t,
+            tz=config.tz,
+            store=EvidenceStore(config.data_dir / "files"),
+        )
+    async with app.db.write() as session:
+        await audit(
+            session,
+            "cli",
+            "export.created",
+            format=export_format.value,
+            rows=result.rows,
+            filters=filters.describe(),
+        )
+    print(f"exported {result.rows} entries to {out}")
+    return 0

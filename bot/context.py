@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.events import Inbound
+from bot.events import Inbound, Reply
 from bot.i18n import Catalogs, Translator
+from models.db import Database
 from models.people import Person
 
 if TYPE_CHECKING:
@@ -29,8 +30,12 @@ class Context:
     config: Config
     router: Router
     catalogs: Catalogs
+    db: Database | None = None  # for work in `later`, which has its own transactions
     # Work that must wait until the transaction has committed (removing files from disk).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Slow work that must not hold the transaction open (an export): it runs after the commit
+    # and its replies follow the others. A crash meanwhile loses it; the user asks again.
+    later: list[Callable[[], Awaitable[list[Reply]]]] = field(default_factory=list)
 
     def _(self, message: str) -> str:
         return self.t.gettext(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -93,6 +93,7 @@ class Dispatcher:
 
     async def _handle_once(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
         after_commit: list[Callable[[], None]] = []
+        later: list[Callable[[], Awaitable[list[Reply]]]] = []
         async with self.db.write() as session:
             row = await claim_update(session, inbound.channel, inbound.update_key, payload)
             if row is None:
@@ -116,12 +117,16 @@ class Dispatcher:
                 config=self.config,
                 router=self.router,
                 catalogs=self.catalogs,
+                db=self.db,
                 after_commit=after_commit,
+                later=later,
             )
             replies = await self._route(ctx)
             _handled(row, inbound, replies)
         for work in after_commit:
             work()
+        for job in later:
+            replies = [*replies, *await job()]
         return replies
 
     async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:

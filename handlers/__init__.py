@@ -6,6 +6,7 @@ from handlers import (
     admin,
     audit,
     broadcast,
+    export,
     invites,
     language,
     my_entries,
@@ -30,6 +31,7 @@ def register_all(router: Router) -> None:
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
     admin.register(router)
+    export.register(router)
     audit.register(router)
     profile.register(router)
     language.register(router)

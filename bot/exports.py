@@ -1,0 +1,549 @@
+"""Exports of entries: an XLSX workbook, CSV files in a ZIP, or the evidence files in a ZIP.
+
+Entries are read in partitions by id, never all at once, and each partition is written to the
+file in a worker thread, so memory stays bounded and the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import enum
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol
+from zoneinfo import ZoneInfo
+
+import xlsxwriter
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.dialogue import Field, FieldKind
+from bot.evidence import EvidenceStore
+from bot.i18n import N_, Translator
+from handlers.my_entries import STATUS_LABELS
+from handlers.reporting import KINDS
+from models.tables import Campaign, Entry, EntryFile, Member, Unit
+
+__all__ = [
+    "PARTITION",
+    "ExportFilters",
+    "ExportFormat",
+    "ExportResult",
+    "UnknownUnit",
+    "safe_text",
+    "unit_subtree",
+    "write_export",
+]
+
+PARTITION = 2000  # entries read and written at a time
+# Cells a spreadsheet would read as a formula (or as a DDE command) when they start with these.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_MONEY_FORMAT = '#,##0 "₫"'
+_DATE_FORMAT = "dd/mm/yyyy"
+_DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+_NO_REPORTER = "—"  # the reporter deleted their account; the approved entry stays
+# Answers whose options depend on the person at the time (e.g. "for myself or my unit"); the
+# collective and unit columns already say the same thing.
+_SKIPPED_FIELDS = {"on_behalf"}
+_NUMBERS = {FieldKind.MONEY, FieldKind.INTEGER, FieldKind.DECIMAL, FieldKind.YEAR}
+_WIDTHS = {
+    FieldKind.TEXT: 40,
+    FieldKind.MONEY: 16,
+    FieldKind.DATE: 12,
+    FieldKind.LOCATION: 30,
+    FieldKind.CHOICE: 24,
+    FieldKind.MULTI_CHOICE: 30,
+}
+
+COLUMNS = (
+    (N_("ID"), 8),
+    (N_("Status"), 22),
+    (N_("Collective"), 10),
+    (N_("Unit"), 28),
+    (N_("Reporter"), 24),
+    (N_("Campaign"), 28),
+    (N_("Submitted at"), 17),
+)
+
+
+class ExportFormat(enum.StrEnum):
+    XLSX = "xlsx"
+    CSV = "csv"
+    EVIDENCE = "evidence"
+
+
+class UnknownUnit(ValueError):
+    """No unit has the code an export was filtered by."""
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which entries to export; None means no limit. Dates are local days, both included."""
+
+    kind: str | None = None
+    status: str | None = None
+    unit_ids: frozenset[int] | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    campaign_id: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The filters for the audit log (no personal data)."""
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "units": None if self.unit_ids is None else len(self.unit_ids),
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+            "campaign": self.campaign_id,
+        }
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    rows: int
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One entry with the names an export shows (plain values: no ORM object to accumulate)."""
+
+    id: int
+    kind: str
+    status: str
+    collective: bool
+    submitted_at: dt.datetime
+    answers: dict[str, Any]
+    unit: str
+    reporter: str | None
+    campaign: str
+    files: int
+
+
+@dataclass(frozen=True)
+class _File:
+    entry_id: int
+    path: str
+    position: int
+    original_name: str | None
+    mime: str
+    size: int
+    sha256: str
+
+
+def safe_text(value: str) -> str:
+    """The text, prefixed with ' when a spreadsheet would otherwise run it as a formula."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+async def unit_subtree(session: AsyncSession, code: str) -> frozenset[int]:
+    """The unit with this code and every unit below it; UnknownUnit when there is none."""
+    root = await session.scalar(select(Unit.id).where(Unit.code == code))
+    if root is None:
+        raise UnknownUnit(code)
+    children: dict[int, list[int]] = {}
+    for unit_id, parent_id in (await session.execute(select(Unit.id, Unit.parent_id))).all():
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(unit_id)
+    found, stack = set(), [root]
+    while stack:
+        unit_id = stack.pop()
+        if unit_id not in found:
+            found.add(unit_id)
+            stack.extend(children.get(unit_id, ()))
+    return frozenset(found)
+
+
+def _conditions(filters: ExportFilters, tz: ZoneInfo) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.kind is not None:
+        conditions.append(Entry.kind == filters.kind)
+    if filters.status is not None:
+        conditions.append(Entry.status == filters.status)
+    if filters.unit_ids is not None:
+        conditions.append(Entry.unit_id.in_(filters.unit_ids))
+    if filters.campaign_id is not None:
+        conditions.append(Entry.campaign_id == filters.campaign_id)
+    if filters.date_from is not None:
+        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=tz)
+        conditions.append(Entry.submitted_at >= start.astimezone(dt.UTC))
+    if filters.date_to is not None:
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        conditions.append(Entry.submitted_at < end.astimezone(dt.UTC))
+    return conditions
+
+
+async def _partitions(
+    session: AsyncSession, filters: ExportFilters, tz: ZoneInfo
+) -> AsyncIterator[list[_Row]]:
+    """The matching entries, PARTITION at a time in id order (keyset paging: no OFFSET)."""
+    conditions = _conditions(filters, tz)
+    last_id = 0
+    while True:
+        statement = (
+            select(
+                Entry.id,
+                Entry.kind,
+                Entry.status,
+                Entry.collective,
+                Entry.submitted_at,
+                Entry.answers,
+                Unit.name,
+                Member.full_name,
+                Campaign.title,
+            )
+            .join(Unit, Unit.id == Entry.unit_id)
+            .join(Campaign, Campaign.id == Entry.campaign_id)
+            .outerjoin(Member, Member.id == Entry.reporter_id)
+            .where(Entry.id > last_id, *conditions)
+            .order_by(Entry.id)
+            .limit(PARTITION)
+        )
+        found = (await session.execute(statement)).all()
+        if not found:
+            return
+        ids = [row[0] for row in found]
+        counted = await session.execute(
+            select(EntryFile.entry_id, func.count())
+            .where(EntryFile.entry_id.in_(ids))
+            .group_by(EntryFile.entry_id)
+        )
+        counts = {entry_id: count for entry_id, count in counted.all()}
+        yield [
+            _Row(
+                id=entry_id,
+                kind=kind,
+                status=status,
+                collective=collective,
+                submitted_at=submitted_at,
+                answers=answers,
+                unit=unit,
+                reporter=reporter,
+                campaign=campaign,
+                files=counts.get(entry_id, 0),
+            )
+            for (
+                entry_id,
+                kind,
+                status,
+                collective,
+                submitted_at,
+                answers,
+                unit,
+                reporter,
+                campaign,
+            ) in found
+        ]
+        last_id = ids[-1]
+
+
+async def _files(session: AsyncSession, entry_ids: list[int]) -> list[_File]:
+    statement = (
+        select(
+            EntryFile.entry_id,
+            EntryFile.path,
+            EntryFile.position,
+            EntryFile.original_name,
+            EntryFile.mime,
+            EntryFile.size,
+            EntryFile.sha256,
+        )
+        .where(EntryFile.entry_id.in_(entry_ids))
+        .order_by(EntryFile.entry_id, EntryFile.position)
+    )
+    return [_File(*row) for row in (await session.execute(statement)).all()]
+
+
+class _Writer(Protocol):
+    def add(self, rows: Sequence[_Row], files: Sequence[_File]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _fields(kind: str) -> list[Field]:
+    return [f for f in KINDS[kind].form.fields if f.name not in _SKIPPED_FIELDS]
+
+
+def _cell(t: Translator, current: Field, value: Any, files: int) -> Any:
+    """One answer as a spreadsheet value: numbers, dates and text (labels translated)."""
+    kind = current.kind
+    if kind is FieldKind.PHOTOS:
+        return files
+    if value is None:
+        return None
+    if kind in _NUMBERS:
+        return value if isinstance(value, int | float) else Decimal(str(value))
+    if kind is FieldKind.DATE:
+        return dt.date.fromisoformat(str(value))
+    if kind is FieldKind.CHOICE:
+        return _label(t, current, str(value))
+    if kind is FieldKind.MULTI_CHOICE:
+        return ", ".join(_label(t, current, str(v)) for v in value)
+    if kind is FieldKind.LOCATION:
+        if "place" in value:
+            return str(value["place"])
+        return f"{value.get('latitude')}, {value.get('longitude')}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _label(t: Translator, current: Field, value: str) -> str:
+    option = next((o for o in current.options if o.value == value), None)
+    return t.gettext(option.label) if option else value
+
+
+def _fixed(t: Translator, row: _Row, tz: ZoneInfo) -> list[Any]:
+    return [
+        row.id,
+        t.gettext(STATUS_LABELS.get(row.status, row.status)),
+        t.gettext(N_("Yes") if row.collective else N_("No")),
+        row.unit,
+        row.reporter or _NO_REPORTER,
+        row.campaign,
+        # Excel knows no time zones: local time, as people there read it.
+        row.submitted_at.astimezone(tz).replace(tzinfo=None),
+    ]
+
+
+def _headers(t: Translator, kind: str) -> list[str]:
+    return [t.gettext(label) for label, _ in COLUMNS] + [
+        t.gettext(f.label or f.prompt) for f in _fields(kind)
+    ]
+
+
+class _Xlsx:
+    """One sheet per kind and a summary, streamed row by row (constant memory)."""
+
+    def __init__(self, path: Path, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
+        self.t, self.tz = t, tz
+        self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+        self.bold = self.book.add_format({"bold": True})
+        self.money = self.book.add_format({"num_format": _MONEY_FORMAT})
+        self.date = self.book.add_format({"num_format": _DATE_FORMAT})
+        self.datetime = self.book.add_format({"num_format": _DATETIME_FORMAT})
+        self.summary = self.book.add_worksheet(t.gettext(N_("Summary"))[:31])
+        self.sheets: dict[str, Any] = {}
+        self.next_row: dict[str, int] = {}
+        self.totals: Counter[tuple[str, str]] = Counter()
+        for kind in kinds:
+            sheet = self.book.add_worksheet(t.gettext(KINDS[kind].form.title)[:31])
+            headers = _headers(t, kind)
+            widths = [w for _, w in COLUMNS] + [_WIDTHS.get(f.kind, 14) for f in _fields(kind)]
+            for column, (header, width) in enumerate(zip(headers, widths, strict=True)):
+                sheet.set_column(column, column, width)
+                sheet.write_string(0, column, header, self.bold)
+            sheet.freeze_panes(1, 0)
+            self.sheets[kind] = sheet
+            self.next_row[kind] = 1
+
+    def add(self, rows: Sequence[_Row], _files: Sequence[_File]) -> None:
+        for row in rows:
+            kind = row.kind
+            self.totals[(row.unit, kind)] += 1
+            sheet, number = self.sheets[kind], self.next_row[kind]
+            self.next_row[kind] += 1
+            fixed = _fixed(self.t, row, self.tz)
+            for column, value in enumerate(fixed):
+                self._write(sheet, number, column, value, None)
+            for column, current in enumerate(_fields(kind), start=len(fixed)):
+                value = _cell(self.t, current, row.answers.get(current.name), row.files)
+                self._write(sheet, number, column, value, current.kind)
+
+    def _write(
+        self, sheet: Any, row: int, column: int, value: Any, kind: FieldKind | None
+    ) -> None:
+        if value is None:
+            return
+        if isinstance(value, str):
+            # write_string, never write(): nothing a member typed becomes a formula.
+            sheet.write_string(row, column, safe_text(value))
+        elif isinstance(value, dt.datetime):
+            sheet.write_datetime(row, column, value, self.datetime)
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(row, column, value, self.date)
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, column, value)
+        else:
+            money = self.money if kind is FieldKind.MONEY else None
+            sheet.write_number(row, column, float(value), money)
+
+    def close(self) -> None:
+        for kind, sheet in self.sheets.items():
+            last_column = len(COLUMNS) + len(_fields(kind)) - 1
+            sheet.autofilter(0, 0, max(self.next_row[kind] - 1, 0), last_column)
+        self._write_summary()
+        self.book.close()
+
+    def _write_summary(self) -> None:
+        """Entries per unit (rows) and kind (columns), with a total for each."""
+        t, sheet, kinds = self.t, self.summary, list(self.sheets)
+        headers = [
+            t.gettext(N_("Unit")),
+            *(t.gettext(KINDS[k].form.title) for k in kinds),
+            t.gettext(N_("Total")),
+        ]
+        for column, header in enumerate(headers):
+            sheet.set_column(column, column, 28 if column == 0 else 16)
+            sheet.write_string(0, column, header, self.bold)
+        units = sorted({unit for unit, _ in self.totals})
+        for number, unit in enumerate(units, start=1):
+            counts = [self.totals[(unit, kind)] for kind in kinds]
+            sheet.write_string(number, 0, safe_text(unit))
+            for column, count in enumerate([*counts, sum(counts)], start=1):
+                sheet.write_number(number, column, count)
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, len(units), len(headers) - 1)
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return safe_text(value)
+    return str(value)
+
+
+class _CsvZip:
+    """One UTF-8 (with BOM, for Excel) CSV per kind, zipped at the end."""
+
+    def __init__(self, path: Path, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
+        self.path, self.t, self.tz = path, t, tz
+        # A ZIP takes one member at a time: each kind streams into its own file first.
+        self.folder = tempfile.TemporaryDirectory(prefix="export-")
+        self.handles: dict[str, IO[str]] = {}
+        self.writers: dict[str, Any] = {}
+        for kind in kinds:
+            handle = (Path(self.folder.name) / f"{kind}.csv").open(
+                "w", encoding="utf-8-sig", newline=""
+            )
+            self.handles[kind] = handle
+            self.writers[kind] = csv.writer(handle)
+            self.writers[kind].writerow([safe_text(h) for h in _headers(t, kind)])
+
+    def add(self, rows: Sequence[_Row], _files: Sequence[_File]) -> None:
+        for row in rows:
+            kind = row.kind
+            values = _fixed(self.t, row, self.tz) + [
+                _cell(self.t, f, row.answers.get(f.name), row.files) for f in _fields(kind)
+            ]
+            self.writers[kind].writerow([_csv_value(v) for v in values])
+
+    def close(self) -> None:
+        try:
+            for handle in self.handles.values():
+                handle.close()
+            with zipfile.ZipFile(self.path, "w", zipfile.ZIP_DEFLATED) as archive:
+                for kind in self.handles:
+                    archive.write(Path(self.folder.name) / f"{kind}.csv", f"{kind}.csv")
+        finally:
+            self.folder.cleanup()
+
+
+MANIFEST = ("entry_id", "kind", "file", "original_name", "mime", "size", "sha256")
+
+
+class _EvidenceZip:
+    """The evidence files of the entries, one folder per entry, and a manifest.csv."""
+
+    def __init__(self, path: Path, store: EvidenceStore) -> None:
+        self.store = store
+        self.archive = zipfile.ZipFile(path, "w", zipfile.ZIP_STORED)
+        # Open until close(): the manifest grows partition by partition, on disk.
+        self.manifest = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115
+        self.writer = csv.writer(self.manifest)
+        self.writer.writerow(MANIFEST)
+        self.files = 0
+
+    def add(self, rows: Sequence[_Row], files: Sequence[_File]) -> None:
+        kinds = {row.id: row.kind for row in rows}
+        for stored in files:
+            source = self.store.path(stored.path)
+            name = f"{stored.entry_id}/{stored.position + 1:02d}{source.suffix}"
+            if source.is_file():
+                # Photos and PDFs are compressed already: stored as they are.
+                self.archive.write(source, name)
+                self.files += 1
+            else:
+                name = ""  # gone from disk (restored from an older backup): listed, not zipped
+            self.writer.writerow(
+                [
+                    stored.entry_id,
+                    kinds[stored.entry_id],
+                    name,
+                    safe_text(stored.original_name or ""),
+                    stored.mime,
+                    stored.size,
+                    stored.sha256,
+                ]
+            )
+
+    def close(self) -> None:
+        with self.archive, self.manifest:
+            self.manifest.seek(0)
+            with self.archive.open("manifest.csv", "w") as target:
+                target.write("\ufeff".encode())  # the BOM, so that Excel reads UTF-8
+                while chunk := self.manifest.read(1 << 16):
+                    target.write(chunk.encode("utf-8"))
+
+
+class _Closing:
+    """Closes the writer in a thread when the export ends, whether it succeeded or not."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+
+    async def __aenter__(self) -> _Writer:
+        return self.writer
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.writer.close)
+
+
+async def write_export(
+    session: AsyncSession,
+    out: Path,
+    export_format: ExportFormat,
+    filters: ExportFilters,
+    *,
+    t: Translator,
+    tz: ZoneInfo,
+    store: EvidenceStore,
+) -> ExportResult:
+    """Writes the entries matching `filters` to `out`; returns how many there were."""
+    kinds = [filters.kind] if filters.kind else list(KINDS)
+    writer: _Writer
+    if export_format is ExportFormat.XLSX:
+        writer = await asyncio.to_thread(_Xlsx, out, t, tz, kinds)
+    elif export_format is ExportFormat.CSV:
+        writer = await asyncio.to_thread(_CsvZip, out, t, tz, kinds)
+    else:
+        writer = await asyncio.to_thread(_EvidenceZip, out, store)
+    rows = 0
+    async with _Closing(writer):
+        async for partition in _partitions(session, filters, tz):
+            files: list[_File] = []
+            if export_format is ExportFormat.EVIDENCE:
+                files = await _files(session, [row.id for row in partition])
+            await asyncio.to_thread(writer.add, partition, files)
+            rows += len(partition)
+    files_written = writer.files if isinstance(writer, _EvidenceZip) else 0
+    return ExportResult(rows, files_written)
