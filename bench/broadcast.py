@@ -14,65 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime as dt
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import insert, select
-
 from bot.app import build_app
 from bot.channels.telegram import TelegramChannel
 from bot.config import FloodConfig, load
 from models.outbox import audience, enqueue_broadcast
-from models.tables import Broadcast, Identity, Member, Unit
+from models.tables import Broadcast
 from tests.botapi import FakeBotApi, SentMessage
+from tests.test_broadcast import add_members
 
 CAP = 30
 FIRST_MEMBER = 10_000_000
 CHATTERS = (901, 902, 903)
 THINK = 1.0  # seconds between one chat message and the next
-
-
-async def add_members(channel: TelegramChannel, count: int) -> int:
-    async with channel.app.db.write() as session:
-        unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
-        now = dt.datetime.now(dt.UTC)
-        ids = (
-            (
-                await session.execute(
-                    insert(Member).returning(Member.id),
-                    [
-                        {
-                            "full_name": f"Đoàn viên {n}",
-                            "birth_year": 2000,
-                            "is_minor": False,
-                            "unit_id": unit.id,
-                            "broadcasts_off": False,
-                            "registered_at": now,
-                        }
-                        for n in range(count)
-                    ],
-                )
-            )
-            .scalars()
-            .all()
-        )
-        await session.execute(
-            insert(Identity),
-            [
-                {
-                    "channel": "telegram",
-                    "user_id": str(FIRST_MEMBER + n),
-                    "chat_id": str(FIRST_MEMBER + n),
-                    "member_id": member_id,
-                    "created_at": now,
-                }
-                for n, member_id in enumerate(ids)
-            ],
-        )
-        return unit.id
 
 
 async def chat_latencies(server: FakeBotApi, rounds: int) -> list[float]:
@@ -114,7 +72,7 @@ async def main(members: int) -> None:
         channel = TelegramChannel(app)
         await channel.start()
         try:
-            unit_id = await add_members(channel, members)
+            unit_id = await add_members(channel, members, first_chat=FIRST_MEMBER)
             idle = await chat_latencies(server, rounds=10)
 
             calls_before = sum(1 for method, _ in server.calls if method == "sendMessage")

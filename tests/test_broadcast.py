@@ -44,10 +44,15 @@ def fast_config(tmp_path: Path, server: FakeBotApi) -> Config:
 
 
 async def add_members(
-    channel: TelegramChannel, count: int, unit_code: str = "ls-x-na-sam"
-) -> None:
-    """Registered members with Telegram chats, written directly: registering 2,000 people
-    through the chat would test registration, not delivery."""
+    channel: TelegramChannel,
+    count: int,
+    *,
+    first_chat: int = FIRST_MEMBER,
+    unit_code: str = "ls-x-na-sam",
+) -> int:
+    """Registered members with Telegram chats (one in ten speaking English), written directly:
+    registering thousands of people through the chat would test registration, not delivery.
+    Returns their unit's id."""
     async with channel.app.db.write() as session:
         unit = (await session.scalars(select(Unit).where(Unit.code == unit_code))).one()
         now = dt.datetime.now(dt.UTC)
@@ -70,8 +75,8 @@ async def add_members(
             [
                 {
                     "channel": "telegram",
-                    "user_id": str(FIRST_MEMBER + n),
-                    "chat_id": str(FIRST_MEMBER + n),
+                    "user_id": str(first_chat + n),
+                    "chat_id": str(first_chat + n),
                     "member_id": member_id,
                     "created_at": now,
                     "locale": "en" if n % 10 == 1 else None,
@@ -79,6 +84,7 @@ async def add_members(
                 for n, member_id in enumerate(members.scalars().all())
             ],
         )
+        return unit.id
 
 
 async def secretary(server: FakeBotApi, channel: TelegramChannel) -> User:
