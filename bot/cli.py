@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import datetime as dt
+import json
 import logging
 import sqlite3
 import sys
@@ -27,7 +29,7 @@ from bot.i18n import SUPPORTED
 from handlers.reporting import KINDS
 from models.entries import OPEN
 from models.people import ROLES, audit, grant_role, identity_for, revoke_role
-from models.tables import Unit
+from models.tables import AuditRecord, Unit
 from models.units import UnitImportError, import_units, parse_units_csv
 
 __all__ = ["main"]
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", dest="date_to", type=_day, help="last day, YYYY-MM-DD")
     export.add_argument("--campaign", type=int, help="campaign id")
     export.add_argument("--language", choices=SUPPORTED, help="of the headers and labels")
+
+    audit_log = commands.add_parser("audit", help="the audit log of sensitive actions")
+    audit_commands = audit_log.add_subparsers(dest="action", required=True)
+    audit_export = audit_commands.add_parser("export", help="write the audit log as CSV")
+    audit_export.add_argument("--out", required=True, type=Path, help="the CSV file to write")
+    audit_export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
     return parser
 
 
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "roles": _roles,
         "backup": _backup,
         "export": _export,
+        "audit": _audit_export,
     }
     try:
         return asyncio.run(_with_app(config, handlers[args.command], args))
@@ -280,4 +289,34 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             filters=filters.describe(),
         )
     print(f"exported {result.rows} entries to {out}")
+    return 0
+
+
+async def _audit_export(app: App, args: argparse.Namespace) -> int:
+    """Every audit row (from a day on), oldest first, as CSV with a BOM for Excel."""
+    since = (
+        dt.datetime.combine(args.date_from, dt.time(), app.config.tz)
+        if args.date_from
+        else dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
+    async with app.db.read() as session:
+        records = (
+            await session.scalars(
+                select(AuditRecord).where(AuditRecord.at >= since).order_by(AuditRecord.id)
+            )
+        ).all()
+    try:
+        with args.out.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "at", "actor", "action", "details"])
+            for record in records:
+                local = record.at.astimezone(app.config.tz).strftime("%Y-%m-%d %H:%M:%S")
+                details = json.dumps(record.details, ensure_ascii=False, sort_keys=True)
+                writer.writerow([record.id, local, record.actor, record.action, details])
+    except OSError as error:
+        print(f"audit export: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+        return 2
+    async with app.db.write() as session:
+        await audit(session, "cli", "audit.exported", rows=len(records))
+    print(f"exported {len(records)} audit rows to {args.out}")
     return 0

@@ -151,3 +151,17 @@ def test_an_unusable_database_is_one_line_and_exit_code_2(tmp_path: Path) -> Non
     assert unreachable.returncode == 2
     assert "DATABASE_URL: cannot use the database:" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_audit_export_writes_every_row_as_csv(tmp_path: Path) -> None:
+    run_bot(tmp_path, "roles", "grant", "admin", "--user-id", "7")
+    out = tmp_path / "audit.csv"
+    result = run_bot(tmp_path, "audit", "export", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "exported 1 audit rows" in result.stdout
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("\ufeffid,at,actor,action,details")
+    assert ",cli,role.granted," in text
+    bad = run_bot(tmp_path, "audit", "export", "--out", str(out), "--from", "yesterday")
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
