@@ -20,7 +20,7 @@ from handlers import register_all
 from models import Database
 from models.dialogues import prune_dialogues
 from models.inbox import prune_inbox
-from models.tables import EntryFile
+from models.tables import Broadcast, EntryFile, Schedule
 from models.units import count_units, ensure_default_campaign, import_units, parse_units_csv
 
 __all__ = ["App", "build_app", "shipped_units_file"]
@@ -72,19 +72,17 @@ class App:
             )
 
     async def _prune_files(self, before: dt.datetime) -> int:
-        """Evidence sent in forms that were never submitted: older than any open form."""
+        """Files sent in forms that were never submitted: older than any open form."""
         store = EvidenceStore(self.config.data_dir / "files")
         candidates = await asyncio.to_thread(store.older_than, before)
         if not candidates:
             return 0
+        used: set[str | None] = set()
         async with self.db.read() as session:
-            used = set(
-                (
-                    await session.scalars(
-                        select(EntryFile.path).where(EntryFile.path.in_(candidates))
-                    )
-                ).all()
-            )
+            # Evidence of entries, and photos of news still to be sent or being sent.
+            for column in (EntryFile.path, Broadcast.photo_path, Schedule.photo_path):
+                found = await session.scalars(select(column).where(column.in_(candidates)))
+                used.update(found.all())
         unused = [path for path in candidates if path not in used]
         for path in unused:
             store.delete(path)

@@ -26,6 +26,7 @@ from bot.config import Config, ConfigError
 from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
 from bot.i18n import SUPPORTED
+from bot.scheduler import Scheduler
 from handlers.reporting import KINDS
 from models.entries import OPEN
 from models.people import ROLES, audit, grant_role, identity_for, revoke_role
@@ -152,10 +153,14 @@ async def _with_app(
 async def _run(app: App, args: argparse.Namespace) -> int:
     """Runs Telegram when a token is set; otherwise the console chat."""
     if app.config.telegram.enabled:
+        channel = TelegramChannel(app)
+        scheduler = Scheduler(app, wake=channel.worker.wake)
         maintenance = asyncio.create_task(app.maintain_forever(), name="maintenance")
+        await scheduler.start()
         try:
-            await TelegramChannel(app).run_forever()
+            await channel.run_forever()
         finally:
+            scheduler.stop()
             maintenance.cancel()
         return 0
     print(
@@ -166,7 +171,12 @@ async def _run(app: App, args: argparse.Namespace) -> int:
 
 
 async def _chat(app: App, _args: argparse.Namespace) -> int:
-    await ConsoleChannel(app).run()
+    scheduler = Scheduler(app)  # what falls due reaches the console with the next answer
+    await scheduler.start()
+    try:
+        await ConsoleChannel(app).run()
+    finally:
+        scheduler.stop()
     return 0
 
 

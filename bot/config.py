@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -9,7 +10,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Config", "ConfigError", "DatabaseConfig", "FloodConfig", "TelegramConfig", "load"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DatabaseConfig",
+    "FloodConfig",
+    "ScheduleConfig",
+    "TelegramConfig",
+    "load",
+]
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 SUPPORTED_LOCALES = ("vi", "en")
@@ -57,11 +66,24 @@ class FloodConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    # Nothing scheduled is sent from quiet_start until quiet_end (local time); it waits.
+    quiet_start: dt.time = dt.time(21, 0)
+    quiet_end: dt.time = dt.time(7, 0)
+    # A run missed while the bot was down still happens on start if it is at most this late.
+    misfire_grace: dt.timedelta = dt.timedelta(hours=6)
+    # When automatic reminders go out: days before a campaign ends, and at what time.
+    deadline_days: tuple[int, ...] = (7, 1)
+    deadline_time: dt.time = dt.time(8, 0)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     database: DatabaseConfig
     telegram: TelegramConfig
     flood: FloodConfig = FloodConfig()
+    schedules: ScheduleConfig = ScheduleConfig()
     default_locale: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
     consent_version: str = "2026-11-27"
@@ -161,6 +183,14 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         messages=reader.integer("flood.messages", 12, minimum=1),
         per_seconds=float(reader.integer("flood.per_seconds", 6, minimum=1)),
     )
+    schedules = ScheduleConfig(
+        quiet_start=reader.time("schedules.quiet_start", "21:00"),
+        quiet_end=reader.time("schedules.quiet_end", "07:00"),
+        misfire_grace=dt.timedelta(
+            minutes=reader.integer("schedules.misfire_grace_minutes", 360, minimum=1)
+        ),
+        deadline_time=reader.time("schedules.deadline_time", "08:00"),
+    )
     min_age = reader.integer("registration.min_age", 16, minimum=1, maximum=120)
     max_age = reader.integer("registration.max_age", 30, minimum=min_age, maximum=120)
     units_file = reader.string("units.file", "")
@@ -169,6 +199,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         database=database,
         telegram=telegram,
         flood=flood,
+        schedules=schedules,
         default_locale=default_locale,
         timezone=timezone,
         consent_version=reader.string("registration.consent_version", "2026-11-27"),
@@ -199,6 +230,13 @@ class _Reader:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: must be a string")
         return value
+
+    def time(self, key: str, default: str) -> dt.time:
+        value = self.string(key, default)
+        try:
+            return dt.time.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"{key}: must be a time of day as HH:MM") from None
 
     def integer(
         self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App
 from bot.i18n import pick_locale
 from bot.pacing import Pacer
+from bot.reminders import render
 from bot.text import escape
 from models.outbox import broadcast_counts, due_messages, finish_done_broadcasts, mark
 from models.tables import Broadcast, Identity, Unit, utcnow
@@ -189,7 +190,8 @@ class DeliveryWorker:
             await mark(session, message_id, status, error=error, due_at=due_at, attempts=attempts)
 
     async def _text(self, job: _Job) -> tuple[str, str | None]:
-        """The broadcast in the bot's frame, in the recipient's language, and its photo."""
+        """The broadcast in the bot's frame (a reminder: its built-in text) in the
+        recipient's language, and its photo."""
         locale = pick_locale(None, job.locale or None, self.app.config.default_locale)
         key = (job.broadcast_id or 0, locale)
         if key not in self._frames:
@@ -201,6 +203,10 @@ class DeliveryWorker:
                     else None
                 )
             t = self.app.catalogs.translator(locale, self.app.config.tz)
+            if broadcast.template is not None:
+                text = render(t, broadcast.template, broadcast.params or {}, broadcast.text)
+                self._frames[key] = (text, broadcast.photo_path)
+                return self._frames[key]
             frame = (
                 t.gettext("📢 <b>Announcement from {unit}</b>").format(unit=escape(unit.name))
                 if unit

@@ -21,11 +21,14 @@ from bot.events import Choice, InboundKind, Reply
 from bot.fields import (
     Invalid,
     parse_date,
+    parse_day,
     parse_decimal,
     parse_integer,
+    parse_moment,
     parse_money,
     parse_phone,
     parse_text,
+    parse_time,
     parse_year,
 )
 from bot.i18n import N_
@@ -71,7 +74,10 @@ class FieldKind(enum.StrEnum):
     INTEGER = "integer"
     DECIMAL = "decimal"
     MONEY = "money"
-    DATE = "date"
+    DATE = "date"  # a day that has passed (when something happened)
+    DAY = "day"  # any day of the programme's years (a campaign's end)
+    TIME = "time"  # a time of day, "HH:MM"
+    MOMENT = "moment"  # a local date and time to come, "YYYY-MM-DDTHH:MM"
     YEAR = "year"
     CHOICE = "choice"
     MULTI_CHOICE = "multi_choice"
@@ -138,6 +144,8 @@ class Form:
     # Show every answer before completing, with submit, change one field, or cancel.
     review: bool = False
     steps: bool = True  # "step 2 of 5" (not for one-question pickers such as a list)
+    # A picker that loses nothing when left: any command leaves it without asking.
+    interruptible: bool = False
     submit: str = N_("✅ Confirm")  # the review's button that completes the form
 
     def field(self, name: str) -> Field:
@@ -258,8 +266,11 @@ async def describe(ctx: Context, current: Field, value: Any, answers: dict[str, 
         return ctx.t.money(int(value))
     if kind in (FieldKind.INTEGER, FieldKind.DECIMAL):
         return ctx.t.number(value)
-    if kind is FieldKind.DATE:
+    if kind in (FieldKind.DATE, FieldKind.DAY):
         return ctx.t.date(dt.date.fromisoformat(value))
+    if kind is FieldKind.MOMENT:
+        local = dt.datetime.fromisoformat(value).replace(tzinfo=ctx.config.tz)
+        return ctx.t.datetime(local)
     if kind is FieldKind.UNIT:
         unit = await get_unit(ctx.session, int(value))
         return escape(unit.name) if unit else "—"
@@ -565,6 +576,12 @@ async def _read(ctx: Context, dialogue: Dialogue, current: Field, button: str | 
         return _Accept(parse_money(text))
     if kind is FieldKind.DATE:
         return _Accept(parse_date(text, today=today))
+    if kind is FieldKind.DAY:
+        return _Accept(parse_day(text, today=today))
+    if kind is FieldKind.TIME:
+        return _Accept(parse_time(text))
+    if kind is FieldKind.MOMENT:
+        return _Accept(parse_moment(text, now=dt.datetime.now(ctx.config.tz)))
     if kind is FieldKind.YEAR:
         return _Accept(
             parse_year(

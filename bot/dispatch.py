@@ -25,6 +25,7 @@ from models import Database, InboxUpdate, utcnow
 from models.dialogues import current_dialogue
 from models.inbox import claim_update, finish_update, mark_replied
 from models.people import identity_for, load_person
+from models.tables import Dialogue
 
 __all__ = ["Dispatcher"]
 
@@ -165,6 +166,10 @@ class Dispatcher:
         async with self.db.write() as session:
             await mark_replied(session, channel, update_key)
 
+    def _leaves_freely(self, dialogue: Dialogue) -> bool:
+        form = self.router.forms.get(dialogue.form)
+        return form is not None and form.interruptible
+
     async def _route(self, ctx: Context) -> list[Reply]:
         inbound = ctx.inbound
         dialogue = await current_dialogue(ctx.session, inbound.channel, inbound.chat_id)
@@ -188,6 +193,14 @@ class Dispatcher:
                 and dialogue is not None
                 and (dialogue.form == "registration")
             )
+            if (
+                dialogue is not None
+                and self._leaves_freely(dialogue)
+                and not command.keeps_dialogue
+            ):
+                await ctx.session.delete(dialogue)  # a menu-like question: nothing is lost
+                await ctx.session.flush()
+                dialogue = None
             if dialogue is not None and not command.keeps_dialogue and not restart:
                 notice = ctx._(
                     "You are in the middle of a form. Answer the question below, "

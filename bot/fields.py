@@ -15,11 +15,14 @@ from bot.text import fold, nfc
 __all__ = [
     "Invalid",
     "parse_date",
+    "parse_day",
     "parse_decimal",
     "parse_integer",
+    "parse_moment",
     "parse_money",
     "parse_phone",
     "parse_text",
+    "parse_time",
     "parse_year",
 ]
 
@@ -156,6 +159,76 @@ def parse_date(raw: str, *, today: dt.date, earliest: dt.date = dt.date(2021, 1,
             N_("The date cannot be before {date}."), {"date": earliest.strftime("%d/%m/%Y")}
         )
     return value.isoformat()
+
+
+_TOMORROW = {"ngay mai", "mai", "tomorrow"}
+_DAY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})")
+_TIME = re.compile(r"(\d{1,2})\s*(?:[:h]\s*(\d{2})?)?")
+
+
+def _day(text: str, today: dt.date) -> dt.date:
+    """A day from folded text: dd/mm/yyyy, "hôm nay" or "ngày mai"."""
+    if text in _TODAY:
+        return today
+    if text in _TOMORROW:
+        return today + dt.timedelta(days=1)
+    match = _DAY.fullmatch(text)
+    if match is None:
+        raise Invalid(N_("Please write the date as dd/mm/yyyy, for example 27/11/2026."))
+    day, month, year = (int(part) for part in match.groups())
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        raise Invalid(N_("That date does not exist. Please check the day and month.")) from None
+
+
+def parse_day(
+    raw: str,
+    *,
+    today: dt.date,
+    earliest: dt.date = dt.date(2021, 1, 1),
+    latest: dt.date = dt.date(2030, 12, 31),
+) -> str:
+    """An ISO date, past or future, within the programme's years (a campaign's start or end)."""
+    value = _day(fold(raw), today)
+    if not earliest <= value <= latest:
+        raise Invalid(
+            N_("The date must be between {first} and {last}."),
+            {"first": earliest.strftime("%d/%m/%Y"), "last": latest.strftime("%d/%m/%Y")},
+        )
+    return value.isoformat()
+
+
+def _clock(text: str) -> dt.time:
+    match = _TIME.fullmatch(text.strip())
+    if match is None:
+        raise Invalid(N_("Please write the time as hh:mm, for example 08:00 or 19:30."))
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if hour > 23 or minute > 59:
+        raise Invalid(N_("That time does not exist. Please check the hour and minutes."))
+    return dt.time(hour, minute)
+
+
+def parse_time(raw: str) -> str:
+    """A time of day as "HH:MM" from "8:00", "08h30" or "8h"."""
+    return _clock(fold(raw)).strftime("%H:%M")
+
+
+def parse_moment(raw: str, *, now: dt.datetime) -> str:
+    """A local date and time in the future, as ISO "YYYY-MM-DDTHH:MM", from "dd/mm/yyyy hh:mm"
+    (or "ngày mai 8:00"); `now` is local."""
+    text = fold(raw)
+    match = re.fullmatch(r"(.+?)\s+(?:luc\s+|at\s+)?(\d{1,2}\s*(?:[:h]\s*\d{0,2})?)", text)
+    if match is None:
+        raise Invalid(
+            N_("Please write the date and time as dd/mm/yyyy hh:mm, for example 01/12/2026 08:00.")
+        )
+    moment = dt.datetime.combine(_day(match.group(1), now.date()), _clock(match.group(2)))
+    if moment <= now.replace(tzinfo=None):
+        raise Invalid(N_("That time has already passed. Please choose a later one."))
+    if moment > now.replace(tzinfo=None) + dt.timedelta(days=366):
+        raise Invalid(N_("Please choose a time within the next year."))
+    return moment.isoformat(timespec="minutes")
 
 
 def parse_phone(raw: str) -> str:

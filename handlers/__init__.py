@@ -6,6 +6,7 @@ from handlers import (
     admin,
     audit,
     broadcast,
+    campaigns,
     export,
     invites,
     language,
@@ -15,7 +16,9 @@ from handlers import (
     registration,
     reporting,
     review,
+    schedules,
     start,
+    stats,
 )
 
 __all__ = ["register_all"]
@@ -30,7 +33,10 @@ def register_all(router: Router) -> None:
     review.register(router)
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
+    stats.register(router)
     admin.register(router)
+    campaigns.register(router)
+    schedules.register(router)  # /news /reminders /scheduled
     export.register(router)
     audit.register(router)
     profile.register(router)

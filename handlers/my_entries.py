@@ -154,7 +154,9 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
             return await _detail(ctx, entry.id)
         if entry.status not in OPEN:
             return await _detail(ctx, entry.id, ctx._("This entry can no longer be withdrawn."))
-        await withdraw_entry(ctx.session, entry, actor=f"identity:{ctx.person.identity_id}")
+        await withdraw_entry(
+            ctx.session, entry, actor=f"identity:{ctx.person.identity_id}", tz=ctx.config.tz
+        )
         text = ctx._("Entry #{id} has been withdrawn.").format(id=entry.id)
         return [menu_reply(ctx, text)]
     if entry.status != "rejected":

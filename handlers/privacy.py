@@ -69,7 +69,11 @@ async def erase(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     action = "consent.withdrawn" if answers.get(REASON) == "consent" else "member.deleted"
     inbound = ctx.inbound
     erasure = await erase_member(
-        ctx.session, member_id, keep_update=(inbound.channel, inbound.update_key), action=action
+        ctx.session,
+        member_id,
+        keep_update=(inbound.channel, inbound.update_key),
+        action=action,
+        tz=ctx.config.tz,
     )
     store = evidence_store(ctx)
     for path in erasure.file_paths:

@@ -384,18 +384,20 @@ async def submit(ctx: Context, kind: str, answers: dict[str, Any]) -> list[Reply
         entry = await ctx.session.get(Entry, int(answers[ENTRY_ID]))
         if entry is None or entry.reporter_id != person.member_id or entry.status != "rejected":
             return [Reply(ctx._("This entry can no longer be changed. Nothing was saved."))]
-        entry.unit_id, entry.collective = unit_id, collective
         await resubmit_entry(
             ctx.session,
             entry,
+            unit_id=unit_id,
+            collective=collective,
             title=title,
             answers=stored,
             evidence=evidence,
             actor=f"identity:{person.identity_id}",
+            tz=ctx.config.tz,
         )
         text = ctx._("✅ Sent again. Entry #{id} is back with your secretary for review.")
     else:
-        campaign = await current_campaign(ctx.session, ctx.today())
+        campaign = await current_campaign(ctx.session, ctx.today(), kind)
         entry = await save_entry(
             ctx.session,
             kind=kind,
@@ -407,6 +409,7 @@ async def submit(ctx: Context, kind: str, answers: dict[str, Any]) -> list[Reply
             answers=stored,
             evidence=evidence,
             actor=f"identity:{person.identity_id}",
+            tz=ctx.config.tz,
         )
         text = ctx._("✅ Saved. Entry #{id} has been sent to your secretary for review.")
     return [Reply(text.format(id=entry.id)), menu_reply(ctx)]

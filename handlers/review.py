@@ -77,7 +77,13 @@ async def decided(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     approve = answers["decision"] == "approve"
     actor = f"identity:{ctx.person.identity_id}"
     if not await decide(
-        ctx.session, entry_id, scope, approve=approve, reason=answers.get("reason"), actor=actor
+        ctx.session,
+        entry_id,
+        scope,
+        approve=approve,
+        reason=answers.get("reason"),
+        actor=actor,
+        tz=ctx.config.tz,
     ):
         entry = await ctx.session.get(Entry, entry_id)
         who = await _reviewer_name(ctx, entry.decided_by if entry else None)

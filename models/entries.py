@@ -6,11 +6,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.people import audit
+from models.stats import tally
 from models.tables import Campaign, Entry, EntryFile, EntryRevision, Unit, utcnow
 
 __all__ = [
@@ -43,21 +45,24 @@ class EvidenceRef:
     original_name: str | None
 
 
-async def current_campaign(session: AsyncSession, today: dt.date) -> Campaign:
-    """The campaign new entries attach to: the newest open one running today, else the
-    movement-wide one."""
-    running = await session.scalar(
-        select(Campaign)
-        .where(
-            Campaign.closed_at.is_(None),
-            Campaign.starts_on <= today,
-            (Campaign.ends_on.is_(None)) | (Campaign.ends_on >= today),
+async def current_campaign(session: AsyncSession, today: dt.date, kind: str) -> Campaign:
+    """The campaign a new entry of this kind attaches to: the newest open one running today
+    that counts the kind, else the movement-wide one."""
+    running = (
+        await session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.closed_at.is_(None),
+                Campaign.is_default.is_(False),
+                Campaign.starts_on <= today,
+                (Campaign.ends_on.is_(None)) | (Campaign.ends_on >= today),
+            )
+            .order_by(Campaign.starts_on.desc(), Campaign.id.desc())
         )
-        .order_by(Campaign.is_default, Campaign.starts_on.desc())
-        .limit(1)
-    )
-    if running is not None:
-        return running
+    ).all()
+    for campaign in running:
+        if campaign.kinds is None or kind in campaign.kinds:
+            return campaign
     return (await session.scalars(select(Campaign).where(Campaign.is_default))).one()
 
 
@@ -73,6 +78,7 @@ async def save_entry(
     answers: dict[str, Any],
     evidence: Sequence[EvidenceRef],
     actor: str,
+    tz: ZoneInfo,
 ) -> Entry:
     """A new submitted entry with its files, its first revision and an audit row."""
     entry = Entry(
@@ -88,6 +94,7 @@ async def save_entry(
     )
     session.add(entry)
     await session.flush()
+    await tally(session, entry, tz)
     _attach(session, entry, evidence)
     session.add(EntryRevision(entry_id=entry.id, version=1, status="submitted", answers=answers))
     await audit(session, actor, "entry.submitted", entry_id=entry.id, kind=kind)
@@ -98,18 +105,24 @@ async def resubmit_entry(
     session: AsyncSession,
     entry: Entry,
     *,
+    unit_id: int,
+    collective: bool,
     title: str,
     answers: dict[str, Any],
     evidence: Sequence[EvidenceRef],
     actor: str,
+    tz: ZoneInfo,
 ) -> None:
     """A fixed rejected entry goes back for review; the rejected version stays in history."""
+    await tally(session, entry, tz, sign=-1)
+    entry.unit_id, entry.collective = unit_id, collective
     entry.version += 1
     entry.status = "resubmitted"
     entry.title = title
     entry.answers = answers
     entry.updated_at = utcnow()
     entry.decided_at = entry.decided_by = None
+    await tally(session, entry, tz)
     for old in await entry_files(session, entry.id):
         await session.delete(old)
     await session.flush()
@@ -141,9 +154,11 @@ def _attach(session: AsyncSession, entry: Entry, evidence: Sequence[EvidenceRef]
         )
 
 
-async def withdraw_entry(session: AsyncSession, entry: Entry, *, actor: str) -> None:
+async def withdraw_entry(session: AsyncSession, entry: Entry, *, actor: str, tz: ZoneInfo) -> None:
+    await tally(session, entry, tz, sign=-1)
     entry.status = "withdrawn"
     entry.updated_at = utcnow()
+    await tally(session, entry, tz)
     session.add(
         EntryRevision(
             entry_id=entry.id, version=entry.version, status="withdrawn", answers=entry.answers
@@ -243,13 +258,17 @@ async def decide(
     approve: bool,
     reason: str | None,
     actor: str,
+    tz: ZoneInfo,
 ) -> bool:
     """Approves or rejects if the entry is still waiting and in scope; False when someone
     else decided first (the conditional update makes the first decision win)."""
     status = "approved" if approve else "rejected"
+    before = await session.scalar(select(Entry.status).where(Entry.id == entry_id))
+    if before not in OPEN:
+        return False
     result = await session.execute(
         update(Entry)
-        .where(Entry.id == entry_id, Entry.status.in_(OPEN), _in_scope(scope))
+        .where(Entry.id == entry_id, Entry.status == before, _in_scope(scope))
         .values(
             status=status,
             decided_at=utcnow(),
@@ -261,6 +280,8 @@ async def decide(
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
     entry = await session.get_one(Entry, entry_id, populate_existing=True)
+    await tally(session, entry, tz, sign=-1, status=before)
+    await tally(session, entry, tz)
     session.add(
         EntryRevision(
             entry_id=entry.id,

@@ -10,7 +10,15 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from models.tables import Broadcast, Entry, Identity, Member, OutboxMessage, utcnow
+from models.tables import (
+    Broadcast,
+    Entry,
+    Identity,
+    Member,
+    OutboxMessage,
+    RoleGrant,
+    utcnow,
+)
 
 __all__ = [
     "audience",
@@ -20,6 +28,7 @@ __all__ = [
     "due_messages",
     "enqueue_broadcast",
     "finish_done_broadcasts",
+    "leaders_audience",
     "mark",
     "running_broadcasts",
 ]
@@ -62,12 +71,39 @@ def audience(unit_ids: set[int] | None, *, not_reported_since: dt.datetime | Non
     )
 
 
+def leaders_audience(unit_ids: set[int] | None) -> Any:
+    """The same columns as `audience` for secretaries of the units (all when None), on the
+    account their role was granted to."""
+    conditions: list[ColumnElement[bool]] = [
+        RoleGrant.role == "secretary",
+        Identity.chat_id.is_not(None),
+        Identity.unreachable_at.is_(None),
+    ]
+    if unit_ids is not None:
+        conditions.append(RoleGrant.unit_id.in_(unit_ids))
+    return (
+        select(
+            Identity.member_id,
+            Identity.id,
+            Identity.chat_id,
+            Identity.channel,
+            func.coalesce(Identity.locale, Identity.client_language, literal("")),
+        )
+        .join(RoleGrant, RoleGrant.identity_id == Identity.id)
+        .where(*conditions)
+        .distinct()
+    )
+
+
 async def count_audience(session: AsyncSession, query: Any) -> int:
     return await session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
-async def enqueue_broadcast(session: AsyncSession, broadcast: Broadcast, query: Any) -> int:
-    """One pending outbox row per recipient, in one statement however many there are."""
+async def enqueue_broadcast(
+    session: AsyncSession, broadcast: Broadcast, query: Any, *, due_at: dt.datetime | None = None
+) -> int:
+    """One pending outbox row per recipient, in one statement however many there are; sent
+    from `due_at` on (now when None)."""
     rows = query.subquery()
     columns = rows.c
     result = await session.execute(
@@ -90,7 +126,7 @@ async def enqueue_broadcast(session: AsyncSession, broadcast: Broadcast, query: 
                 func.substr(columns[4], 1, 8),
                 literal("pending"),
                 literal(0),
-                literal(utcnow()),
+                literal(due_at or utcnow()),
             ),
         )
     )

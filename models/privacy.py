@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.people import audit
+from models.stats import forget_reporter, tally
 from models.tables import (
     Consent,
     Dialogue,
@@ -143,7 +145,12 @@ class Erasure:
 
 
 async def erase_member(
-    session: AsyncSession, member_id: int, *, keep_update: tuple[str, str], action: str
+    session: AsyncSession,
+    member_id: int,
+    *,
+    keep_update: tuple[str, str],
+    action: str,
+    tz: ZoneInfo,
 ) -> Erasure:
     """Erases the member: profile, contact details, consent, accounts, roles, forms, and
     every entry except approved ones, which stay anonymised; all their evidence goes.
@@ -160,6 +167,10 @@ async def erase_member(
     await session.execute(delete(EntryFile).where(EntryFile.entry_id.in_(entry_ids)))
     approved = [entry.id for entry in entries if entry.status == "approved"]
     removed = [entry.id for entry in entries if entry.status != "approved"]
+    for entry in entries:
+        if entry.id in removed:
+            await tally(session, entry, tz, sign=-1)
+    await forget_reporter(session, member_id)
     await session.execute(delete(EntryRevision).where(EntryRevision.entry_id.in_(removed)))
     await session.execute(delete(Entry).where(Entry.id.in_(removed)))
     await session.execute(update(Entry).where(Entry.id.in_(approved)).values(reporter_id=None))

@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -37,7 +39,11 @@ __all__ = [
     "Invite",
     "Member",
     "OutboxMessage",
+    "ReporterMonth",
     "RoleGrant",
+    "Schedule",
+    "ScheduleRun",
+    "StatTotal",
     "Unit",
     "utcnow",
 ]
@@ -82,6 +88,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dt.datetime: UTCDateTime,
         dict[str, Any]: JSON,
+        list[str]: JSON,
     }
 
 
@@ -109,6 +116,8 @@ class Campaign(Base):
     starts_on: Mapped[dt.date] = mapped_column(Date)
     ends_on: Mapped[dt.date | None] = mapped_column(Date)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The entry kinds that count towards it; None: every kind.
+    kinds: Mapped[list[str] | None] = mapped_column(JSON)
     closed_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -313,6 +322,10 @@ class Broadcast(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
+    # A reminder: which built-in text (translated for each recipient) and its values;
+    # `text` then holds the admin's optional note.
+    template: Mapped[str | None] = mapped_column(String(32))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Where the sender watches progress (an edited message), on the sender's channel.
     progress_chat_id: Mapped[str | None] = mapped_column(String(64))
     progress_message_id: Mapped[str | None] = mapped_column(String(64))
@@ -337,3 +350,75 @@ class OutboxMessage(Base):
     due_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     error: Mapped[str | None] = mapped_column(String(200))
+
+
+class StatTotal(Base):
+    """Running totals per unit, local month, kind and status, changed in the transaction that
+    changes an entry, so that statistics add up a few hundred rows instead of every entry."""
+
+    __tablename__ = "stat_totals"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "month", "kind", "status"),
+        Index("ix_stat_totals_month", "month", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    month: Mapped[str] = mapped_column(String(7))  # "2026-11", in local time
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    participants: Mapped[int] = mapped_column(BigInteger, default=0)
+    volunteer_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    beneficiaries: Mapped[int] = mapped_column(BigInteger, default=0)
+    jobs: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue: Mapped[int] = mapped_column(BigInteger, default=0)  # đồng
+
+
+class ReporterMonth(Base):
+    """That a member submitted something in a local month: "who has not reported" without
+    reading the entries."""
+
+    __tablename__ = "reporter_months"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
+
+
+class Schedule(Base):
+    """Something the bot sends by itself: news at a set time, a recurring reminder, or a
+    campaign's deadline reminder. Armed as one scheduler job; each run fills the outbox."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_status", "status", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # news, reminder, deadline
+    # {"every": "once", "at": "2026-12-01T08:00"} | {"every": "week", "weekday": 0..6,
+    # "time": "08:00"} | {"every": "month", "day": 1..31, "time": "08:00"}, in local time.
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # {"who": ..., "units": [ids] | None}
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    template: Mapped[str | None] = mapped_column(String(32))  # a reminder's built-in text
+    text: Mapped[str] = mapped_column(Text, default="")  # the news, or a reminder's note
+    photo_path: Mapped[str | None] = mapped_column(String(200))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # active, done, cancelled
+    next_run_at: Mapped[dt.datetime | None]
+    last_run_at: Mapped[dt.datetime | None]
+    created_by_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleRun(Base):
+    """One run of a schedule: claimed once, whichever process gets there first."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id"))
+    due_at: Mapped[dt.datetime]
+    ran_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)

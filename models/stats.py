@@ -1,0 +1,223 @@
+"""Statistics: running totals kept with every change of an entry, and the queries over them.
+
+An entry counts in one row of `stat_totals` (its unit, local month of submission, kind and
+status). Every change of status or answers moves it between rows in the same transaction, so
+the figures are always those of the entries, and a query adds up a few hundred rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import Entry, Member, ReporterMonth, StatTotal, Unit
+
+__all__ = [
+    "COUNTED",
+    "Figures",
+    "forget_reporter",
+    "leaderboard",
+    "month_of",
+    "monthly_entries",
+    "silent_members",
+    "silent_units",
+    "tally",
+    "totals",
+]
+
+# Statuses an entry counts in figures that describe the movement's work (not withdrawn or
+# rejected); the leaderboard counts approved entries only.
+COUNTED = ("submitted", "resubmitted", "approved")
+
+
+@dataclass
+class Figures:
+    """What entries add up to. Answers with these names count whatever the kind."""
+
+    entries: int = 0
+    participants: int = 0
+    volunteer_hours: float = 0.0  # hours per participant × participants
+    beneficiaries: int = 0
+    jobs: int = 0
+    revenue: int = 0
+
+    @classmethod
+    def of(cls, answers: Mapping[str, Any]) -> Figures:
+        participants = int(answers.get("participants") or 0)
+        return cls(
+            entries=1,
+            participants=participants,
+            volunteer_hours=float(answers.get("hours") or 0) * participants,
+            beneficiaries=int(answers.get("beneficiaries") or 0),
+            jobs=int(answers.get("jobs") or 0),
+            revenue=int(answers.get("revenue") or 0),
+        )
+
+    def add(self, other: Figures) -> None:
+        for name in _NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def scaled(self, sign: int) -> dict[str, Any]:
+        return {name: getattr(self, name) * sign for name in _NAMES}
+
+
+_NAMES = tuple(f.name for f in fields(Figures))
+
+
+def month_of(at: dt.datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m")
+
+
+async def tally(
+    session: AsyncSession,
+    entry: Entry,
+    tz: ZoneInfo,
+    *,
+    sign: int = 1,
+    status: str | None = None,
+) -> None:
+    """Adds the entry as it is now to the totals; sign -1 takes it away (before a change,
+    or with the `status` it had)."""
+    month = month_of(entry.submitted_at, tz)
+    values = Figures.of(entry.answers).scaled(sign)
+    key = {
+        "unit_id": entry.unit_id,
+        "month": month,
+        "kind": entry.kind,
+        "status": status or entry.status,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(StatTotal).values(**key, **values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={name: getattr(StatTotal, name) + statement.excluded[name] for name in values},
+        )
+    )
+    if sign > 0 and entry.reporter_id is not None:
+        reported = dialect.insert(ReporterMonth).values(member_id=entry.reporter_id, month=month)
+        await session.execute(reported.on_conflict_do_nothing())
+
+
+async def forget_reporter(session: AsyncSession, member_id: int) -> None:
+    await session.execute(delete(ReporterMonth).where(ReporterMonth.member_id == member_id))
+
+
+def _scoped(scope: Iterable[int] | None) -> ColumnElement[bool]:
+    return true() if scope is None else StatTotal.unit_id.in_(list(scope))
+
+
+def _months(first: str | None, last: str | None) -> list[ColumnElement[bool]]:
+    conditions = []
+    if first is not None:
+        conditions.append(StatTotal.month >= first)
+    if last is not None:
+        conditions.append(StatTotal.month <= last)
+    return conditions
+
+
+async def totals(
+    session: AsyncSession,
+    scope: Iterable[int] | None,
+    first: str | None = None,
+    last: str | None = None,
+) -> dict[tuple[str, str], Figures]:
+    """Figures per (kind, status) in the units (all: None) and months, both included."""
+    rows = await session.execute(
+        select(
+            StatTotal.kind,
+            StatTotal.status,
+            *(func.sum(getattr(StatTotal, name)) for name in _NAMES),
+        )
+        .where(_scoped(scope), *_months(first, last))
+        .group_by(StatTotal.kind, StatTotal.status)
+    )
+    result = {}
+    for kind, status, entries, participants, hours, beneficiaries, jobs, revenue in rows.all():
+        figures = Figures(
+            int(entries or 0),
+            int(participants or 0),
+            float(hours or 0),
+            int(beneficiaries or 0),
+            int(jobs or 0),
+            int(revenue or 0),
+        )
+        if figures.entries:
+            result[(kind, status)] = figures
+    return result
+
+
+async def monthly_entries(
+    session: AsyncSession, scope: Iterable[int] | None, first: str, last: str
+) -> dict[tuple[str, str], int]:
+    """Entries that count, per (month, kind)."""
+    rows = await session.execute(
+        select(StatTotal.month, StatTotal.kind, func.sum(StatTotal.entries))
+        .where(_scoped(scope), StatTotal.status.in_(COUNTED), *_months(first, last))
+        .group_by(StatTotal.month, StatTotal.kind)
+    )
+    return {(month, kind): int(count) for month, kind, count in rows.all() if count}
+
+
+async def leaderboard(
+    session: AsyncSession,
+    groups: Mapping[int, int],
+    first: str | None = None,
+    last: str | None = None,
+) -> list[tuple[int, int]]:
+    """(group unit, approved entries), most first; `groups` maps each unit in scope to the
+    unit it is ranked as (a branch counts for its commune)."""
+    rows = await session.execute(
+        select(StatTotal.unit_id, func.sum(StatTotal.entries))
+        .where(_scoped(groups), StatTotal.status == "approved", *_months(first, last))
+        .group_by(StatTotal.unit_id)
+    )
+    ranked: dict[int, int] = {}
+    for unit_id, count in rows.all():
+        group = groups[unit_id]
+        ranked[group] = ranked.get(group, 0) + int(count)
+    return sorted(ranked.items(), key=lambda item: (-item[1], item[0]))
+
+
+async def silent_units(
+    session: AsyncSession, scope: Iterable[int], first: str, last: str
+) -> list[Unit]:
+    """Units in scope with members but no entry submitted in the months."""
+    units = list(scope)
+    active = select(StatTotal.unit_id).where(StatTotal.unit_id.in_(units), *_months(first, last))
+    with_members = select(Member.unit_id).where(Member.unit_id.in_(units))
+    statement = (
+        select(Unit)
+        .where(Unit.id.in_(units), Unit.id.in_(with_members), Unit.id.not_in(active))
+        .order_by(Unit.search_name)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def silent_members(
+    session: AsyncSession, scope: Iterable[int] | None, month: str, *, sample: int = 20
+) -> tuple[int, list[tuple[str, str]]]:
+    """How many members in scope submitted nothing this month, and the first few of them
+    (name, unit name)."""
+    reported = select(ReporterMonth.member_id).where(
+        ReporterMonth.month == month, ReporterMonth.member_id == Member.id
+    )
+    condition = [~reported.exists()]
+    if scope is not None:
+        condition.append(Member.unit_id.in_(list(scope)))
+    count = await session.scalar(select(func.count()).select_from(Member).where(*condition))
+    names = await session.execute(
+        select(Member.full_name, Unit.name)
+        .join(Unit, Unit.id == Member.unit_id)
+        .where(*condition)
+        .order_by(Unit.search_name, Member.full_name)
+        .limit(sample)
+    )
+    return int(count or 0), [(name, unit) for name, unit in names.all()]
