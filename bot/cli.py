@@ -1,4 +1,5 @@
-"""The operator command line: run, chat, migrate, units import, roles, backup, export."""
+"""The operator command line: run, chat, migrate, units import, roles, backup, export, audit;
+and (bot.admin_cli) campaigns, news, reminders, schedules and stats."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import InvalidToken
 
+from bot import admin_cli
 from bot import config as config_module
 from bot.app import App, build_app
 from bot.channels.console import ConsoleChannel
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_export = audit_commands.add_parser("export", help="write the audit log as CSV")
     audit_export.add_argument("--out", required=True, type=Path, help="the CSV file to write")
     audit_export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
+    admin_cli.add_parsers(commands)
     return parser
 
 
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": _backup,
         "export": _export,
         "audit": _audit_export,
+        **admin_cli.COMMANDS,
     }
     try:
         return asyncio.run(_with_app(config, handlers[args.command], args))

@@ -4,22 +4,27 @@ CSV files or the evidence, chosen in a short form."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
 from bot.evidence import EvidenceStore
-from bot.exports import ExportFilters, ExportFormat, write_export
+from bot.exports import ExportFilters, ExportFormat, ExportResult, write_export
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from handlers.reporting import KINDS
+from models import Database
 from models.entries import scope_unit_ids
 from models.people import audit
+from models.tables import Campaign
 
 __all__ = ["MAX_UPLOAD", "register"]
 
@@ -44,7 +49,8 @@ async def start_export(ctx: Context) -> list[Reply]:
     """Opens the export form for those who may export; members are told politely."""
     if await scope_unit_ids(ctx.session, ctx.person.roles) == set():
         return [Reply(ctx._("Exports are for youth union secretaries and admins."))]
-    return await start_form(ctx, "export")
+    campaigns = await ctx.session.scalar(select(func.count()).select_from(Campaign))
+    return await start_form(ctx, "export", {"_campaigns": (campaigns or 0) > 1})
 
 
 def period(ctx: Context, answers: dict[str, Any]) -> tuple[dt.date | None, dt.date | None]:
@@ -71,6 +77,9 @@ async def export(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         date_to=date_to,
     )
     export_format = ExportFormat(answers["format"])
+    campaign = answers.get("campaign", EVERYTHING)
+    if campaign != EVERYTHING:
+        filters = dataclasses.replace(filters, campaign_id=int(campaign))
     ctx.later.append(functools.partial(_produce, ctx, export_format, filters))
     return [Reply(ctx._("⏳ Preparing your file…"))]
 
@@ -79,19 +88,24 @@ async def _produce(
     ctx: Context, export_format: ExportFormat, filters: ExportFilters
 ) -> list[Reply]:
     """Writes the file after the request's transaction: other people's writes never wait
-    for an export, which reads in its own transaction."""
+    for an export, which reads in its own transaction. A workbook too large to send comes
+    as CSV files in a ZIP, several times smaller."""
     if ctx.db is None:
         raise RuntimeError("exports need the database")
-    store = EvidenceStore(ctx.config.data_dir / "files")
+    note = None
     with tempfile.TemporaryDirectory(prefix="export-") as folder:
-        path = Path(folder) / "export"
-        async with ctx.db.read() as session:
-            result = await write_export(
-                session, path, export_format, filters, t=ctx.t, tz=ctx.config.tz, store=store
+        result, size, content = await _write(
+            ctx, ctx.db, Path(folder) / "export", export_format, filters
+        )
+        if size > MAX_UPLOAD and export_format is ExportFormat.XLSX:
+            note = ctx._(
+                "The workbook would be {size} MB, more than the 50 MB a bot may send, so here "
+                "are the same entries as CSV files in a ZIP."
+            ).format(size=_megabytes(ctx, size))
+            export_format = ExportFormat.CSV
+            result, size, content = await _write(
+                ctx, ctx.db, Path(folder) / "csv", export_format, filters
             )
-        size = path.stat().st_size
-        too_large = size > MAX_UPLOAD
-        content = b"" if too_large else await asyncio.to_thread(path.read_bytes)
     async with ctx.db.write() as session:
         await audit(
             session,
@@ -100,7 +114,7 @@ async def _produce(
             format=export_format.value,
             rows=result.rows,
             filters=filters.describe(),
-            sent=not too_large,
+            sent=content is not None,
         )
     if result.rows == 0:
         return [
@@ -108,17 +122,47 @@ async def _produce(
                 ctx, ctx._("No entries match these choices, so there is nothing to export.")
             )
         ]
-    if too_large:
+    if content is None:
         text = ctx._(
             "The file is {size} MB, more than the 50 MB a bot may send. Please choose one kind "
             "or a shorter period, or ask the operator to run the export on the server."
-        ).format(size=ctx.t.number(round(size / (1024 * 1024), 1)))
+        ).format(size=_megabytes(ctx, size))
         return [menu_reply(ctx, text)]
     text = ctx.t.ngettext(
         "📤 Your export: {n} entry.", "📤 Your export: {n} entries.", result.rows
     ).format(n=ctx.t.number(result.rows))
+    if note:
+        text = f"{note}\n\n{text}"
     name = f"youthbot-{ctx.today().isoformat()}{SUFFIXES[export_format]}"
     return [Reply(text, document=Document(name, content, MIME_TYPES[export_format]))]
+
+
+async def _write(
+    ctx: Context, db: Database, path: Path, export_format: ExportFormat, filters: ExportFilters
+) -> tuple[ExportResult, int, bytes | None]:
+    """Writes the export; its size, and its bytes when a bot may send them."""
+    store = EvidenceStore(ctx.config.data_dir / "files")
+    async with db.read() as session:
+        result = await write_export(
+            session, path, export_format, filters, t=ctx.t, tz=ctx.config.tz, store=store
+        )
+    size = (await asyncio.to_thread(path.stat)).st_size
+    content = None if size > MAX_UPLOAD else await asyncio.to_thread(path.read_bytes)
+    return result, size, content
+
+
+def _megabytes(ctx: Context, size: int) -> str:
+    return ctx.t.number(round(size / (1024 * 1024), 1))
+
+
+async def campaign_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
+    campaigns = (await ctx.session.scalars(select(Campaign).order_by(Campaign.id))).all()
+    if len(campaigns) < 2:
+        return ()
+    return (
+        Option(EVERYTHING, N_("All campaigns")),
+        *(Option(str(c.id), c.title) for c in campaigns),
+    )
 
 
 EXPORT = Form(
@@ -144,6 +188,13 @@ EXPORT = Form(
                 Option(THIS_MONTH, N_("This month")),
                 Option(THIS_YEAR, N_("This year")),
             ),
+        ),
+        Field(
+            "campaign",
+            FieldKind.CHOICE,
+            N_("Which campaign?"),
+            options_for=campaign_options,
+            ask_if=lambda answers: answers.get("_campaigns", False),
         ),
         Field(
             "status",

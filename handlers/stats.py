@@ -4,40 +4,27 @@ reported this month, with one tap to remind them."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import functools
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.charts import leaderboard_chart, monthly_chart
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.reminders import send_now
 from bot.router import Router, menu_reply
+from bot.statistics import charts, summary
 from bot.text import escape
-from handlers.reporting import KINDS
-from models.entries import OPEN, scope_unit_ids
+from models.entries import scope_unit_ids
 from models.people import audit
-from models.stats import (
-    COUNTED,
-    Figures,
-    leaderboard,
-    monthly_entries,
-    silent_members,
-    silent_units,
-    totals,
-)
+from models.stats import silent_members, silent_units
 from models.tables import Unit
 from models.units import search_units
 
 __all__ = ["register"]
 
-CHART_MONTHS = 12
 SILENT_UNITS_SHOWN = 30
 
 
@@ -82,135 +69,30 @@ async def _scope(ctx: Context, unit_id: int | None) -> tuple[set[int] | None, st
     return scope, ", ".join(names)
 
 
-def _figures_lines(ctx: Context, found: dict[tuple[str, str], Figures]) -> list[str]:
-    """Entries by kind (approved, waiting, returned) and what they add up to."""
-    if not found:
-        return [ctx._("No entries yet.")]
-    lines = []
-    for name, kind in KINDS.items():
-        by_status = {status: f.entries for (k, status), f in found.items() if k == name}
-        if not by_status:
-            continue
-        counted = sum(by_status.get(status, 0) for status in COUNTED)
-        lines.append(
-            ctx._(
-                "• {kind}: {count} (approved {approved}, waiting {waiting}, returned {returned})"
-            ).format(
-                kind=ctx._(kind.form.title),
-                count=ctx.t.number(counted),
-                approved=ctx.t.number(by_status.get("approved", 0)),
-                waiting=ctx.t.number(sum(by_status.get(s, 0) for s in OPEN)),
-                returned=ctx.t.number(by_status.get("rejected", 0)),
-            )
-        )
-    total = Figures(entries=0)
-    for (_, status), figures in found.items():
-        if status in COUNTED:
-            total.add(figures)
-    lines += [
-        ctx._("Volunteer hours: {n}").format(n=ctx.t.number(round(total.volunteer_hours, 1))),
-        ctx._("Participants: {n} · beneficiaries: {m}").format(
-            n=ctx.t.number(total.participants), m=ctx.t.number(total.beneficiaries)
-        ),
-        ctx._("Jobs created: {n} · revenue of economic models: {money}").format(
-            n=ctx.t.number(total.jobs), money=ctx.t.money(total.revenue)
-        ),
-    ]
-    return lines
-
-
 async def _report(ctx: Context, unit_id: int | None) -> list[Reply]:
     scope, name = await _scope(ctx, unit_id)
-    today = ctx.today()
-    month = today.strftime("%Y-%m")
-    periods = (
-        (ctx._("<b>This month</b>"), month, month),
-        (ctx._("<b>This year</b>"), f"{today.year}-01", month),
-        (ctx._("<b>Since the movement began</b>"), None, None),
-    )
-    lines = [ctx._("📊 <b>Statistics: {name}</b>").format(name=escape(name))]
-    for title, first, last in periods:
-        lines += ["", title, *_figures_lines(ctx, await totals(ctx.session, scope, first, last))]
+    text = await summary(ctx.session, ctx.t, scope, name, ctx.today())
     # The charts follow the figures; the question what next comes after the charts.
     then = await start_form(ctx, "stats_more", {"unit": unit_id})
     ctx.later.append(functools.partial(_charts, ctx, scope, name, then))
-    return [Reply("\n".join(lines))]
-
-
-def _month_keys(today: dt.date, count: int) -> list[str]:
-    year, month = today.year, today.month
-    keys = []
-    for _ in range(count):
-        keys.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return keys[::-1]
-
-
-async def _groups(session: AsyncSession, scope: set[int] | None) -> dict[int, int]:
-    """Each unit in scope and the unit it is ranked as: a child of the top of the view."""
-    parents = dict((await session.execute(select(Unit.id, Unit.parent_id))).all())
-    units = set(parents) if scope is None else scope
-    tops = {unit for unit in units if parents.get(unit) not in units}
-    # One top (the province, or a secretary's commune): rank the units right below it.
-    level = {u for u in units if parents.get(u) in tops} if len(tops) == 1 else tops
-    groups = {}
-    for unit in units:
-        current: int | None = unit
-        while current is not None and current not in level and current not in tops:
-            current = parents.get(current)
-        groups[unit] = current if current is not None else unit
-    return groups
+    return [Reply(text)]
 
 
 async def _charts(
     ctx: Context, scope: set[int] | None, name: str, then: list[Reply]
 ) -> list[Reply]:
-    """The two charts, drawn in worker threads after the request's transaction."""
+    """Drawn after the request's transaction, in a read of their own."""
     if ctx.db is None:
         raise RuntimeError("charts need the database")
-    months = _month_keys(ctx.today(), CHART_MONTHS)
     async with ctx.db.read() as session:
-        per_month = await monthly_entries(session, scope, months[0], months[-1])
-        groups = await _groups(session, scope)
-        ranked = await leaderboard(session, groups)
-        names = dict(
-            (
-                await session.execute(
-                    select(Unit.id, Unit.name).where(Unit.id.in_([u for u, _ in ranked[:15]]))
-                )
-            ).all()
-        )
-    labels = [f"{m[5:]}/{m[:4]}" for m in months]
-    series = [
-        (ctx._(kind.form.title), [per_month.get((m, key), 0) for m in months])
-        for key, kind in KINDS.items()
+        drawn = await charts(session, ctx.t, scope, name, ctx.today())
+    return [
+        *(
+            Reply(chart.caption, document=Document(chart.file_name, chart.png, "image/png"))
+            for chart in drawn
+        ),
+        *then,
     ]
-    monthly = await asyncio.to_thread(
-        monthly_chart,
-        ctx._("Entries per month: {name}").format(name=name),
-        labels,
-        series,
-    )
-    replies = [
-        Reply(
-            ctx._("📈 Entries per month"),
-            document=Document("entries-per-month.png", monthly, "image/png"),
-        )
-    ]
-    if ranked:
-        board = await asyncio.to_thread(
-            leaderboard_chart,
-            ctx._("Units ranked by approved entries"),
-            [(names.get(unit, "?"), count) for unit, count in ranked[:15]],
-            value_label=ctx._("approved entries"),
-        )
-        replies.append(
-            Reply(
-                ctx._("🏆 Units ranked"),
-                document=Document("units-ranked.png", board, "image/png"),
-            )
-        )
-    return [*replies, *then]
 
 
 async def more(ctx: Context, answers: dict[str, Any]) -> list[Reply]:

@@ -11,10 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import openpyxl
+import pytest
 from hypothesis import given, strategies
 from PIL import Image
 from sqlalchemy import select
 
+import handlers.export
 from bot.app import App
 from bot.channels.console import parse_line
 from bot.events import Reply
@@ -22,7 +24,7 @@ from bot.evidence import EvidenceStore
 from bot.exports import safe_text
 from models import AuditRecord, Entry
 from models.people import grant_role, identity_for
-from models.tables import EntryFile, Unit
+from models.tables import Campaign, EntryFile, Unit
 from tests.conftest import run_bot
 from tests.test_reporting import ECONOMIC, INITIATIVE, VOLUNTEER, register, say
 
@@ -193,6 +195,66 @@ async def test_the_csv_zip_has_one_file_per_kind_with_a_bom(app: App) -> None:
     assert values["Ngày áp dụng lần đầu"] == "2025-03-15"
     assert values[vi("Reporter")] == "Hoàng Thị Mai"
     assert len(volunteer_rows) == 2 and volunteer_rows[1][0] == str(volunteer.id)
+
+
+async def test_a_workbook_too_large_to_send_comes_as_csv(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(app)
+    await report_all(app)
+    await make(app, "admin", None)
+    # Telegram's 50 MB, scaled down to between the CSV zip (a few kB) and the workbook.
+    monkeypatch.setattr(handlers.export, "MAX_UPLOAD", 7_000)
+    (_preparing, reply) = await export_in_chat(app, "1")
+    assert reply.document is not None
+    assert reply.document.file_name.endswith("-csv.zip")
+    assert "nên mình gửi các tệp CSV trong một tệp ZIP" in reply.text
+    with zipfile.ZipFile(io.BytesIO(reply.document.content)) as archive:
+        assert len(archive.namelist()) == 3
+    async with app.db.read() as session:
+        record = (
+            await session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc()).limit(1))
+        ).one()
+    assert (record.action, record.details["format"], record.details["sent"]) == (
+        "export.created",
+        "csv",
+        True,
+    )
+
+
+async def test_an_export_of_one_campaign(app: App) -> None:
+    await register(app)
+    await make(app, "admin", None)
+    today = dt.datetime.now(app.config.tz).date()
+    async with app.db.write() as session:
+        session.add(
+            Campaign(
+                title="Thi đua tình nguyện",
+                description="",
+                starts_on=today,
+                ends_on=today + dt.timedelta(days=30),
+                kinds=["volunteer"],
+            )
+        )
+    await report_all(app)  # the volunteer work goes to the new campaign, the others not
+    await replies(app, "/export")
+    await replies(app, "1")  # every kind
+    await replies(app, "1")  # any time
+    question = await replies(app, "3")  # the second campaign listed: the new one
+    assert "Which statuses?" in question[-1].text or "trạng thái" in question[-1].text
+    await replies(app, "1")
+    (_preparing, reply) = await replies(app, "2")  # CSV
+    assert reply.document is not None
+    with zipfile.ZipFile(io.BytesIO(reply.document.content)) as archive:
+        lines = {
+            name: archive.read(name).decode("utf-8-sig").splitlines()
+            for name in archive.namelist()
+        }
+    assert {name: len(rows) - 1 for name, rows in lines.items()} == {
+        "initiative.csv": 0,
+        "volunteer.csv": 1,
+        "economic_model.csv": 0,
+    }
 
 
 async def test_members_are_refused_and_secretaries_see_only_their_units(app: App) -> None:

@@ -1,0 +1,291 @@
+"""Operator commands for running the movement from a terminal: campaigns, news, reminders,
+what is scheduled, and statistics with charts. What they queue, the running bot sends."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import App
+from bot.exports import UnknownUnit, unit_subtree
+from bot.i18n import SUPPORTED
+from bot.reminders import send_now
+from bot.statistics import charts, summary
+from bot.text import strip_html
+from handlers.reporting import KINDS
+from models.people import audit
+from models.schedules import (
+    MONTH,
+    ONCE,
+    WEEK,
+    arrange_deadlines,
+    cancel_schedule,
+    next_run,
+    pending_schedules,
+)
+from models.tables import Campaign, Schedule, Unit, utcnow
+
+__all__ = ["COMMANDS", "add_parsers"]
+
+Command = Callable[[App, argparse.Namespace], Awaitable[int]]
+REMINDED = ("not_reported", "waiting_review", "all", "secretaries")
+NEWS_TO = {"members": "all", "secretaries": "secretaries", "everyone": "everyone"}
+
+
+def add_parsers(commands: Any) -> None:
+    """Adds the subcommands (their handlers are in COMMANDS) to the parser."""
+    campaigns = commands.add_parser("campaigns", help="list, add or close campaigns")
+    actions = campaigns.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every campaign with its dates and what counts")
+    add = actions.add_parser("add", help="a new campaign, with deadline reminders")
+    add.add_argument("--title", required=True)
+    add.add_argument("--description", default="")
+    add.add_argument("--from", dest="starts_on", required=True, type=_day, help="YYYY-MM-DD")
+    add.add_argument("--to", dest="ends_on", required=True, type=_day, help="YYYY-MM-DD")
+    add.add_argument("--kinds", help=f"comma-separated, of {', '.join(KINDS)} (default: all)")
+    close = actions.add_parser("close", help="close a campaign (its reminders are cancelled)")
+    close.add_argument("id", type=int)
+
+    news = commands.add_parser("news", help="send campaign news now or at a local time")
+    news.add_argument("--text", required=True)
+    news.add_argument("--to", choices=list(NEWS_TO), default="members")
+    news.add_argument("--unit", help="unit code: this unit and every unit below it")
+    news.add_argument("--at", type=_moment, help='local "YYYY-MM-DD HH:MM" (default: now)')
+
+    reminders = commands.add_parser("reminders", help="add a recurring reminder")
+    reminders.add_argument("--who", choices=REMINDED, required=True)
+    when = reminders.add_mutually_exclusive_group(required=True)
+    when.add_argument("--monthly", type=int, metavar="DAY", help="on this day of each month")
+    when.add_argument("--weekly", type=int, metavar="WEEKDAY", help="1 (Monday) to 7 (Sunday)")
+    when.add_argument("--once", type=_moment, help='local "YYYY-MM-DD HH:MM"')
+    reminders.add_argument("--time", default="08:00", type=_time, help="HH:MM (default 08:00)")
+    reminders.add_argument("--unit", help="unit code: this unit and every unit below it")
+    reminders.add_argument("--text", default="", help="the message (a note for built-in ones)")
+
+    schedules = commands.add_parser("schedules", help="what is scheduled: list or cancel")
+    schedule_actions = schedules.add_subparsers(dest="action", required=True)
+    schedule_actions.add_parser("list", help="news and reminders still to be sent")
+    cancel = schedule_actions.add_parser("cancel", help="cancel one")
+    cancel.add_argument("id", type=int)
+
+    stats = commands.add_parser("stats", help="print statistics; write the charts as PNG")
+    stats.add_argument("--unit", help="unit code: this unit and every unit below it")
+    stats.add_argument("--charts", type=Path, help="a folder to write the charts into")
+    stats.add_argument("--language", choices=SUPPORTED)
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _moment(text: str) -> str:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M").isoformat(timespec="minutes")  # noqa: DTZ007 (local by design)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not "YYYY-MM-DD HH:MM": {text!r}') from None
+
+
+def _time(text: str) -> str:
+    try:
+        return dt.time.fromisoformat(text).strftime("%H:%M")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time (HH:MM): {text!r}") from None
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
+
+
+async def _units(session: AsyncSession, code: str | None) -> set[int] | None:
+    return set(await unit_subtree(session, code)) if code else None
+
+
+async def _campaigns(app: App, args: argparse.Namespace) -> int:
+    config = app.config
+    if args.action == "list":
+        async with app.db.read() as session:
+            for c in (await session.scalars(select(Campaign).order_by(Campaign.id))).all():
+                state = "closed" if c.closed_at else "open"
+                counts = ",".join(c.kinds) if c.kinds else "all"
+                print(f"{c.id}\t{c.title}\t{c.starts_on}..{c.ends_on or ''}\t{state}\t{counts}")
+        return 0
+    if args.action == "close":
+        async with app.db.write() as session:
+            campaign = await session.get(Campaign, args.id)
+            if campaign is None or campaign.is_default or campaign.closed_at:
+                return _fail(f"campaigns close: no open campaign {args.id} to close")
+            campaign.closed_at = utcnow()
+            await arrange_deadlines(
+                session, campaign, config.schedules, config.tz, created_by=None
+            )
+            await audit(session, "cli", "campaign.closed", campaign_id=campaign.id)
+        print(f"closed campaign {args.id}")
+        return 0
+    kinds: list[str] | None = sorted(set(args.kinds.split(","))) if args.kinds else None
+    if kinds and not set(kinds) <= set(KINDS):
+        return _fail(f"campaigns add: --kinds must be of {', '.join(KINDS)}")
+    if args.ends_on < args.starts_on:
+        return _fail("campaigns add: --to is before --from")
+    async with app.db.write() as session:
+        campaign = Campaign(
+            title=args.title,
+            description=args.description,
+            starts_on=args.starts_on,
+            ends_on=args.ends_on,
+            kinds=None if kinds is None or set(kinds) == set(KINDS) else kinds,
+        )
+        session.add(campaign)
+        await session.flush()
+        reminders = await arrange_deadlines(
+            session, campaign, config.schedules, config.tz, created_by=None
+        )
+        await audit(session, "cli", "campaign.created", campaign_id=campaign.id)
+    print(f"added campaign {campaign.id} with {len(reminders)} deadline reminder(s)")
+    return 0
+
+
+async def _news(app: App, args: argparse.Namespace) -> int:
+    config = app.config
+    async with app.db.write() as session:
+        try:
+            units = await _units(session, args.unit)
+        except UnknownUnit:
+            return _fail(f"news: unknown unit code {args.unit!r}")
+        who = NEWS_TO[args.to]
+        if args.at is None:
+            broadcast = await send_now(session, config, who=who, units=units, text=args.text)
+            await audit(
+                session, "cli", "news.sent", broadcast_id=broadcast.id, recipients=broadcast.total
+            )
+            if broadcast.total == 0:
+                print("news: nobody matches this audience; nothing was sent")
+            else:
+                print(f"news {broadcast.id} queued for {broadcast.total} people")
+            return 0
+        rule = {"every": ONCE, "at": args.at}
+        when = next_run(rule, utcnow(), config.tz)
+        if when is None:
+            return _fail("news: --at has already passed")
+        schedule = _schedule("news", rule, who=who, units=units, text=args.text, when=when)
+        session.add(schedule)
+        await session.flush()
+        await audit(session, "cli", "news.scheduled", schedule_id=schedule.id)
+    print(f"news scheduled as {schedule.id} for {when.astimezone(config.tz):%Y-%m-%d %H:%M}")
+    return 0
+
+
+def _schedule(
+    kind: str,
+    rule: dict[str, Any],
+    *,
+    who: str,
+    units: set[int] | None,
+    text: str,
+    when: dt.datetime,
+    template: str | None = None,
+) -> Schedule:
+    return Schedule(
+        kind=kind,
+        rule=rule,
+        audience={"who": who, "units": sorted(units) if units is not None else None},
+        template=template,
+        text=text,
+        status="active",
+        next_run_at=when,
+    )
+
+
+async def _reminders(app: App, args: argparse.Namespace) -> int:
+    config = app.config
+    if args.once:
+        rule: dict[str, Any] = {"every": ONCE, "at": args.once}
+    elif args.weekly is not None:
+        if not 1 <= args.weekly <= 7:
+            return _fail("reminders: --weekly is 1 (Monday) to 7 (Sunday)")
+        rule = {"every": WEEK, "weekday": args.weekly - 1, "time": args.time}
+    else:
+        if not 1 <= args.monthly <= 31:
+            return _fail("reminders: --monthly is a day from 1 to 31")
+        rule = {"every": MONTH, "day": args.monthly, "time": args.time}
+    template = args.who if args.who in ("not_reported", "waiting_review") else "general"
+    if template == "general" and len(args.text.strip()) < 5:
+        return _fail("reminders: --text is required for this audience")
+    when = next_run(rule, utcnow(), config.tz)
+    if when is None:
+        return _fail("reminders: --once has already passed")
+    async with app.db.write() as session:
+        try:
+            units = await _units(session, args.unit)
+        except UnknownUnit:
+            return _fail(f"reminders: unknown unit code {args.unit!r}")
+        schedule = _schedule(
+            "reminder",
+            rule,
+            who=args.who,
+            units=units,
+            text=args.text,
+            when=when,
+            template=template,
+        )
+        session.add(schedule)
+        await session.flush()
+        await audit(session, "cli", "reminder.created", schedule_id=schedule.id)
+    print(f"reminder {schedule.id}: next on {when.astimezone(config.tz):%Y-%m-%d %H:%M}")
+    return 0
+
+
+async def _schedules(app: App, args: argparse.Namespace) -> int:
+    if args.action == "cancel":
+        async with app.db.write() as session:
+            if not await cancel_schedule(session, args.id):
+                return _fail(f"schedules cancel: nothing scheduled as {args.id}")
+            await audit(session, "cli", "schedule.cancelled", schedule_id=args.id)
+        print(f"cancelled {args.id}")
+        return 0
+    async with app.db.read() as session:
+        for s in await pending_schedules(session, ("news", "reminder", "deadline")):
+            when = s.next_run_at.astimezone(app.config.tz) if s.next_run_at else None
+            text = s.text.replace("\n", " ")[:50]
+            print(f"{s.id}\t{s.kind}\t{when:%Y-%m-%d %H:%M}\t{s.audience['who']}\t{text}")
+    return 0
+
+
+async def _stats(app: App, args: argparse.Namespace) -> int:
+    config = app.config
+    t = app.catalogs.translator(args.language or config.default_locale, config.tz)
+    today = dt.datetime.now(config.tz).date()
+    async with app.db.read() as session:
+        try:
+            scope = await _units(session, args.unit)
+        except UnknownUnit:
+            return _fail(f"stats: unknown unit code {args.unit!r}")
+        name = t.gettext("the whole province")
+        if args.unit:
+            name = (await session.scalars(select(Unit.name).where(Unit.code == args.unit))).one()
+        print(strip_html(await summary(session, t, scope, name, today)))
+        if args.charts is not None:
+            args.charts.mkdir(parents=True, exist_ok=True)
+            for chart in await charts(session, t, scope, name, today):
+                (args.charts / chart.file_name).write_bytes(chart.png)
+                print(f"wrote {args.charts / chart.file_name}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "campaigns": _campaigns,
+    "news": _news,
+    "reminders": _reminders,
+    "schedules": _schedules,
+    "stats": _stats,
+}

@@ -1,0 +1,146 @@
+"""The statistics report, shared by /stats and `python -m bot stats`: the figures of this
+month, this year and the whole movement as text, and the charts as PNG files."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.charts import leaderboard_chart, monthly_chart
+from bot.i18n import Translator
+from bot.text import escape
+from handlers.reporting import KINDS
+from models.entries import OPEN
+from models.stats import COUNTED, Figures, leaderboard, monthly_entries, totals
+from models.tables import Unit
+
+__all__ = ["CHART_MONTHS", "Chart", "charts", "ranking_groups", "summary"]
+
+CHART_MONTHS = 12
+RANKED = 15
+
+
+@dataclass(frozen=True)
+class Chart:
+    file_name: str
+    caption: str
+    png: bytes
+
+
+def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list[str]:
+    """Entries by kind (approved, waiting, returned) and what they add up to."""
+    if not found:
+        return [t.gettext("No entries yet.")]
+    lines = []
+    for name, kind in KINDS.items():
+        by_status = {status: f.entries for (k, status), f in found.items() if k == name}
+        if not by_status:
+            continue
+        counted = sum(by_status.get(status, 0) for status in COUNTED)
+        lines.append(
+            t.gettext(
+                "• {kind}: {count} (approved {approved}, waiting {waiting}, returned {returned})"
+            ).format(
+                kind=t.gettext(kind.form.title),
+                count=t.number(counted),
+                approved=t.number(by_status.get("approved", 0)),
+                waiting=t.number(sum(by_status.get(s, 0) for s in OPEN)),
+                returned=t.number(by_status.get("rejected", 0)),
+            )
+        )
+    total = Figures(entries=0)
+    for (_, status), figures in found.items():
+        if status in COUNTED:
+            total.add(figures)
+    lines += [
+        t.gettext("Volunteer hours: {n}").format(n=t.number(round(total.volunteer_hours, 1))),
+        t.gettext("Participants: {n} · beneficiaries: {m}").format(
+            n=t.number(total.participants), m=t.number(total.beneficiaries)
+        ),
+        t.gettext("Jobs created: {n} · revenue of economic models: {money}").format(
+            n=t.number(total.jobs), money=t.money(total.revenue)
+        ),
+    ]
+    return lines
+
+
+async def summary(
+    session: AsyncSession, t: Translator, scope: set[int] | None, name: str, today: dt.date
+) -> str:
+    """The figures of the units in scope (all: None) as HTML."""
+    month = today.strftime("%Y-%m")
+    periods = (
+        (t.gettext("<b>This month</b>"), month, month),
+        (t.gettext("<b>This year</b>"), f"{today.year}-01", month),
+        (t.gettext("<b>Since the movement began</b>"), None, None),
+    )
+    lines = [t.gettext("📊 <b>Statistics: {name}</b>").format(name=escape(name))]
+    for title, first, last in periods:
+        lines += ["", title, *_figures_lines(t, await totals(session, scope, first, last))]
+    return "\n".join(lines)
+
+
+def _month_keys(today: dt.date, count: int) -> list[str]:
+    year, month = today.year, today.month
+    keys = []
+    for _ in range(count):
+        keys.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return keys[::-1]
+
+
+async def ranking_groups(session: AsyncSession, scope: set[int] | None) -> dict[int, int]:
+    """Each unit in scope and the unit it is ranked as: a branch counts for its commune."""
+    parents = dict((await session.execute(select(Unit.id, Unit.parent_id))).all())
+    units = set(parents) if scope is None else scope
+    tops = {unit for unit in units if parents.get(unit) not in units}
+    # One top (the province, or a secretary's commune): rank the units right below it.
+    level = {u for u in units if parents.get(u) in tops} if len(tops) == 1 else tops
+    groups = {}
+    for unit in units:
+        current: int | None = unit
+        while current is not None and current not in level and current not in tops:
+            current = parents.get(current)
+        groups[unit] = current if current is not None else unit
+    return groups
+
+
+async def charts(
+    session: AsyncSession, t: Translator, scope: set[int] | None, name: str, today: dt.date
+) -> list[Chart]:
+    """Entries per month of the last year by kind, and units ranked by approved entries
+    (when any is approved); drawn in worker threads."""
+    months = _month_keys(today, CHART_MONTHS)
+    per_month = await monthly_entries(session, scope, months[0], months[-1])
+    ranked = (await leaderboard(session, await ranking_groups(session, scope)))[:RANKED]
+    names = dict(
+        (
+            await session.execute(
+                select(Unit.id, Unit.name).where(Unit.id.in_([u for u, _ in ranked]))
+            )
+        ).all()
+    )
+    series = [
+        (t.gettext(kind.form.title), [per_month.get((m, key), 0) for m in months])
+        for key, kind in KINDS.items()
+    ]
+    monthly = await asyncio.to_thread(
+        monthly_chart,
+        t.gettext("Entries per month: {name}").format(name=name),
+        [f"{m[5:]}/{m[:4]}" for m in months],
+        series,
+    )
+    found = [Chart("entries-per-month.png", t.gettext("📈 Entries per month"), monthly)]
+    if ranked:
+        board = await asyncio.to_thread(
+            leaderboard_chart,
+            t.gettext("Units ranked by approved entries"),
+            [(names.get(unit, "?"), count) for unit, count in ranked],
+            value_label=t.gettext("approved entries"),
+        )
+        found.append(Chart("units-ranked.png", t.gettext("🏆 Units ranked"), board))
+    return found
