@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, create_engine, func, select, text, update
 
 from bot.app import App
 from bot.channels.console import parse_line
 from models import AuditRecord, Base, Campaign, Dialogue, InboxUpdate, Unit
+from models.db import MIGRATIONS
 from models.units import search_units
 
 
@@ -98,3 +102,70 @@ async def test_the_migrations_build_exactly_the_declared_tables(app: App) -> Non
 
     async with app.db.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
+
+
+def test_upgrading_counts_the_entries_made_before_the_totals_existed(tmp_path: Path) -> None:
+    """Revision 0006 fills the statistics totals from entries an older version stored."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        connection.exec_driver_sql(
+            "INSERT INTO units (id, code, name, search_name, kind, created_at) "
+            "VALUES (1, 'x', 'Xã X', 'xa x', 'commune', '2025-01-01 00:00:00')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO campaigns (id, title, description, starts_on, is_default, created_at) "
+            "VALUES (1, 'C', '', '2021-01-01', 1, '2025-01-01 00:00:00')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO members (id, full_name, birth_year, is_minor, unit_id, "
+            "broadcasts_off, registered_at) VALUES (1, 'A', 2000, 0, 1, 0, '2025-01-01')"
+        )
+        for number, (kind, status, submitted_at, answers) in enumerate(
+            [
+                (
+                    "volunteer",
+                    "approved",
+                    "2026-10-31 18:00:00",
+                    '{"participants": 10, "hours": 2.5, "beneficiaries": 40}',
+                ),
+                (
+                    "volunteer",
+                    "submitted",
+                    "2026-10-31 16:00:00",
+                    '{"participants": 5, "hours": 1, "beneficiaries": 0}',
+                ),
+                (
+                    "economic_model",
+                    "approved",
+                    "2026-05-02 03:00:00",
+                    '{"jobs": 7, "revenue": 300000000}',
+                ),
+            ],
+            start=1,
+        ):
+            connection.exec_driver_sql(
+                "INSERT INTO entries (id, kind, status, reporter_id, unit_id, campaign_id, "
+                "collective, title, answers, version, submitted_at, updated_at) VALUES "
+                "(?, ?, ?, 1, 1, 1, 0, 't', ?, 1, ?, ?)",
+                (number, kind, status, answers, submitted_at, submitted_at),
+            )
+        command.upgrade(config, "head")
+        totals = connection.exec_driver_sql(
+            "SELECT month, kind, status, entries, participants, volunteer_hours, "
+            "beneficiaries, jobs, revenue FROM stat_totals ORDER BY month, kind, status"
+        ).fetchall()
+        reporters = connection.exec_driver_sql(
+            "SELECT member_id, month FROM reporter_months ORDER BY month"
+        ).fetchall()
+    engine.dispose()
+    # 18:00 UTC on 31 October is 1 November in Lạng Sơn.
+    assert totals == [
+        ("2026-05", "economic_model", "approved", 1, 0, 0.0, 0, 7, 300_000_000),
+        ("2026-10", "volunteer", "submitted", 1, 5, 5.0, 0, 0, 0),
+        ("2026-11", "volunteer", "approved", 1, 10, 25.0, 40, 0, 0),
+    ]
+    assert reporters == [(1, "2026-05"), (1, "2026-10"), (1, "2026-11")]
