@@ -126,6 +126,8 @@ class Member(Base):
     """A registered young person."""
 
     __tablename__ = "members"
+    # "Who has not reported" lists a unit's members in name order without sorting them all.
+    __table_args__ = (Index("ix_members_unit_name", "unit_id", "full_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     full_name: Mapped[str] = mapped_column(String(120))
@@ -360,6 +362,19 @@ class StatTotal(Base):
     __table_args__ = (
         UniqueConstraint("unit_id", "month", "kind", "status"),
         Index("ix_stat_totals_month", "month", "unit_id"),
+        # The whole province's figures since the start, read in (kind, status) order from
+        # the index alone: no table look-up and no sort of every row.
+        Index(
+            "ix_stat_totals_figures",
+            "kind",
+            "status",
+            "entries",
+            "participants",
+            "volunteer_hours",
+            "beneficiaries",
+            "jobs",
+            "revenue",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

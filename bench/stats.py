@@ -1,0 +1,875 @@
+"""Statistics benchmark: the /stats queries over the running totals on two million entries and
+two hundred thousand members, against the same figures counted from the entries directly, and
+what keeping the totals costs a submission.
+
+    .venv/bin/python -m bench.stats [--entries 2000000] [--members 200000]
+
+The database is a SQLite file made by the project's migrations (with the shipped units and the
+default campaign), filled once with Core executemany and kept, keyed by size and by the last
+month it covers, under the temporary folder (`--data-dir`), so reruns start at once. Its
+`stat_totals` and `reporter_months` are computed in bulk while the entries are generated, then
+checked against a GROUP BY recount of every entry. A newer revision than the data is applied
+to it, as the bot does on start. Each run works on a copy of it (the write measurements add
+entries) through the project's async `Database`, as the bot does.
+
+Every query is timed from opening the read transaction to closing it, `--runs` times after a
+few warm-up runs. The naive figures (GROUP BY over `entries`, answers read with json_extract)
+are timed in the same run, and their results must equal the maintained ones. Writes compare
+`save_entry` (with its tally) against a plain insert of the Entry row and against `save_entry`
+with the tally turned off, one transaction per submission, taking turns.
+Exits 0 whatever the verdicts: it is a benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import functools
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    create_engine,
+    exists,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import App, build_app
+from bot.statistics import CHART_MONTHS, ranking_groups
+from models.entries import save_entry, scope_unit_ids
+from models.stats import (
+    COUNTED,
+    Figures,
+    leaderboard,
+    monthly_entries,
+    silent_members,
+    silent_units,
+    totals,
+)
+from models.tables import (
+    Campaign,
+    Entry,
+    Member,
+    ReporterMonth,
+    StatTotal,
+    Unit,
+)
+from tests.conftest import make_config
+
+TARGET_MS = 50.0
+DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "youthbot-bench" / "stats"
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+# The province's clocks have kept UTC+7 since 1975, so SQL can shift stored UTC times by it.
+LOCAL_SHIFT = "+7 hours"
+FIRST_MONTH = (2021, 1)
+BATCH = 20_000  # rows per INSERT executemany (and per commit) while generating
+WARM_UP = 3
+SEED = 20261127
+
+Query = Callable[[AsyncSession], Awaitable[Any]]
+
+
+# ---------------------------------------------------------------------------------------------
+# The data.
+
+FAMILY = ("Nguyễn", "Hoàng", "Lường", "Nông", "Vi", "Lộc", "Hà", "Triệu", "Lý", "Trần", "Mã")
+MIDDLE = ("Văn", "Thị", "Đức", "Minh", "Thu", "Quang", "Ngọc", "Hải")
+GIVEN = ("Mai", "Nam", "Sơn", "Hùng", "Lan", "Hương", "Tuấn", "Linh", "Dũng", "Thảo", "Vy")
+VILLAGES = ("Bản Chu", "Khòn Pát", "Nà Cạn", "Pác Là", "Còn Quan", "Nà Pàn", "Bó Củng")
+ACTIVITIES = (
+    "Sửa đường vào thôn {v}",
+    "Dọn vệ sinh suối thôn {v}",
+    "Trồng cây xanh ở nhà văn hoá thôn {v}",
+    "Hiến máu tình nguyện tại trạm y tế xã",
+    "Làm nhà nhân ái cho hộ nghèo thôn {v}",
+)
+INITIATIVES = (
+    "Sổ tay điện tử cho chi đoàn thôn {v}",
+    "Bản đồ số các điểm du lịch thôn {v}",
+    "Mô hình thùng rác phân loại ở thôn {v}",
+)
+MODELS = (
+    "Trang trại hồi thôn {v}",
+    "Vườn na Chi Lăng thôn {v}",
+    "Hợp tác xã chè thôn {v}",
+    "Homestay thôn {v}",
+)
+SENTENCES = (
+    "Đoàn viên chi đoàn thôn cùng nhau sửa 300 mét đường đất vào bản.",
+    "Bà con phải đi xa mới làm được thủ tục hành chính.",
+    "Mỗi tháng tổ chức một buổi hướng dẫn tại nhà văn hoá thôn.",
+    "Thu nhập của các hộ tham gia tăng khoảng hai mươi phần trăm so với năm trước.",
+)
+KINDS = ("volunteer", "initiative", "economic_model")
+KIND_WEIGHTS = (50, 30, 20)
+STATUSES = ("approved", "submitted", "resubmitted", "rejected", "withdrawn")
+# Older entries have mostly been decided; those of the last two months are still in review.
+DECIDED_WEIGHTS = (78, 5, 3, 9, 5)
+RECENT_WEIGHTS = (38, 45, 4, 8, 5)
+# Youth month (March) and the summer volunteer campaign (July) are busy; Tết (February) is not.
+SEASON = {2: 0.5, 3: 1.6, 7: 1.5, 8: 1.2}
+QUIET_UNITS = 3  # communes that have not reported since last month: /stats lists them
+NEVER_REPORTS = 0.4  # share of members who never submit anything
+
+
+@dataclasses.dataclass(frozen=True)
+class Month:
+    key: str  # "2026-11", local
+    start: dt.datetime  # UTC
+    seconds: int  # length, or up to now for the current month
+    recent: bool
+
+
+def months_until(now: dt.datetime) -> list[Month]:
+    """Every local month from the movement's start to this one."""
+    local = now.astimezone(LOCAL)
+    year, month = FIRST_MONTH
+    found = []
+    while (year, month) <= (local.year, local.month):
+        start = dt.datetime(year, month, 1, tzinfo=LOCAL)
+        following = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=LOCAL)
+        end = min(following, now)
+        months_back = (local.year - year) * 12 + local.month - month
+        found.append(
+            Month(
+                f"{year:04d}-{month:02d}",
+                start.astimezone(dt.UTC),
+                int((end - start).total_seconds()),
+                months_back <= 1,
+            )
+        )
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
+
+
+class Generator:
+    """Entries as the dialogue stores them, and the totals they add up to."""
+
+    def __init__(self, rng: random.Random, months: list[Month]) -> None:
+        self.rng = rng
+        self.months = months
+        # The movement grew: three times as many entries now as in its first month.
+        weights = [
+            (1 + 2 * n / max(1, len(months) - 1)) * SEASON.get(int(m.key[5:]), 1.0)
+            for n, m in enumerate(months)
+        ]
+        weights[-1] *= months[-1].seconds / (30 * 86_400)
+        self.month_weights = _cumulative(weights)
+
+    def name(self) -> str:
+        return " ".join(self.rng.choice(part) for part in (FAMILY, MIDDLE, GIVEN))
+
+    def headline(self, patterns: tuple[str, ...]) -> str:
+        return self.rng.choice(patterns).format(v=self.rng.choice(VILLAGES))
+
+    def answers(self, kind: str) -> dict[str, Any]:
+        rng = self.rng
+        text = " ".join(rng.choice(SENTENCES) for _ in range(2))
+        if kind == "volunteer":
+            return {
+                "activity": self.headline(ACTIVITIES),
+                "place": f"Thôn {rng.choice(VILLAGES)}",
+                "participants": min(200, int(rng.lognormvariate(2.7, 0.7)) + 1),
+                "hours": rng.choice((1.5, 2.0, 3.0, 4.0, 6.0, 8.0)),
+                # Optional in the form: a clean-up may help no one in particular.
+                "beneficiaries": rng.randint(0, 2_000) if rng.random() < 0.8 else None,
+                "description": text,
+            }
+        if kind == "economic_model":
+            jobs = rng.randint(1, 40)
+            return {
+                "name": self.headline(MODELS),
+                "sector": rng.choice(("crops", "livestock", "forestry", "trade", "tourism")),
+                "year_started": rng.randint(2005, 2026),
+                "capital": rng.randint(100, 20_000) * 100_000,
+                "revenue": rng.randint(100, 50_000) * 100_000,
+                "jobs": jobs,
+                "youth_jobs": rng.randint(0, jobs),
+                "description": text,
+            }
+        return {
+            "title": self.headline(INITIATIVES),
+            "field": rng.choice(("administration", "economy", "digital", "education")),
+            "problem": text,
+            "solution": text,
+            "scope": rng.choice(("unit", "commune", "province")),
+        }
+
+    def entry(self, month: Month, reporter: int, unit_id: int, campaign_id: int) -> dict[str, Any]:
+        rng = self.rng
+        kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
+        status = rng.choices(STATUSES, RECENT_WEIGHTS if month.recent else DECIDED_WEIGHTS)[0]
+        answers = self.answers(kind)
+        submitted = month.start + dt.timedelta(seconds=rng.randrange(month.seconds))
+        decided = status in ("approved", "rejected")
+        return {
+            "kind": kind,
+            "status": status,
+            # A few members deleted their account; their approved entries stay, anonymised.
+            "reporter_id": None if status == "approved" and rng.random() < 0.005 else reporter,
+            "unit_id": unit_id,
+            "campaign_id": campaign_id,
+            "collective": rng.random() < 0.1,
+            "title": next(iter(answers.values())),
+            "answers": answers,
+            "version": 2 if status == "resubmitted" else 1,
+            "submitted_at": submitted,
+            "updated_at": submitted,
+            "decided_at": submitted + dt.timedelta(hours=rng.randint(2, 200)) if decided else None,
+            "decided_by": "identity:1" if decided else None,
+            "reject_reason": "Thiếu ảnh minh chứng" if status == "rejected" else None,
+        }
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    total, found = 0.0, []
+    for weight in weights:
+        total += weight
+        found.append(total)
+    return found
+
+
+def database_for(entries: int, members: int, data_dir: Path, now: dt.datetime) -> Path:
+    """The generated database of this size up to this month, made on first use."""
+    months = months_until(now)
+    name = f"entries-{entries}-members-{members}-to-{months[-1].key}"
+    path = data_dir / name / "bench.sqlite3"
+    if path.is_file():
+        asyncio.run(_migrate(path.parent))  # revisions newer than the data, as the bot would
+        return path
+    partial = data_dir / f"{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    started = time.perf_counter()
+    print(f"generating {entries:,} entries, {members:,} members in {path.parent} (kept)")
+    asyncio.run(_migrate(partial))
+    engine = create_engine(f"sqlite:///{partial / 'bench.sqlite3'}")
+    try:
+        _fill(engine, entries, members, months)
+        print(f"  generated in {time.perf_counter() - started:.0f} s; checking the totals")
+        _check_totals(engine)
+        with engine.connect() as connection:
+            # No ANALYZE: the bot never runs it, so the planner works without statistics.
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    partial.rename(path.parent)
+    print(f"  ready in {time.perf_counter() - started:.0f} s")
+    return path
+
+
+async def _migrate(folder: Path) -> None:
+    """The schema, the shipped units and the default campaign, as the app makes them."""
+    app = build_app(make_config(folder, DATABASE_URL=_url(folder / "bench.sqlite3")))
+    try:
+        await app.prepare()
+    finally:
+        await app.close()
+
+
+def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> None:
+    """Members, entries, and their totals and reporters computed in the same pass."""
+    rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not a secret)
+    generator = Generator(rng, months)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA synchronous=OFF")
+        units = connection.execute(
+            select(Unit.id, Unit.kind).where(Unit.kind != "province").order_by(Unit.id)
+        ).all()
+        campaign_id = connection.scalar(select(Campaign.id).where(Campaign.is_default))
+        assert campaign_id is not None
+        # Communes and wards differ in size; provincial bodies have few members of their own.
+        unit_weights = _cumulative(
+            [
+                rng.lognormvariate(0, 0.5) if kind in ("commune", "ward") else 0.1
+                for _, kind in units
+            ]
+        )
+        unit_ids = [unit_id for unit_id, _ in units]
+        people = [
+            {
+                "full_name": generator.name(),
+                "birth_year": rng.randint(1991, 2010),
+                "is_minor": False,
+                "unit_id": unit_id,
+                "broadcasts_off": rng.random() < 0.02,
+                "registered_at": dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+                + dt.timedelta(days=rng.randrange(2_100)),
+            }
+            for unit_id in rng.choices(unit_ids, cum_weights=unit_weights, k=members)
+        ]
+        for first in range(0, members, BATCH):
+            connection.execute(insert(Member), people[first : first + BATCH])
+        member_units = dict(connection.execute(select(Member.id, Member.unit_id)).all())
+    communes = [unit_id for unit_id, kind in units if kind == "commune"]
+    quiet = set(rng.sample(communes, min(QUIET_UNITS, len(communes))))
+    quiet_from = months[-2].key if len(months) > 1 else months[-1].key
+    reporters = list(member_units)
+    activity = _cumulative(
+        [
+            0.0 if rng.random() < NEVER_REPORTS else min(rng.paretovariate(1.3), 40.0)
+            for _ in reporters
+        ]
+    )
+    sums: dict[tuple[int, str, str, str], Figures] = defaultdict(lambda: Figures(entries=0))
+    reported: set[tuple[int, str]] = set()
+    made = 0
+    while made < entries:
+        count = min(BATCH, entries - made)
+        batch = []
+        chosen = rng.choices(reporters, cum_weights=activity, k=count)
+        for month, first_choice in zip(
+            rng.choices(months, cum_weights=generator.month_weights, k=count), chosen, strict=True
+        ):
+            reporter, unit_id = first_choice, member_units[first_choice]
+            while unit_id in quiet and month.key >= quiet_from:
+                reporter = rng.choices(reporters, cum_weights=activity)[0]
+                unit_id = member_units[reporter]
+            row = generator.entry(month, reporter, unit_id, campaign_id)
+            sums[(unit_id, month.key, row["kind"], row["status"])].add(Figures.of(row["answers"]))
+            if row["reporter_id"] is not None:
+                reported.add((reporter, month.key))
+            batch.append(row)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA synchronous=OFF")
+            connection.execute(insert(Entry), batch)
+        made += count
+        if made % (BATCH * 25) == 0 or made == entries:
+            print(f"  {made:,} entries", flush=True)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA synchronous=OFF")
+        connection.execute(
+            insert(StatTotal),
+            [
+                {"unit_id": unit_id, "month": month, "kind": kind, "status": status}
+                | dataclasses.asdict(figures)
+                for (unit_id, month, kind, status), figures in sums.items()
+            ],
+        )
+        rows = [{"member_id": member, "month": month} for member, month in sorted(reported)]
+        for first in range(0, len(rows), BATCH * 5):
+            connection.execute(insert(ReporterMonth), rows[first : first + BATCH * 5])
+
+
+def _local_month(column: Any) -> ColumnElement[str]:
+    return func.strftime("%Y-%m", column, LOCAL_SHIFT)
+
+
+def _answer(name: str) -> ColumnElement[Any]:
+    return func.json_extract(Entry.answers, f"$.{name}")
+
+
+def _recount_columns() -> list[ColumnElement[Any]]:
+    """What Figures.of adds up, as SQL aggregates over entries."""
+    return [
+        func.count(),
+        func.coalesce(func.sum(_answer("participants")), 0),
+        func.coalesce(func.sum(_answer("hours") * _answer("participants")), 0.0),
+        func.coalesce(func.sum(_answer("beneficiaries")), 0),
+        func.coalesce(func.sum(_answer("jobs")), 0),
+        func.coalesce(func.sum(_answer("revenue")), 0),
+    ]
+
+
+def _same(found: Figures, expected: Figures) -> bool:
+    return dataclasses.replace(found, volunteer_hours=0) == dataclasses.replace(
+        expected, volunteer_hours=0
+    ) and abs(found.volunteer_hours - expected.volunteer_hours) <= 1e-6 * max(
+        1.0, expected.volunteer_hours
+    )
+
+
+def _check_totals(engine: Engine) -> None:
+    """Every row of stat_totals and reporter_months equals a recount of the entries."""
+    month = _local_month(Entry.submitted_at)
+    with engine.connect() as connection:
+        recount = {
+            (unit_id, key, kind, status): Figures(*values)
+            for unit_id, key, kind, status, *values in connection.execute(
+                select(
+                    Entry.unit_id, month, Entry.kind, Entry.status, *_recount_columns()
+                ).group_by(Entry.unit_id, month, Entry.kind, Entry.status)
+            )
+        }
+        names = [getattr(StatTotal, f.name) for f in dataclasses.fields(Figures)]
+        kept = {
+            (unit_id, key, kind, status): Figures(*values)
+            for unit_id, key, kind, status, *values in connection.execute(
+                select(
+                    StatTotal.unit_id, StatTotal.month, StatTotal.kind, StatTotal.status, *names
+                )
+            )
+        }
+        assert kept.keys() == recount.keys(), "stat_totals rows differ from the entries"
+        wrong = [key for key, figures in recount.items() if not _same(kept[key], figures)]
+        assert not wrong, f"stat_totals differ from a recount at {wrong[:5]}"
+        pairs = select(Entry.reporter_id, month).where(Entry.reporter_id.is_not(None))
+        kept_pairs = select(ReporterMonth.member_id, ReporterMonth.month)
+        assert connection.scalar(
+            select(func.count()).select_from(pairs.distinct().subquery())
+        ) == (connection.scalar(select(func.count()).select_from(ReporterMonth)))
+        missing = pairs.except_(kept_pairs).subquery()
+        assert connection.scalar(select(func.count()).select_from(missing)) == 0
+    print(f"  stat_totals: {len(kept):,} rows equal to a recount of every entry")
+
+
+def _url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring.
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    name: str
+    scope: str
+    samples: list[float]  # seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples) * 1000
+
+    @property
+    def p95(self) -> float:
+        if len(self.samples) < 2:
+            return self.max
+        return statistics.quantiles(self.samples, n=20, method="inclusive")[-1] * 1000
+
+    @property
+    def max(self) -> float:
+        return max(self.samples) * 1000
+
+
+async def timed(app: App, name: str, scope: str, query: Query, runs: int) -> tuple[Timing, Any]:
+    """The query in a read transaction of its own, as /stats runs it; the last result."""
+    samples, result = [], None
+    for run in range(WARM_UP + runs):
+        started = time.perf_counter()
+        async with app.db.read() as session:
+            result = await query(session)
+        if run >= WARM_UP:
+            samples.append(time.perf_counter() - started)
+    return Timing(name, scope, samples), result
+
+
+def _month_range(key: str) -> tuple[dt.datetime, dt.datetime]:
+    year, month = int(key[:4]), int(key[5:])
+    start = dt.datetime(year, month, 1, tzinfo=LOCAL)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=LOCAL)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+async def naive_totals(
+    session: AsyncSession, scope: set[int] | None, first: str | None, last: str | None
+) -> dict[tuple[str, str], Figures]:
+    """totals() counted from every entry."""
+    statement = select(Entry.kind, Entry.status, *_recount_columns()).group_by(
+        Entry.kind, Entry.status
+    )
+    if scope is not None:
+        statement = statement.where(Entry.unit_id.in_(scope))
+    if first is not None:
+        statement = statement.where(Entry.submitted_at >= _month_range(first)[0])
+    if last is not None:
+        statement = statement.where(Entry.submitted_at < _month_range(last)[1])
+    rows = await session.execute(statement)
+    return {(kind, status): Figures(*values) for kind, status, *values in rows.all()}
+
+
+async def naive_monthly(
+    session: AsyncSession, scope: set[int] | None, first: str, last: str
+) -> dict[tuple[str, str], int]:
+    month = _local_month(Entry.submitted_at)
+    statement = (
+        select(month, Entry.kind, func.count())
+        .where(
+            Entry.status.in_(COUNTED),
+            Entry.submitted_at >= _month_range(first)[0],
+            Entry.submitted_at < _month_range(last)[1],
+        )
+        .group_by(month, Entry.kind)
+    )
+    if scope is not None:
+        statement = statement.where(Entry.unit_id.in_(scope))
+    return {(key, kind): count for key, kind, count in (await session.execute(statement)).all()}
+
+
+async def naive_leaderboard(
+    session: AsyncSession, groups: dict[int, int]
+) -> list[tuple[int, int]]:
+    rows = await session.execute(
+        select(Entry.unit_id, func.count())
+        .where(Entry.status == "approved", Entry.unit_id.in_(groups))
+        .group_by(Entry.unit_id)
+    )
+    ranked: Counter[int] = Counter()
+    for unit_id, count in rows.all():
+        ranked[groups[unit_id]] += count
+    return sorted(ranked.items(), key=lambda item: (-item[1], item[0]))
+
+
+async def naive_silent(
+    session: AsyncSession, scope: set[int] | None, key: str, sample: int = 20
+) -> tuple[int, list[tuple[str, str]]]:
+    """silent_members() from the entries: members with no entry submitted in the month."""
+    start, end = _month_range(key)
+    silent = [
+        ~exists().where(
+            Entry.reporter_id == Member.id, Entry.submitted_at >= start, Entry.submitted_at < end
+        )
+    ]
+    if scope is not None:
+        silent.append(Member.unit_id.in_(scope))
+    count = await session.scalar(select(func.count()).select_from(Member).where(*silent))
+    names = await session.execute(
+        select(Member.full_name, Unit.name)
+        .join(Unit, Unit.id == Member.unit_id)
+        .where(*silent)
+        .order_by(Unit.search_name, Member.full_name)
+        .limit(sample)
+    )
+    return int(count or 0), [(name, unit) for name, unit in names.all()]
+
+
+def _equal_figures(
+    kept: dict[tuple[str, str], Figures], counted: dict[tuple[str, str], Figures]
+) -> None:
+    counted = {key: figures for key, figures in counted.items() if figures.entries}
+    assert kept.keys() == counted.keys(), (kept.keys(), counted.keys())
+    for key, figures in counted.items():
+        assert _same(kept[key], figures), (key, kept[key], figures)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteTiming:
+    name: str
+    work: list[float]  # seconds inside the transaction, before the commit
+    whole: list[float]  # seconds from BEGIN to the end of COMMIT
+
+
+async def write_costs(app: App, count: int, rng: random.Random) -> list[WriteTiming]:
+    """Submissions one transaction each, as the bot makes them, taking turns: a plain Entry
+    insert, save_entry with its tally turned off, and save_entry as it is."""
+    generator = Generator(rng, months_until(dt.datetime.now(dt.UTC)))
+    async with app.db.read() as session:
+        members = (await session.execute(select(Member.id, Member.unit_id))).all()
+        campaign_id = await session.scalar(select(Campaign.id).where(Campaign.is_default))
+    assert campaign_id is not None
+    tz = app.config.tz
+
+    async def plain(session: AsyncSession, kind: str, member: Any, answers: Any) -> None:
+        session.add(
+            Entry(
+                kind=kind,
+                status="submitted",
+                reporter_id=member.id,
+                unit_id=member.unit_id,
+                campaign_id=campaign_id,
+                collective=False,
+                title=next(iter(answers.values())),
+                answers=answers,
+                version=1,
+            )
+        )
+        await session.flush()
+
+    async def saved(session: AsyncSession, kind: str, member: Any, answers: Any) -> None:
+        await save_entry(
+            session,
+            kind=kind,
+            reporter_id=member.id,
+            unit_id=member.unit_id,
+            campaign_id=campaign_id,
+            collective=False,
+            title=next(iter(answers.values())),
+            answers=answers,
+            evidence=[],
+            actor=f"identity:{member.id}",
+            tz=tz,
+        )
+
+    async def untallied(session: AsyncSession, kind: str, member: Any, answers: Any) -> None:
+        with mock.patch("models.entries.tally", _no_tally):
+            await saved(session, kind, member, answers)
+
+    variants = {
+        "plain Entry insert": plain,
+        "save_entry, tally off": untallied,
+        "save_entry (with tally)": saved,
+    }
+    work: dict[str, list[float]] = {name: [] for name in variants}
+    whole: dict[str, list[float]] = {name: [] for name in variants}
+    for run in range(WARM_UP + count):
+        for name, submit in variants.items():
+            kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
+            member, answers = rng.choice(members), generator.answers(kind)
+            started = time.perf_counter()
+            async with app.db.write() as session:
+                await submit(session, kind, member, answers)
+                done = time.perf_counter()
+            if run >= WARM_UP:
+                work[name].append(done - started)
+                whole[name].append(time.perf_counter() - started)
+    return [WriteTiming(name, work[name], whole[name]) for name in variants]
+
+
+async def _no_tally(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+async def measure(path: Path, runs: int, baseline_runs: int, writes: int) -> None:
+    app = build_app(make_config(path.parent, DATABASE_URL=_url(path)))
+    try:
+        cases = await _cases(app)
+        timings = await _time_queries(app, cases, runs)
+        await _time_naive(app, cases, timings, baseline_runs)
+        print()
+        print(f"writes: {writes:,} submissions of each kind, one transaction each, in turns (ms)")
+        _print_write_costs(await write_costs(app, writes, random.Random(SEED + 1)))  # noqa: S311
+    finally:
+        await app.close()
+
+
+def _assert_equal(kept: Any, counted: Any) -> None:
+    assert kept == counted, (kept, counted)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """A query as /stats issues it and, for some, the same figure counted from the entries."""
+
+    name: str
+    scope: str
+    query: Query
+    naive: Query | None = None
+    # Asserts that the maintained result (first) equals the naive one.
+    same: Callable[[Any, Any], None] = _assert_equal
+
+
+async def _cases(app: App) -> list[Case]:
+    today = dt.datetime.now(app.config.tz).date()
+    month = today.strftime("%Y-%m")
+    chart = _month_keys(today, CHART_MONTHS)
+    async with app.db.read() as session:
+        entries = await session.scalar(select(func.count()).select_from(Entry))
+        members = await session.scalar(select(func.count()).select_from(Member))
+        rows = await session.scalar(select(func.count()).select_from(StatTotal))
+        reporters = await session.scalar(select(func.count()).select_from(ReporterMonth))
+        all_units = set((await session.scalars(select(Unit.id))).all())
+        # The secretary of the commune with the most members: the largest scope below the top.
+        commune = (
+            await session.execute(
+                select(Unit.id, Unit.name)
+                .join(Member, Member.unit_id == Unit.id)
+                .where(Unit.kind == "commune")
+                .group_by(Unit.id)
+                .order_by(func.count().desc())
+                .limit(1)
+            )
+        ).one()
+        secretary = await scope_unit_ids(session, [("secretary", commune.id)])
+        assert secretary
+        province_groups = await ranking_groups(session, None)
+    print(
+        f"{entries:,} entries, {members:,} members, {rows:,} rows of stat_totals, "
+        f"{reporters:,} of reporter_months; this month {month}; the secretary's scope: "
+        f"{commune.name} ({len(secretary)} unit(s))"
+    )
+    cases = []
+    for label, scope in (("province", None), ("commune", secretary)):
+        for name, first, last in (
+            ("totals, this month", month, month),
+            ("totals, this year", f"{today.year}-01", month),
+            ("totals, all time", None, None),
+        ):
+            cases.append(
+                Case(
+                    name,
+                    label,
+                    functools.partial(totals, scope=scope, first=first, last=last),
+                    functools.partial(naive_totals, scope=scope, first=first, last=last),
+                    _equal_figures,
+                )
+            )
+        cases += [
+            Case(
+                f"monthly_entries, {CHART_MONTHS} months",
+                label,
+                functools.partial(monthly_entries, scope=scope, first=chart[0], last=chart[-1]),
+                functools.partial(naive_monthly, scope=scope, first=chart[0], last=chart[-1]),
+            ),
+            Case(
+                "ranking_groups + leaderboard",
+                label,
+                functools.partial(_ranked, scope=scope),
+                functools.partial(naive_leaderboard, groups=province_groups)
+                if scope is None
+                else None,
+            ),
+            Case(
+                "silent_units, this month",
+                label,
+                functools.partial(
+                    silent_units,
+                    scope=all_units if scope is None else scope,
+                    first=month,
+                    last=month,
+                ),
+            ),
+            Case(
+                "silent_members, this month",
+                label,
+                functools.partial(silent_members, scope=scope, month=month),
+                functools.partial(naive_silent, scope=scope, key=month),
+            ),
+        ]
+    return cases
+
+
+async def _ranked(session: AsyncSession, scope: set[int] | None) -> list[tuple[int, int]]:
+    """The leaderboard as the chart asks for it, groups included."""
+    return await leaderboard(session, await ranking_groups(session, scope))
+
+
+async def _time_queries(app: App, cases: list[Case], runs: int) -> dict[Case, tuple[Timing, Any]]:
+    found = {case: await timed(app, case.name, case.scope, case.query, runs) for case in cases}
+    print()
+    print(f"statistics queries, {runs} runs each after {WARM_UP} warm-up runs (ms)")
+    header = f"{'query':36} {'scope':9} {'p50':>7} {'p95':>7} {'max':>7}  target  verdict"
+    print(header)
+    print("-" * len(header))
+    for timing, _ in found.values():
+        verdict = "PASS" if timing.p95 <= TARGET_MS else "FAIL"
+        print(
+            f"{timing.name:36} {timing.scope:9} {timing.p50:7.2f} {timing.p95:7.2f} "
+            f"{timing.max:7.2f}  <= {TARGET_MS:.0f}   {verdict}"
+        )
+    return found
+
+
+async def _time_naive(
+    app: App, cases: list[Case], kept: dict[Case, tuple[Timing, Any]], runs: int
+) -> None:
+    """The same figures counted from the entries; their results must equal the kept ones."""
+    print()
+    print(
+        f"the naive way: the same figures by GROUP BY over entries, {runs} runs each after "
+        f"{WARM_UP} warm-up runs; every result equals the maintained one"
+    )
+    header = f"{'figure':36} {'scope':9} {'naive p50':>10} {'totals p50':>11} {'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        if case.naive is None:
+            continue
+        timing, result = await timed(app, case.name, case.scope, case.naive, runs)
+        fast, kept_result = kept[case]
+        case.same(kept_result, result)
+        print(
+            f"{case.name:36} {case.scope:9} {timing.p50:10.1f} {fast.p50:11.2f} "
+            f"{timing.p50 / fast.p50:7.1f}x"
+        )
+
+
+def _print_write_costs(costs: list[WriteTiming]) -> None:
+    header = f"{'submission':26} {'work p50':>9} {'work p95':>9} {'commit p50':>11} {'p95':>8}"
+    print(header)
+    print("-" * len(header))
+    for cost in costs:
+        print(
+            f"{cost.name:26} {_ms(cost.work, 50):9.2f} {_ms(cost.work, 95):9.2f} "
+            f"{_ms(cost.whole, 50):11.2f} {_ms(cost.whole, 95):8.2f}"
+        )
+    plain, untallied, tallied = costs
+    print(
+        f"save_entry / plain insert: {_ratio(tallied.work, plain.work):.2f}x in the transaction, "
+        f"{_ratio(tallied.whole, plain.whole):.2f}x with the commit"
+    )
+    print(
+        "the tally's own share (save_entry / save_entry with tally off): "
+        f"{_ratio(tallied.work, untallied.work):.2f}x in the transaction, "
+        f"{_ratio(tallied.whole, untallied.whole):.2f}x with the commit; "
+        f"+{_ms(tallied.work, 50) - _ms(untallied.work, 50):.2f} ms p50"
+    )
+
+
+def _month_keys(today: dt.date, count: int) -> list[str]:
+    """The last `count` months up to this one, oldest first (as the chart shows them)."""
+    index = today.year * 12 + today.month - 1
+    return [f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(index - count + 1, index + 1)]
+
+
+def _ms(samples: list[float], percent: int) -> float:
+    if percent == 50:
+        return statistics.median(samples) * 1000
+    return statistics.quantiles(samples, n=100, method="inclusive")[percent - 1] * 1000
+
+
+def _ratio(slow: list[float], fast: list[float]) -> float:
+    return statistics.median(slow) / statistics.median(fast)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    entries: int
+    members: int
+    runs: int
+    baseline_runs: int
+    writes: int
+    data_dir: Path
+
+
+def main(options: Options) -> None:
+    cached = database_for(
+        options.entries, options.members, options.data_dir, dt.datetime.now(dt.UTC)
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench-stats-"))
+    try:
+        # The writes add entries: they go to a copy, so the cached database stays as made.
+        copy = work / "bench.sqlite3"
+        shutil.copyfile(cached, copy)
+        with copy.open("rb+") as written:
+            os.fsync(written.fileno())  # no write-back of the copy during the measurements
+        asyncio.run(measure(copy, options.runs, options.baseline_runs, options.writes))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=2_000_000)
+    parser.add_argument("--members", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--baseline-runs", type=int, default=5)
+    parser.add_argument("--writes", type=int, default=2_000)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    arguments = parser.parse_args()
+    main(
+        Options(
+            arguments.entries,
+            arguments.members,
+            arguments.runs,
+            arguments.baseline_runs,
+            arguments.writes,
+            arguments.data_dir,
+        )
+    )
