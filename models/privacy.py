@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.people import audit
 from models.stats import forget_reporter, tally
 from models.tables import (
+    Broadcast,
     Consent,
     Dialogue,
     Entry,
@@ -21,7 +22,9 @@ from models.tables import (
     Identity,
     InboxUpdate,
     Member,
+    OutboxMessage,
     RoleGrant,
+    Schedule,
     Unit,
 )
 
@@ -176,6 +179,20 @@ async def erase_member(
     await session.execute(update(Entry).where(Entry.id.in_(approved)).values(reporter_id=None))
     for identity in identities:
         await session.execute(delete(RoleGrant).where(RoleGrant.identity_id == identity.id))
+        # Messages queued for them go; what they sent or scheduled stays, without them.
+        await session.execute(
+            delete(OutboxMessage).where(OutboxMessage.identity_id == identity.id)
+        )
+        await session.execute(
+            update(Broadcast)
+            .where(Broadcast.sender_identity_id == identity.id)
+            .values(sender_identity_id=None)
+        )
+        await session.execute(
+            update(Schedule)
+            .where(Schedule.created_by_identity_id == identity.id)
+            .values(created_by_identity_id=None)
+        )
         if identity.chat_id is not None:
             await session.execute(
                 delete(Dialogue).where(

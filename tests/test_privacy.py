@@ -18,6 +18,7 @@ from bot.channels.console import parse_line
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
 from models import Entry, EntryFile
+from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, entries, say
 
 NAME = "Hoàng Thị Mai"
@@ -176,3 +177,29 @@ async def test_evidence_of_forms_never_sent_is_swept_after_a_month(app: App) -> 
     left = {p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()}
     assert left == linked
     assert len(left) == 2
+
+
+async def test_an_admin_who_sent_news_and_received_reminders_can_still_be_erased(
+    app: App,
+) -> None:
+    """Messages queued for the person, and what they sent or scheduled, do not hold their
+    account back: the queue for them goes, what they sent stays without them."""
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "admin")
+    for line in ("/news", "Ngày hội việc làm thanh niên", "bỏ qua", "1", "1", "1", "1"):
+        await say(app, line)
+    for line in ("/reminders", "1", "1", "1", "5", "08:00", "bỏ qua", "1"):
+        await say(app, line)
+    async with app.db.read() as session:
+        assert (await session.execute(text("SELECT count(*) FROM outbox"))).scalar() == 1
+    await say(app, "/deleteme")
+    assert "Dữ liệu của bạn đã được xóa" in await say(app, "1")
+    async with app.db.read() as session:
+        for query, expected in (
+            ("SELECT count(*) FROM identities", 0),
+            ("SELECT count(*) FROM outbox", 0),
+            ("SELECT count(*) FROM broadcasts WHERE sender_identity_id IS NULL", 1),
+            ("SELECT count(*) FROM schedules WHERE created_by_identity_id IS NULL", 1),
+        ):
+            assert (await session.execute(text(query))).scalar() == expected, query
