@@ -113,7 +113,14 @@ ERASE = Form(
 
 def register(router: Router) -> None:
     router.form(ERASE)
-    router.command("mydata", send_my_data, N_("get a copy of your data"), members_only=True)
+    # A copy of one's data changes nothing, so it may be asked for in the middle of a form.
+    router.command(
+        "mydata",
+        send_my_data,
+        N_("get a copy of your data"),
+        members_only=True,
+        keeps_dialogue=True,
+    )
     router.command("deleteme", ask_delete, N_("delete your data"), members_only=True)
     router.command(
         "withdrawconsent",

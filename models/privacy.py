@@ -23,6 +23,7 @@ from models.tables import (
     InboxUpdate,
     Member,
     OutboxMessage,
+    ReporterMonth,
     RoleGrant,
     Schedule,
     Unit,
@@ -63,6 +64,40 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             select(EntryRevision)
             .where(EntryRevision.entry_id.in_(entry_ids))
             .order_by(EntryRevision.id)
+        )
+    ).all()
+    months = (
+        await session.scalars(
+            select(ReporterMonth.month)
+            .where(ReporterMonth.member_id == member_id)
+            .order_by(ReporterMonth.month)
+        )
+    ).all()
+    messages = (
+        await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.identity_id.in_(identity_ids))
+            .order_by(OutboxMessage.id)
+        )
+    ).all()
+    chats = [(identity.channel, identity.chat_id) for identity in identities if identity.chat_id]
+    forms = [
+        dialogue
+        for channel, chat_id in chats
+        for dialogue in (
+            await session.scalars(
+                select(Dialogue).where(Dialogue.channel == channel, Dialogue.chat_id == chat_id)
+            )
+        ).all()
+    ]
+    sent = (
+        await session.scalars(
+            select(Broadcast.id).where(Broadcast.sender_identity_id.in_(identity_ids))
+        )
+    ).all()
+    scheduled = (
+        await session.scalars(
+            select(Schedule.id).where(Schedule.created_by_identity_id.in_(identity_ids))
         )
     ).all()
     return {
@@ -137,6 +172,22 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             }
             for file in files
         ],
+        "reported_months": list(months),
+        "messages_to_you": [
+            {
+                "broadcast_id": message.broadcast_id,
+                "channel": message.channel,
+                "status": message.status,
+                "sent_at": _time(message.sent_at),
+            }
+            for message in messages
+        ],
+        "forms_in_progress": [
+            {"form": dialogue.form, "step": dialogue.field, "answers": dialogue.answers}
+            for dialogue in forms
+        ],
+        "broadcasts_you_sent": list(sent),
+        "schedules_you_made": list(scheduled),
     }
 
 

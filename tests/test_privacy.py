@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 
+import pytest
 from PIL import Image
 from sqlalchemy import inspect as schema
 from sqlalchemy import select, text, update
@@ -17,7 +18,7 @@ from bot.app import App
 from bot.channels.console import parse_line
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
-from models import Entry, EntryFile
+from models import Base, Entry, EntryFile
 from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, entries, say
 
@@ -203,3 +204,96 @@ async def test_an_admin_who_sent_news_and_received_reminders_can_still_be_erased
             ("SELECT count(*) FROM schedules WHERE created_by_identity_id IS NULL", 1),
         ):
             assert (await session.execute(text(query))).scalar() == expected, query
+
+
+# Where /mydata shows the rows of each table that point at a person (or their accounts).
+SECTIONS = {
+    ("identities", "member_id"): "accounts",
+    ("consents", "member_id"): "consents",
+    ("role_grants", "identity_id"): "roles",
+    ("entries", "reporter_id"): "entries",
+    ("reporter_months", "member_id"): "reported_months",
+    ("outbox", "identity_id"): "messages_to_you",
+    ("broadcasts", "sender_identity_id"): "broadcasts_you_sent",
+    ("schedules", "created_by_identity_id"): "schedules_you_made",
+}
+
+
+async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
+    app: App,
+) -> None:
+    """Walks the schema: a new table pointing at members or accounts fails this test until
+    /mydata shows it."""
+    await member_with_entries(app)
+    await give(app, "admin")
+    for line in ("/news", "Ngày hội việc làm thanh niên", "bỏ qua", "1", "1", "1", "1"):
+        await say(app, line)  # the admin is a member too: the news reaches them
+    for line in ("/reminders", "1", "1", "1", "5", "08:00", "bỏ qua", "1"):
+        await say(app, line)
+    await say(app, "/report")
+    await say(app, "2")
+    await say(app, "Dọn rác bờ suối")  # a form left half-way holds what they typed
+    reply, question = await app.dispatcher.handle(parse_line("/mydata"), {}) or []
+    assert "Hoạt động diễn ra ngày nào?" in question.text  # the form goes on where it was
+    assert reply.document is not None
+    data = json.loads(reply.document.content)
+
+    pointing = [
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        for key in column.foreign_keys
+        if key.column.table.name in ("members", "identities")
+    ]
+    assert set(pointing) == set(SECTIONS), "a table points at people: show it in /mydata"
+    async with app.db.read() as session:
+        member_id = (await session.execute(text("SELECT id FROM members"))).scalar_one()
+        for (table, column), section in SECTIONS.items():
+            target = "member_id" if column in ("member_id", "reporter_id") else "identity"
+            query = (
+                f'SELECT count(*) FROM "{table}" WHERE "{column}" = :id'  # noqa: S608
+                if target == "member_id"
+                else f'SELECT count(*) FROM "{table}" WHERE "{column}" IN '  # noqa: S608
+                "(SELECT id FROM identities WHERE member_id = :id)"
+            )
+            count = (await session.execute(text(query), {"id": member_id})).scalar_one()
+            assert count > 0, f"the test should create a row of {table}"
+            assert len(data[section]) == count, (table, section)
+    assert data["forms_in_progress"][0]["answers"]["activity"] == "Dọn rác bờ suối"
+
+
+@pytest.mark.parametrize(
+    ("age", "registered"),
+    [(14, False), (15, False), (16, True), (17, True), (30, True), (31, False)],
+)
+async def test_every_member_has_a_recorded_consent_and_nobody_under_16_registers(
+    app: App, age: int, registered: bool
+) -> None:
+    year = dt.datetime.now(app.config.tz).year - age
+    name, _year, *rest = REGISTER[2:]
+    for line in (*REGISTER[:2], name, str(year), *rest):
+        await say(app, line)
+    async with app.db.read() as session:
+        members = (await session.execute(text("SELECT id, is_minor FROM members"))).all()
+        consents = (
+            await session.execute(
+                text("SELECT member_id, notice_version, accepted_at FROM consents")
+            )
+        ).all()
+        stored = json.dumps(
+            [
+                list(map(str, row))
+                for row in (await session.execute(text("SELECT * FROM dialogues"))).all()
+            ],
+            ensure_ascii=False,
+        )
+    assert bool(members) is registered
+    if registered:
+        ((member_id, is_minor),) = members
+        assert bool(is_minor) is (age < 18)
+        ((consent_member, version, accepted_at),) = consents
+        assert (consent_member, version) == (member_id, app.config.consent_version)
+        assert accepted_at is not None
+    else:
+        assert consents == []
+        assert name not in stored  # a refused person's answers are not kept
