@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import json
 import logging
+import signal
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,7 @@ from bot import config as config_module
 from bot.app import App, build_app
 from bot.channels.console import ConsoleChannel
 from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
 from bot.config import Config, ConfigError
 from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
@@ -155,23 +158,45 @@ async def _with_app(
 
 
 async def _run(app: App, args: argparse.Namespace) -> int:
-    """Runs Telegram when a token is set; otherwise the console chat."""
+    """Runs every configured channel (Telegram, Zalo) in this process; with none, the console
+    chat."""
+    channels: list[TelegramChannel | ZaloChannel] = []
     if app.config.telegram.enabled:
-        channel = TelegramChannel(app)
-        scheduler = Scheduler(app, wake=channel.worker.wake)
-        maintenance = asyncio.create_task(app.maintain_forever(), name="maintenance")
+        channels.append(TelegramChannel(app))
+    if app.config.zalo.enabled:
+        channels.append(ZaloChannel(app))
+    if not channels:
+        print(
+            "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN is set: opening the console chat "
+            "(Ctrl-D to leave).",
+            file=sys.stderr,
+        )
+        return await _chat(app, args)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stopping.set)
+
+    def wake() -> None:
+        for channel in channels:
+            channel.worker.wake()
+
+    scheduler = Scheduler(app, wake=wake)
+    maintenance = asyncio.create_task(app.maintain_forever(), name="maintenance")
+    started: list[TelegramChannel | ZaloChannel] = []
+    try:
+        for channel in channels:
+            await channel.start()
+            started.append(channel)
         await scheduler.start()
-        try:
-            await channel.run_forever()
-        finally:
-            scheduler.stop()
-            maintenance.cancel()
-        return 0
-    print(
-        "No TELEGRAM_BOT_TOKEN is set: opening the console chat (Ctrl-D to leave).",
-        file=sys.stderr,
-    )
-    return await _chat(app, args)
+        await stopping.wait()
+    finally:
+        scheduler.stop()
+        maintenance.cancel()
+        for channel in reversed(started):
+            await channel.stop()
+    return 0
 
 
 async def _chat(app: App, _args: argparse.Namespace) -> int:

@@ -17,10 +17,12 @@ __all__ = [
     "FloodConfig",
     "ScheduleConfig",
     "TelegramConfig",
+    "ZaloConfig",
     "load",
 ]
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
+PUBLIC_ZALO_API = "https://bot-api.zaloplatforms.com"
 SUPPORTED_LOCALES = ("vi", "en")
 
 
@@ -60,6 +62,29 @@ class TelegramConfig:
 
 
 @dataclass(frozen=True)
+class ZaloConfig:
+    token: str | None = field(default=None, repr=False)
+    api_base_url: str = PUBLIC_ZALO_API
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8444
+    webhook_secret: str | None = field(default=None, repr=False)
+    poll_timeout: int = 30
+    # Zalo documents no limit: a conservative pace, replies and broadcasts together.
+    rate_per_second: int = 5
+    # Photos users send are fetched only from these hosts (and their subdomains).
+    media_hosts: tuple[str, ...] = ("zalo.me", "zdn.vn", "zadn.vn", "zaloapp.com")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+    @property
+    def bot_url(self) -> str:
+        return f"{self.api_base_url.rstrip('/')}/bot{self.token}"
+
+
+@dataclass(frozen=True)
 class FloodConfig:
     messages: int = 12
     per_seconds: float = 6.0
@@ -82,6 +107,7 @@ class Config:
     data_dir: Path
     database: DatabaseConfig
     telegram: TelegramConfig
+    zalo: ZaloConfig = ZaloConfig()
     flood: FloodConfig = FloodConfig()
     schedules: ScheduleConfig = ScheduleConfig()
     default_locale: str = "vi"
@@ -179,6 +205,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
             env.get("TELEGRAM_BOT_USERNAME") or reader.string("telegram.bot_username", "") or None
         ),
     )
+    zalo = _zalo(reader, env)
     flood = FloodConfig(
         messages=reader.integer("flood.messages", 12, minimum=1),
         per_seconds=float(reader.integer("flood.per_seconds", 6, minimum=1)),
@@ -198,6 +225,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         data_dir=data_dir,
         database=database,
         telegram=telegram,
+        zalo=zalo,
         flood=flood,
         schedules=schedules,
         default_locale=default_locale,
@@ -206,6 +234,34 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         min_age=min_age,
         max_age=max_age,
         units_file=(base / units_file) if units_file else None,
+    )
+
+
+def _zalo(reader: _Reader, env: dict[str, str]) -> ZaloConfig:
+    api_base = env.get("ZALO_API_BASE_URL") or reader.string("zalo.api_base_url", PUBLIC_ZALO_API)
+    if not api_base.startswith(("http://", "https://")):
+        raise ConfigError("ZALO_API_BASE_URL: must be an http:// or https:// URL")
+    token = env.get("ZALO_BOT_TOKEN") or None
+    if token is not None and ":" not in token:
+        raise ConfigError("ZALO_BOT_TOKEN: does not look like a bot token (id:secret)")
+    webhook_url = env.get("ZALO_WEBHOOK_URL") or reader.string("zalo.webhook_url", "")
+    secret = env.get("ZALO_WEBHOOK_SECRET") or None
+    if webhook_url:
+        if not webhook_url.startswith("https://"):
+            raise ConfigError("zalo.webhook_url: must be an https:// URL")
+        if secret is None or not 8 <= len(secret) <= 256:
+            raise ConfigError("ZALO_WEBHOOK_SECRET: 8-256 characters, required with a webhook")
+    hosts = reader.strings("zalo.media_hosts", list(ZaloConfig.media_hosts))
+    return ZaloConfig(
+        token=token,
+        api_base_url=api_base,
+        webhook_url=webhook_url or None,
+        webhook_listen=reader.string("zalo.webhook_listen", "127.0.0.1"),
+        webhook_port=reader.integer("zalo.webhook_port", 8444, minimum=0, maximum=65535),
+        webhook_secret=secret,
+        poll_timeout=reader.integer("zalo.poll_timeout", 30, minimum=1, maximum=60),
+        rate_per_second=reader.integer("zalo.rate_per_second", 5, minimum=1, maximum=1000),
+        media_hosts=tuple(host.lower().strip(".") for host in hosts),
     )
 
 
@@ -229,6 +285,14 @@ class _Reader:
             return default
         if not isinstance(value, str):
             raise ConfigError(f"{key}: must be a string")
+        return value
+
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: must be a list of strings")
         return value
 
     def time(self, key: str, default: str) -> dt.time:

@@ -63,7 +63,9 @@ class Sender(Protocol):
 
     async def deliver(self, chat_id: str, text: str, photo: str | None) -> None: ...
 
-    async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None: ...
+    async def show_progress(
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,8 @@ class DeliveryWorker:
                 counts = await broadcast_counts(session, broadcast.id)
             t = self.app.catalogs.translator(locale, self.app.config.tz)
             sent, pending = counts.get("sent", 0), counts.get("pending", 0)
-            if broadcast.id in finished or broadcast.status != "running":
+            done = broadcast.id in finished or broadcast.status != "running"
+            if done:
                 text = t.gettext(
                     "📢 Broadcast #{id} finished: sent {sent}, unreachable {unreachable}, "
                     "failed {failed}, cancelled {cancelled}."
@@ -254,8 +257,9 @@ class DeliveryWorker:
                     cancelled=t.number(counts.get("cancelled", 0)),
                     eta=t.datetime(eta),
                 ),
+                final=done,
             )
-            if broadcast.id in finished or broadcast.status != "running":
+            if done:
                 async with self.app.db.write() as session:
                     watched = await session.get_one(Broadcast, broadcast.id)
                     watched.progress_chat_id = None  # reported for the last time

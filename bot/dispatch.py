@@ -8,6 +8,7 @@ writes. A redelivered update therefore changes nothing and sends nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -51,6 +52,8 @@ class Dispatcher:
         self.catalogs = catalogs
         self.router = router
         self.flood = FloodGate(config.flood.messages, config.flood.per_seconds)
+        # Channels that have neither buttons nor files (Zalo): replies are adapted for them.
+        self.plain_channels: set[str] = set()
 
     def admit(self, inbound: Inbound) -> tuple[float, Reply | None]:
         """Flood control: how long to hold this update, and a notice to send once."""
@@ -122,13 +125,20 @@ class Dispatcher:
                 after_commit=after_commit,
                 later=later,
             )
-            replies = await self._route(ctx)
+            replies = self._adapt(ctx.t, inbound.channel, await self._route(ctx))
             _handled(row, inbound, replies)
         for work in after_commit:
             work()
         for job in later:
-            replies = [*replies, *await job()]
+            replies = [*replies, *self._adapt(ctx.t, inbound.channel, await job())]
         return replies
+
+    def _adapt(self, t: Translator, channel: str, replies: list[Reply]) -> list[Reply]:
+        """For a channel without buttons or files: how to answer choices, and instead of a
+        file, where to get it."""
+        if channel not in self.plain_channels:
+            return replies
+        return [_plain(t, reply) for reply in replies]
 
     async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
         t = self._fallback_translator(inbound)
@@ -188,7 +198,7 @@ class Dispatcher:
                 return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
             # An invitation opened in the middle of registering starts registration afresh.
             restart = (
-                name == "start"
+                name in ("start", "join")
                 and bool(inbound.args)
                 and dialogue is not None
                 and (dialogue.form == "registration")
@@ -241,6 +251,28 @@ class Dispatcher:
             ]
 
         return [Reply(ctx._(HINTS.get(inbound.kind, HINTS[InboundKind.OTHER])))]
+
+
+def _plain(t: Translator, reply: Reply) -> Reply:
+    count = len(reply.numbered())
+    hint = _choices_hint(t, count) if count else ""
+    if reply.document is None:
+        return dataclasses.replace(reply, choices_hint=hint)
+    note = t.gettext(
+        "📎 This chat cannot receive files. The same is available on Telegram, "
+        "or ask your youth union secretary."
+    )
+    text = f"{reply.text}\n\n{note}".strip()
+    return dataclasses.replace(reply, text=text, document=None, choices_hint=hint)
+
+
+def _choices_hint(t: Translator, count: int) -> str:
+    if count == 1:
+        return t.gettext("Reply 1.")
+    if count <= 4:
+        numbers = ", ".join(str(n) for n in range(1, count))
+        return t.gettext("Reply {numbers} or {last}.").format(numbers=numbers, last=count)
+    return t.gettext("Reply with a number from 1 to {last}.").format(last=count)
 
 
 def _handled(row: InboxUpdate, inbound: Inbound, replies: list[Reply]) -> None:

@@ -98,6 +98,8 @@ class Reply:
     request_contact: str | None = None  # label of a "share my phone number" button
     chat_id: str | None = None  # another chat than the one that asked (notifications)
     document: Document | None = None  # sent after the text
+    # For chats without buttons: how to answer the numbered choices ("Trả lời 1, 2 hoặc 3").
+    choices_hint: str = ""
 
     def numbered(self) -> tuple[Choice, ...]:
         """The choices a typed number refers to, in order."""

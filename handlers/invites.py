@@ -158,13 +158,13 @@ def invitation_reply(ctx: Context, unit: Unit, invite: Invite) -> Reply:
             ctx._("Link: {link}").format(link=escape(link)),
             ctx._(
                 "Share the link or the QR code below: young people who open it register "
-                "straight into this unit. In a chat without links, they type /start {code}."
+                "straight into this unit. In a chat without links (Zalo), they type /join {code}."
             ).format(code=invite.code),
         ]
     else:
         lines.append(
             ctx._(
-                "Share the code or the QR code below: young people who type /start {code} "
+                "Share the code or the QR code below: young people who type /join {code} "
                 "in the chat with the bot register straight into this unit."
             ).format(code=invite.code)
         )
@@ -172,7 +172,7 @@ def invitation_reply(ctx: Context, unit: Unit, invite: Invite) -> Reply:
     # Without a link the QR code holds the instruction, which a phone camera shows as text.
     document = Document(
         file_name=f"invite-{invite.code}.png",
-        content=qr_png(link or f"/start {invite.code}"),
+        content=qr_png(link or f"/join {invite.code}"),
         mime_type="image/png",
     )
     return Reply("\n".join(lines), document=document)

@@ -48,6 +48,15 @@ async def start(ctx: Context) -> list[Reply]:
     return [Reply(welcome), *await start_form(ctx, "registration", prefill)]
 
 
+async def join(ctx: Context) -> list[Reply]:
+    """/join CODE: an invitation typed where there are no links (Zalo)."""
+    if not ctx.inbound.args:
+        return [
+            Reply(ctx._("Please type the invitation code after /join, for example /join ABC123."))
+        ]
+    return await start(ctx)
+
+
 def _first_name(ctx: Context) -> str:
     # Vietnamese names end with the given name: "Hoàng Thị Mai" is greeted as "Mai".
     return escape((ctx.person.full_name or "").split(" ")[-1])
@@ -92,6 +101,7 @@ async def register_from_menu(ctx: Context) -> list[Reply]:
 
 def register(router: Router) -> None:
     router.command("start", start, N_("start, or come back to the menu"))
+    router.command("join", join, N_("register with an invitation code: /join CODE"))
     router.command("menu", show_menu, N_("show the main menu"))
     router.command("help", show_help, N_("show this help"), keeps_dialogue=True)
     router.command("cancel", nothing_to_cancel, N_("stop the current form"))

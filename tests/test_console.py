@@ -87,5 +87,5 @@ def test_an_interrupted_registration_continues_in_the_next_session(tmp_path: Pat
 def test_run_without_a_token_opens_the_console_and_ends_at_eof(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "run", stdin="")
     assert result.returncode == 0
-    assert "No TELEGRAM_BOT_TOKEN is set" in result.stderr
+    assert "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN is set" in result.stderr
     assert "Chào mừng bạn đến với phong trào" in result.stdout

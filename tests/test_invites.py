@@ -115,7 +115,7 @@ async def test_a_secretary_invites_and_a_newcomer_joins_without_choosing_the_uni
     assert "New invitation to Xã Na Sầm" in invitation.text
     code = the_code(invitation.text)
     assert len(code) == CODE_LENGTH and set(code) <= set(ALPHABET)
-    assert f"/start {code}" in invitation.text
+    assert f"/join {code}" in invitation.text
     assert "https://t.me/" not in invitation.text  # no bot username in this configuration
     assert invitation.document is not None
     assert invitation.document.file_name == f"invite-{code}.png"
@@ -286,7 +286,7 @@ def test_the_console_saves_the_qr_code(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         (code,) = db.execute("SELECT code FROM invites").fetchone()
     assert f"Code: {code}" in result.stdout
-    assert f"type /start {code}" in result.stdout
+    assert f"type /join {code}" in result.stdout
     saved = tmp_path / "var" / "console-files" / f"invite-{code}.png"
     assert f"📎 {saved}" in result.stdout
     check_qr_png(saved.read_bytes())
@@ -327,7 +327,7 @@ async def test_on_telegram_a_deep_link_and_a_qr_photo_register_into_the_unit(
     link = f"https://t.me/{server.bot_username}?start={code}"
     if username:  # the setting exists (and the test set it): the link is in the reply
         assert f"Link: {link}" in text
-    assert f"/start {code}" in text
+    assert f"/join {code}" in text
 
     def photo(message: SentMessage) -> bool:
         return message.chat_id == SON and message.method == "sendPhoto"

@@ -80,7 +80,9 @@ class ConsoleChannel:
         if photo is not None:
             self._write(f"📎 {self._save(Document(Path(photo).name, evidence_path=photo))}\n")
 
-    async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None:
+    async def show_progress(
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
+    ) -> None:
         if chat_id == USER:
             self._write(text + "\n")
 

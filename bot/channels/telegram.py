@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import os
-import signal
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
@@ -223,18 +222,6 @@ class TelegramChannel:
         return self.application.bot
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    async def run_forever(self) -> None:
-        """Runs until SIGINT/SIGTERM."""
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, self._stopping.set)
-        await self.start()
-        try:
-            await self._stopping.wait()
-        finally:
-            await self.stop()
 
     async def start(self) -> None:
         await self.application.initialize()
@@ -545,7 +532,9 @@ class TelegramChannel:
             await self.pacer.bulk()
             await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML)
 
-    async def show_progress(self, broadcast_id: int, chat_id: str, text: str) -> None:
+    async def show_progress(
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
+    ) -> None:
         """Edits the sender's progress message (a new one after a restart)."""
         await self.pacer.live()
         message_id = self._progress.get(broadcast_id)
