@@ -254,6 +254,9 @@ class Dispatcher:
 
 
 def _plain(t: Translator, reply: Reply) -> Reply:
+    if reply.chat_id is not None:
+        # A notice to another chat: a number typed there answers that chat's own question.
+        reply = dataclasses.replace(reply, choices=())
     count = len(reply.numbered())
     hint = _choices_hint(t, count) if count else ""
     if reply.document is None:

@@ -1,0 +1,340 @@
+"""The same bot on Zalo, end to end over HTTP against a fake Zalo Bot API: every flow of a
+young person and a secretary by text alone, despite repeated updates and idle 408s; photos
+only from allowed hosts; a broadcast reaching Telegram and Zalo members exactly once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import build_app
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
+from bot.config import Config, FloodConfig
+from models.people import grant_role, identity_for
+from models.tables import Entry, EntryFile, Member, Unit
+from tests.botapi import FakeBotApi
+from tests.conftest import make_config
+from tests.test_reporting import ECONOMIC, INITIATIVE, VOLUNTEER
+from tests.test_telegram import User
+from tests.test_telegram_reporting import jpeg
+from tests.zaloapi import FakeZaloBotApi, SentMessage
+
+MAI = "8a1f0c2b9d3e"
+SON = "77c0ffee1234"
+
+
+@pytest.fixture
+async def api(no_proxy: None) -> AsyncIterator[FakeZaloBotApi]:
+    async with FakeZaloBotApi() as api:
+        yield api
+
+
+def zalo_config(tmp_path: Path, api: FakeZaloBotApi, **env: str) -> Config:
+    config = make_config(
+        tmp_path, ZALO_BOT_TOKEN=api.token, ZALO_API_BASE_URL=api.api_base_url, **env
+    )
+    zalo = dataclasses.replace(
+        config.zalo, media_hosts=(api.media_host,), poll_timeout=1, rate_per_second=1000
+    )
+    return dataclasses.replace(
+        config, zalo=zalo, flood=FloodConfig(messages=1000, per_seconds=1.0)
+    )
+
+
+async def started(config: Config) -> ZaloChannel:
+    app = build_app(config)
+    await app.prepare()
+    channel = ZaloChannel(app)
+    await channel.start()
+    return channel
+
+
+async def stopped(channel: ZaloChannel) -> None:
+    await channel.stop()
+    await channel.app.close()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, api: FakeZaloBotApi) -> AsyncIterator[ZaloChannel]:
+    channel = await started(zalo_config(tmp_path, api))
+    yield channel
+    await stopped(channel)
+
+
+class ZaloUser:
+    """A person in a private Zalo chat with the bot: text and photos only."""
+
+    def __init__(self, api: FakeZaloBotApi, user_id: str) -> None:
+        self.api = api
+        self.id = user_id
+
+    async def says(self, text: str, *, expect: str) -> SentMessage:
+        mark = len(self.api.sent)
+        self.api.user_text(self.id, text)
+        return await self.reply(mark, expect)
+
+    async def sends_photo(self, data: bytes, *, expect: str, foreign: bool = False) -> SentMessage:
+        mark = len(self.api.sent)
+        self.api.user_image(self.id, self.api.host_image(data, foreign=foreign))
+        return await self.reply(mark, expect)
+
+    async def reply(self, mark: int, expect: str) -> SentMessage:
+        return await self.api.wait_for(
+            lambda m: (
+                m.chat_id == self.id and m in self.api.sent[mark:] and expect in (m.text or "")
+            ),
+            timeout=10,
+        )
+
+
+async def register(api: FakeZaloBotApi, user_id: str, name: str) -> ZaloUser:
+    person = ZaloUser(api, user_id)
+    await person.says("/start", expect="Trả lời 1 hoặc 2.")  # consent: two numbered answers
+    await person.says("1", expect="")
+    await person.says(name, expect="sinh năm nào")
+    await person.says("2002", expect="")
+    await person.says("na sam", expect="")
+    await person.says("bỏ qua", expect="Menu")
+    return person
+
+
+async def test_a_young_person_registers_and_reports_by_text_alone(
+    api: FakeZaloBotApi, bot: ZaloChannel
+) -> None:
+    api.repeat_next(3)  # Zalo has no offset: the first update comes back three more times
+    mai = await register(api, MAI, "Hoàng Thị Mai")
+    consent = next(m for m in api.messages_to(MAI) if "Trả lời 1 hoặc 2." in (m.text or ""))
+    assert "<b>" not in (consent.text or "") and "\n1. " in (consent.text or "")
+    assert len([m for m in api.messages_to(MAI) if "Chào mừng bạn đến" in (m.text or "")]) == 1
+
+    for number, answers in (("1", INITIATIVE), ("2", VOLUNTEER), ("3", ECONOMIC)):
+        await mai.says("/report", expect="Bạn muốn báo cáo nội dung gì?")
+        await mai.says(number, expect="bước 1/")
+        for answer in answers[:-1]:
+            reply = await mai.says(answer, expect="")
+            assert "⚠️" not in (reply.text or ""), reply.text
+        await mai.sends_photo(jpeg("green"), expect="Đã nhận 1 tệp")
+        await mai.says("xong", expect="bạn vui lòng kiểm tra trước khi gửi")
+        await mai.says("1", expect="✅ Đã lưu. Báo cáo #")
+
+    async with bot.app.db.read() as session:
+        entries = (await session.scalars(select(Entry).order_by(Entry.id))).all()
+        files = await session.scalar(select(func.count()).select_from(EntryFile))
+        members = await session.scalar(select(func.count()).select_from(Member))
+    assert [e.kind for e in entries] == ["initiative", "volunteer", "economic_model"]
+    assert files == 3 and members == 1
+    mine = await mai.says("/myentries", expect="Các báo cáo của bạn")
+    assert "Trả lời bằng một số từ 1 đến" in (mine.text or "") or "Trả lời 1" in (mine.text or "")
+    assert all(len(m.text or "") <= 2000 for m in api.sent)
+    assert await api.wait_call("getUpdates")  # polling went on through idle 408s
+
+
+async def test_photos_only_from_allowed_hosts_and_only_real_images(
+    api: FakeZaloBotApi, bot: ZaloChannel
+) -> None:
+    mai = await register(api, MAI, "Hoàng Thị Mai")
+    await mai.says("/report", expect="")
+    await mai.says("2", expect="")
+    for answer in VOLUNTEER[:-1]:
+        await mai.says(answer, expect="")
+    refused = await mai.sends_photo(jpeg("red"), expect="⚠️", foreign=True)
+    assert "Mình chưa nhận được tệp này" in (refused.text or "")
+    fake = await mai.sends_photo(b"not a picture at all", expect="⚠️")
+    assert "Hãy gửi ảnh" in (fake.text or "") or "ảnh" in (fake.text or "")
+    assert not [url for url in api.downloads if api.foreign_media_host in url]
+    async with bot.app.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(EntryFile)) == 0
+
+
+async def test_a_secretary_reviews_on_zalo_and_the_reporter_hears_in_their_chat(
+    api: FakeZaloBotApi, bot: ZaloChannel
+) -> None:
+    mai = await register(api, MAI, "Hoàng Thị Mai")
+    await mai.says("/report", expect="")
+    await mai.says("2", expect="")
+    for answer in VOLUNTEER:
+        await mai.says(answer, expect="")
+    await mai.says("1", expect="✅ Đã lưu")
+    son = await register(api, SON, "Lý Văn Sơn")
+    async with bot.app.db.write() as session:
+        identity = await identity_for(session, "zalo", SON)
+        unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+        await grant_role(session, identity, "secretary", unit, granted_by="test")
+    await son.says("/review", expect="Sửa đường vào thôn Bản Chu")
+    mark = len(api.sent)
+    await son.says("1", expect="Đã duyệt báo cáo #1")
+    told = await mai.reply(mark, "đã được duyệt")
+    assert "Sửa đường vào thôn Bản Chu" in (told.text or "")
+    assert "Trả lời" not in (told.text or "")  # a number typed there answers her own chat
+
+
+async def test_mydata_stop_and_join_on_zalo(api: FakeZaloBotApi, bot: ZaloChannel) -> None:
+    secretary = await register(api, SON, "Lý Văn Sơn")
+    async with bot.app.db.write() as session:
+        identity = await identity_for(session, "zalo", SON)
+        unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-dong-dang"))).one()
+        await grant_role(session, identity, "secretary", unit, granted_by="test")
+    invitation = await secretary.says("/invite", expect="Lời mời mới")
+    code = next(
+        line.split(":")[1].strip()
+        for line in (invitation.text or "").splitlines()
+        if line.startswith("Mã:")
+    )
+    assert f"/join {code}" in (invitation.text or "")
+    assert "Kênh trò chuyện này không nhận được tệp" in (invitation.text or "")  # no QR file
+
+    newcomer = ZaloUser(api, MAI)
+    await newcomer.says(f"/join {code}", expect="Xã Đồng Đăng")
+    await newcomer.says("1", expect="")
+    await newcomer.says("Hoàng Thị Mai", expect="")
+    await newcomer.says("2003", expect="")
+    await newcomer.says("bỏ qua", expect="Menu")
+    async with bot.app.db.read() as session:
+        member = (
+            await session.scalars(select(Member).where(Member.full_name == "Hoàng Thị Mai"))
+        ).one()
+        assert member.unit_id == unit.id
+
+    data = await newcomer.says("/mydata", expect="Họ và tên: Hoàng Thị Mai")
+    assert "Kênh trò chuyện này không nhận được tệp" in (data.text or "")
+    stop = await newcomer.says("/stop", expect="")
+    assert "không nhận thông báo" in (stop.text or "")
+
+
+async def test_the_zalo_webhook_checks_its_secret_and_takes_both_envelopes(
+    tmp_path: Path, api: FakeZaloBotApi
+) -> None:
+    secret = "s3cret-for-zalo-webhook"
+    config = zalo_config(
+        tmp_path,
+        api,
+        ZALO_WEBHOOK_URL="https://bot.example.vn/zalo/hook",
+        ZALO_WEBHOOK_SECRET=secret,
+    )
+    config = dataclasses.replace(config, zalo=dataclasses.replace(config.zalo, webhook_port=0))
+    channel = await started(config)
+    try:
+        url = f"http://127.0.0.1:{channel.webhook_port}/zalo/hook"
+        api.webhook_proxy = f"http://127.0.0.1:{channel.webhook_port}"
+        update = {
+            "event_name": "message.text.received",
+            "message": {
+                "message_id": "m-1",
+                "date": 0,
+                "chat": {"id": MAI, "chat_type": "PRIVATE"},
+                "from": {"id": MAI, "display_name": "Mai", "is_bot": False},
+                "text": "/start",
+            },
+        }
+        body = json.dumps(update)
+        async with httpx.AsyncClient() as client:
+            json_type = {"Content-Type": "application/json"}
+            statuses = [
+                (await client.post(url, content=body, headers=json_type)).status_code,
+                (
+                    await client.post(
+                        url, content=body, headers={**json_type, "X-Bot-Api-Secret-Token": "x"}
+                    )
+                ).status_code,
+                (
+                    await client.post(
+                        url,
+                        content=body,
+                        headers={"Content-Type": "text/plain", "X-Bot-Api-Secret-Token": secret},
+                    )
+                ).status_code,
+                (
+                    await client.post(
+                        url, content=body, headers={**json_type, "X-Bot-Api-Secret-Token": secret}
+                    )
+                ).status_code,
+            ]
+        assert statuses == [403, 403, 403, 200]
+        await api.wait_reply(MAI)
+        # Through the fake's own webhook delivery, wrapped as {"ok": true, "result": ...}.
+        api.wrap_webhook = True
+        mark = len(api.sent)
+        api.user_text(MAI, "1")
+        await api.wait_reply(MAI, after=mark)
+    finally:
+        await stopped(channel)
+    assert api.webhook is not None and api.webhook["url"].endswith("/zalo/hook")
+    welcomes = [m for m in api.messages_to(MAI) if "Chào mừng bạn đến" in (m.text or "")]
+    assert len(welcomes) == 1
+
+
+async def test_a_broadcast_reaches_telegram_and_zalo_members_exactly_once(
+    tmp_path: Path, api: FakeZaloBotApi, no_proxy: None
+) -> None:
+    async with FakeBotApi() as telegram_api:
+        config = zalo_config(
+            tmp_path,
+            api,
+            TELEGRAM_BOT_TOKEN=telegram_api.token,
+            TELEGRAM_API_BASE_URL=telegram_api.root_url,
+        )
+        app = build_app(config)
+        await app.prepare()
+        telegram, zalo = TelegramChannel(app), ZaloChannel(app)
+        await telegram.start()
+        await zalo.start()
+        try:
+            mai = await register(api, MAI, "Hoàng Thị Mai")
+            lan = User(telegram_api, 3003)
+            for line, expect in (
+                ("/start", "?"),
+                ("1", ""),
+                ("Nông Thị Lan", ""),
+                ("2001", ""),
+                ("na sam", ""),
+                ("skip", "Menu"),
+            ):
+                await lan.says(line, expect=expect)
+            async with app.db.write() as session:
+                identity = await identity_for(session, "telegram", "3003")
+                unit = (
+                    await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))
+                ).one()
+                await grant_role(session, identity, "secretary", unit, granted_by="test")
+            await lan.says("/broadcast", expect="")
+            await lan.says("Sinh hoạt chi đoàn tối thứ Sáu, 19h30", expect="")
+            await lan.says("skip", expect="")
+            await lan.says("1", expect="")
+            await lan.says("1", expect="2")
+            await lan.says("1", expect="")
+            await mai.reply(0, "Sinh hoạt chi đoàn tối thứ Sáu")
+            await telegram_api.wait_for(
+                lambda m: (
+                    m.chat_id == 3003
+                    and "Sinh hoạt chi đoàn tối thứ Sáu" in (m.text or "")
+                    and "Thông báo" in (m.text or "")
+                ),
+                timeout=10,
+            )
+            await telegram_api.wait_for(
+                lambda m: m.chat_id == 3003 and "đã gửi xong" in (m.text or ""), timeout=20
+            )
+        finally:
+            await zalo.stop()
+            await telegram.stop()
+            await app.close()
+    on_zalo = Counter(
+        m.chat_id for m in api.sent if "Sinh hoạt chi đoàn tối thứ Sáu" in (m.text or "")
+    )
+    on_telegram = Counter(
+        m.chat_id
+        for m in telegram_api.sent
+        if "Sinh hoạt chi đoàn tối thứ Sáu" in (m.text or "") and "Thông báo" in (m.text or "")
+    )
+    assert on_zalo == {MAI: 1}
+    assert on_telegram == {3003: 1}
+    announcement = next(m for m in api.messages_to(MAI) if "Sinh hoạt" in (m.text or ""))
+    assert "<b>" not in (announcement.text or "")
