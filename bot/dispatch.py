@@ -52,8 +52,10 @@ class Dispatcher:
         self.catalogs = catalogs
         self.router = router
         self.flood = FloodGate(config.flood.messages, config.flood.per_seconds)
-        # Channels that have neither buttons nor files (Zalo): replies are adapted for them.
+        # Channels that have neither buttons nor files (Zalo): replies are adapted for them;
+        # of those, the ones that can still show a picture (Zalo with a public address).
         self.plain_channels: set[str] = set()
+        self.picture_channels: set[str] = set()
 
     def admit(self, inbound: Inbound) -> tuple[float, Reply | None]:
         """Flood control: how long to hold this update, and a notice to send once."""
@@ -138,7 +140,8 @@ class Dispatcher:
         file, where to get it."""
         if channel not in self.plain_channels:
             return replies
-        return [_plain(t, reply) for reply in replies]
+        pictures = channel in self.picture_channels
+        return [_plain(t, reply, pictures=pictures) for reply in replies]
 
     async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
         t = self._fallback_translator(inbound)
@@ -253,13 +256,14 @@ class Dispatcher:
         return [Reply(ctx._(HINTS.get(inbound.kind, HINTS[InboundKind.OTHER])))]
 
 
-def _plain(t: Translator, reply: Reply) -> Reply:
+def _plain(t: Translator, reply: Reply, *, pictures: bool) -> Reply:
     if reply.chat_id is not None:
         # A notice to another chat: a number typed there answers that chat's own question.
         reply = dataclasses.replace(reply, choices=())
     count = len(reply.numbered())
     hint = _choices_hint(t, count) if count else ""
-    if reply.document is None:
+    document = reply.document
+    if document is None or (pictures and document.mime_type.startswith("image/")):
         return dataclasses.replace(reply, choices_hint=hint)
     note = t.gettext(
         "📎 This chat cannot receive files. The same is available on Telegram, "

@@ -338,3 +338,42 @@ async def test_a_broadcast_reaches_telegram_and_zalo_members_exactly_once(
     assert on_telegram == {3003: 1}
     announcement = next(m for m in api.messages_to(MAI) if "Sinh hoạt" in (m.text or ""))
     assert "<b>" not in (announcement.text or "")
+
+
+async def test_with_a_public_address_pictures_go_by_short_lived_links(
+    tmp_path: Path, api: FakeZaloBotApi
+) -> None:
+    config = zalo_config(
+        tmp_path,
+        api,
+        ZALO_WEBHOOK_URL="https://bot.example.vn/zalo/hook",
+        ZALO_WEBHOOK_SECRET="s3cret-for-zalo-webhook",
+    )
+    config = dataclasses.replace(config, zalo=dataclasses.replace(config.zalo, webhook_port=0))
+    channel = await started(config)
+    try:
+        local = f"http://127.0.0.1:{channel.webhook_port}"
+        api.webhook_proxy = local
+        son = await register(api, SON, "Lý Văn Sơn")
+        async with channel.app.db.write() as session:
+            identity = await identity_for(session, "zalo", SON)
+            unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+            await grant_role(session, identity, "secretary", unit, granted_by="test")
+        mark = len(api.sent)
+        invitation = await son.says("/invite", expect="Lời mời mới")
+        assert "không nhận được tệp" not in (invitation.text or "")
+        photo = await api.wait_for(
+            lambda m: m.method == "sendPhoto" and m in api.sent[mark:], timeout=10
+        )
+        public = "https://bot.example.vn/zalo/hook/media/"
+        link = photo.photo or ""
+        assert link.startswith(public)
+        async with httpx.AsyncClient() as client:
+            served = await client.get(local + "/zalo/hook/media/" + link[len(public) :])
+            missing = await client.get(local + "/zalo/hook/media/not-a-token")
+    finally:
+        await stopped(channel)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/png"
+    assert served.content.startswith(b"\x89PNG")
+    assert missing.status_code == 404

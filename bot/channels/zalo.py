@@ -14,6 +14,9 @@ import contextlib
 import hmac
 import json
 import logging
+import mimetypes
+import secrets
+import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
@@ -128,6 +131,12 @@ class ZaloChannel:
         self.app = app
         self.settings = settings
         app.dispatcher.plain_channels.add(CHANNEL)
+        if settings.webhook_url:
+            # A public address: pictures can be sent by a short-lived link the bot serves.
+            app.dispatcher.picture_channels.add(CHANNEL)
+        self.media = MediaLinks(
+            f"{settings.webhook_url.rstrip('/')}/media" if settings.webhook_url else None
+        )
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=settings.poll_timeout + 10.0),
             transport=transport,
@@ -341,9 +350,27 @@ class ZaloChannel:
 
     async def _send_all(self, chat_id: str, replies: Iterable[Reply]) -> None:
         for reply in replies:
+            target = reply.chat_id or chat_id
             for part in render(reply):
-                if not await self._send_text(reply.chat_id or chat_id, part):
+                if not await self._send_text(target, part):
                     return
+            document = reply.document
+            if document is not None and self.media.enabled:
+                content = document.content
+                if document.evidence_path is not None:
+                    path = self.evidence.path(document.evidence_path)
+                    content = await asyncio.to_thread(path.read_bytes)
+                await self._send_photo(target, self.media.publish(content, document.mime_type))
+
+    async def _send_photo(self, chat_id: str, url: str, caption: str | None = None) -> None:
+        await self.pacer.live()
+        try:
+            params = {"chat_id": chat_id, "photo": url}
+            if caption:
+                params["caption"] = caption
+            await self.call("sendPhoto", **params)
+        except (ZaloApiError, httpx.HTTPError) as error:
+            log.warning("a picture could not be sent: %s", error)
 
     async def _send_text(self, chat_id: str, text: str) -> bool:
         """Sends one message, retrying server errors and timeouts; False if it cannot go."""
@@ -372,14 +399,24 @@ class ZaloChannel:
     # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
 
     async def deliver(self, chat_id: str, text: str, photo: str | None) -> None:
-        """Sends one outbox message as plain text (a broadcast's photo has no public URL
-        here, so only its text goes)."""
+        """Sends one outbox message as plain text, and its photo by a short-lived link when
+        the bot has a public address (without one, only the text goes)."""
         parts = split_text(strip_html(text), TEXT_LIMIT)
         try:
             for index, part in enumerate(parts):
                 if index:
                     await self.pacer.bulk()
                 await self.call("sendMessage", chat_id=chat_id, text=part)
+            if photo is not None and self.media.enabled:
+                content = await asyncio.to_thread(self.evidence.path(photo).read_bytes)
+                await self.pacer.bulk()
+                await self.call(
+                    "sendPhoto",
+                    chat_id=chat_id,
+                    photo=self.media.publish(
+                        content, mimetypes.guess_type(photo)[0] or "image/jpeg"
+                    ),
+                )
         except ZaloApiError as error:
             if error.status == 429 or error.code == 429:
                 raise RetryLater(1.0) from None
@@ -403,7 +440,16 @@ class ZaloChannel:
     async def _start_webhook(self) -> HTTPServer:
         url = self.settings.webhook_url or ""
         path = urlsplit(url).path or "/"
-        web = WebApplication([(path, _WebhookHandler, {"channel": self})])
+        web = WebApplication(
+            [
+                (path, _WebhookHandler, {"channel": self}),
+                (
+                    f"{path.rstrip('/')}/media/([A-Za-z0-9_-]+)",
+                    _MediaHandler,
+                    {"links": self.media},
+                ),
+            ]
+        )
         server = HTTPServer(web)
         sockets = bind_sockets(self.settings.webhook_port, self.settings.webhook_listen)
         server.add_sockets(sockets)
@@ -414,6 +460,49 @@ class ZaloChannel:
     def secret_matches(self, header: str | None) -> bool:
         expected = (self.settings.webhook_secret or "").encode()
         return bool(expected) and hmac.compare_digest((header or "").encode(), expected)
+
+
+class MediaLinks:
+    """Pictures served at unguessable links that expire after a few minutes: Zalo sends a
+    photo only by URL, and fetches it at once."""
+
+    LIFETIME = 600.0  # seconds
+
+    def __init__(self, base_url: str | None) -> None:
+        self.base_url = base_url
+        self._files: dict[str, tuple[bytes, str, float]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.base_url is not None
+
+    def publish(self, content: bytes, mime_type: str) -> str:
+        now = time.monotonic()
+        self._files = {k: v for k, v in self._files.items() if v[2] > now}
+        token = secrets.token_urlsafe(24)
+        self._files[token] = (content, mime_type, now + self.LIFETIME)
+        return f"{self.base_url}/{token}"
+
+    def get(self, token: str) -> tuple[bytes, str] | None:
+        found = self._files.get(token)
+        if found is None or found[2] <= time.monotonic():
+            return None
+        return found[0], found[1]
+
+
+class _MediaHandler(RequestHandler):
+    def initialize(self, links: MediaLinks) -> None:
+        self.links = links
+
+    def get(self, token: str) -> None:
+        found = self.links.get(token)
+        if found is None:
+            self.set_status(404)
+            return
+        content, mime_type = found
+        self.set_header("Content-Type", mime_type)
+        self.set_header("Cache-Control", "no-store")
+        self.write(content)
 
 
 class _WebhookHandler(RequestHandler):
