@@ -10,19 +10,20 @@ import asyncio
 import csv
 import datetime as dt
 import enum
+import json
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dialogue import Field, FieldKind
@@ -49,6 +50,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _MONEY_FORMAT = '#,##0 "₫"'
 _DATE_FORMAT = "dd/mm/yyyy"
 _DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+_CSV_DATETIME = "%Y-%m-%d %H:%M"
 _NO_REPORTER = "—"  # the reporter deleted their account; the approved entry stays
 # Answers whose options depend on the person at the time (e.g. "for myself or my unit"); the
 # collective and unit columns already say the same thing.
@@ -113,16 +115,19 @@ class ExportResult:
     files: int = 0
 
 
-@dataclass(frozen=True)
-class _Row:
-    """One entry with the names an export shows (plain values: no ORM object to accumulate)."""
+class _Row(NamedTuple):
+    """One entry with the names an export shows (plain values: no ORM object to accumulate);
+    a named tuple, made six times faster than a frozen dataclass."""
 
     id: int
     kind: str
     status: str
     collective: bool
     submitted_at: dt.datetime
-    answers: dict[str, Any]
+    # JSON text, decoded row by row as it is written. Decoded up front, a partition's dicts
+    # outlived the garbage collector's young generations and made it sweep the whole heap
+    # again and again: about a tenth of a CSV export's time.
+    answers: str
     unit: str
     reporter: str | None
     campaign: str
@@ -187,6 +192,9 @@ async def _partitions(
 ) -> AsyncIterator[list[_Row]]:
     """The matching entries, PARTITION at a time in id order (keyset paging: no OFFSET)."""
     conditions = _conditions(filters, tz)
+    # Counted in the same query (a lookup in the entry_id index per row): a second query per
+    # partition, with every id of the partition as a parameter, took longer.
+    files = select(func.count()).where(EntryFile.entry_id == Entry.id).scalar_subquery()
     last_id = 0
     while True:
         statement = (
@@ -196,10 +204,11 @@ async def _partitions(
                 Entry.status,
                 Entry.collective,
                 Entry.submitted_at,
-                Entry.answers,
+                cast(Entry.answers, Text),  # see _Row.answers
                 Unit.name,
                 Member.full_name,
                 Campaign.title,
+                files,
             )
             .join(Unit, Unit.id == Entry.unit_id)
             .join(Campaign, Campaign.id == Entry.campaign_id)
@@ -211,39 +220,8 @@ async def _partitions(
         found = (await session.execute(statement)).all()
         if not found:
             return
-        ids = [row[0] for row in found]
-        counted = await session.execute(
-            select(EntryFile.entry_id, func.count())
-            .where(EntryFile.entry_id.in_(ids))
-            .group_by(EntryFile.entry_id)
-        )
-        counts = {entry_id: count for entry_id, count in counted.all()}
-        yield [
-            _Row(
-                id=entry_id,
-                kind=kind,
-                status=status,
-                collective=collective,
-                submitted_at=submitted_at,
-                answers=answers,
-                unit=unit,
-                reporter=reporter,
-                campaign=campaign,
-                files=counts.get(entry_id, 0),
-            )
-            for (
-                entry_id,
-                kind,
-                status,
-                collective,
-                submitted_at,
-                answers,
-                unit,
-                reporter,
-                campaign,
-            ) in found
-        ]
-        last_id = ids[-1]
+        yield [_Row._make(row) for row in found]
+        last_id = found[-1][0]
 
 
 async def _files(session: AsyncSession, entry_ids: list[int]) -> list[_File]:
@@ -273,46 +251,160 @@ def _fields(kind: str) -> list[Field]:
     return [f for f in KINDS[kind].form.fields if f.name not in _SKIPPED_FIELDS]
 
 
-def _cell(t: Translator, current: Field, value: Any, files: int) -> Any:
-    """One answer as a spreadsheet value: numbers, dates and text (labels translated)."""
-    kind = current.kind
-    if kind is FieldKind.PHOTOS:
-        return files
+# One answer (and the entry's count of evidence files) as a spreadsheet value, or as CSV
+# text (empty for no answer; text made safe).
+Cell = Callable[[Any, int], Any]
+CsvText = Callable[[Any, int], str]
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One answer column of a kind's sheet or file."""
+
+    name: str
+    kind: FieldKind
+    cell: Cell
+    text: CsvText
+
+
+def _file_count(_value: Any, files: int) -> int:
+    return files
+
+
+def _number(value: Any, _files: int) -> Any:
     if value is None:
         return None
+    return value if isinstance(value, int | float) else Decimal(str(value))
+
+
+def _date(value: Any, _files: int) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(str(value))
+
+
+def _location(value: Any, _files: int) -> str | None:
+    if value is None:
+        return None
+    if "place" in value:
+        return str(value["place"])
+    return f"{value.get('latitude')}, {value.get('longitude')}"
+
+
+def _plain(value: Any) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _text(value: Any, _files: int) -> str | None:
+    return None if value is None else _plain(value)
+
+
+def _file_count_text(_value: Any, files: int) -> str:
+    return str(files)
+
+
+def _number_text(value: Any, files: int) -> str:
+    return "" if value is None else str(_number(value, files))
+
+
+def _date_text(value: Any, _files: int) -> str:
+    return "" if value is None else dt.date.fromisoformat(str(value)).isoformat()
+
+
+def _text_text(value: Any, _files: int) -> str:
+    return "" if value is None else safe_text(_plain(value))
+
+
+def _as_text(cell: Cell) -> CsvText:
+    """The CSV text of a cell that is text (or empty)."""
+
+    def text(value: Any, files: int) -> str:
+        result = cell(value, files)
+        return "" if result is None else safe_text(result)
+
+    return text
+
+
+def _column(t: Translator, current: Field) -> _Column:
+    """How answers to `current` become cells (numbers, dates and text, labels translated) and
+    CSV text: chosen once per export, with the option labels translated once, not per row."""
+    kind = current.kind
+    if kind is FieldKind.PHOTOS:
+        return _Column(current.name, kind, _file_count, _file_count_text)
     if kind in _NUMBERS:
-        return value if isinstance(value, int | float) else Decimal(str(value))
+        return _Column(current.name, kind, _number, _number_text)
     if kind is FieldKind.DATE:
-        return dt.date.fromisoformat(str(value))
-    if kind is FieldKind.CHOICE:
-        return _label(t, current, str(value))
-    if kind is FieldKind.MULTI_CHOICE:
-        return ", ".join(_label(t, current, str(v)) for v in value)
+        return _Column(current.name, kind, _date, _date_text)
+    cell = _text_cell(t, current)
+    return _Column(current.name, kind, cell, _text_text if cell is _text else _as_text(cell))
+
+
+def _text_cell(t: Translator, current: Field) -> Cell:
+    kind = current.kind
     if kind is FieldKind.LOCATION:
-        if "place" in value:
-            return str(value["place"])
-        return f"{value.get('latitude')}, {value.get('longitude')}"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return _location
+    if kind not in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
+        return _text
+    labels: dict[str, str] = {}
+    for option in current.options:
+        labels.setdefault(option.value, t.gettext(option.label))
+
+    def label(value: Any) -> str:
+        text = str(value)
+        return labels.get(text, text)
+
+    if kind is FieldKind.CHOICE:
+        return lambda value, _files: None if value is None else label(value)
+    return lambda value, _files: None if value is None else ", ".join(label(v) for v in value)
 
 
-def _label(t: Translator, current: Field, value: str) -> str:
-    option = next((o for o in current.options if o.value == value), None)
-    return t.gettext(option.label) if option else value
+class _Layout:
+    """The columns of each kind, and the labels every row repeats, translated once."""
 
+    def __init__(self, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
+        self.t, self.tz = t, tz
+        self.columns = {kind: [_column(t, f) for f in _fields(kind)] for kind in kinds}
+        self.yes, self.no = t.gettext(N_("Yes")), t.gettext(N_("No"))
+        self.statuses: dict[str, str] = {}
 
-def _fixed(t: Translator, row: _Row, tz: ZoneInfo) -> list[Any]:
-    return [
-        row.id,
-        t.gettext(STATUS_LABELS.get(row.status, row.status)),
-        t.gettext(N_("Yes") if row.collective else N_("No")),
-        row.unit,
-        row.reporter or _NO_REPORTER,
-        row.campaign,
+    def status(self, status: str) -> str:
+        label = self.statuses.get(status)
+        if label is None:
+            label = self.statuses[status] = self.t.gettext(STATUS_LABELS.get(status, status))
+        return label
+
+    def local(self, time: dt.datetime) -> dt.datetime:
         # Excel knows no time zones: local time, as people there read it.
-        row.submitted_at.astimezone(tz).replace(tzinfo=None),
-    ]
+        return time.astimezone(self.tz).replace(tzinfo=None)
+
+    def fixed(self, row: _Row) -> list[Any]:
+        return [
+            row.id,
+            self.status(row.status),
+            self.yes if row.collective else self.no,
+            row.unit,
+            row.reporter or _NO_REPORTER,
+            row.campaign,
+            self.local(row.submitted_at),
+        ]
+
+    def fixed_texts(self, row: _Row) -> list[str]:
+        """fixed(row) as CSV text: the local time to the minute, text made safe."""
+        return [
+            str(row.id),
+            safe_text(self.status(row.status)),
+            safe_text(self.yes if row.collective else self.no),
+            safe_text(row.unit),
+            safe_text(row.reporter or _NO_REPORTER),
+            safe_text(row.campaign),
+            self.local(row.submitted_at).strftime(_CSV_DATETIME),
+        ]
+
+    def answers(self, row: _Row) -> list[Any]:
+        answers, files = json.loads(row.answers), row.files
+        return [c.cell(answers.get(c.name), files) for c in self.columns[row.kind]]
+
+    def answer_texts(self, row: _Row) -> list[str]:
+        answers, files = json.loads(row.answers), row.files
+        return [c.text(answers.get(c.name), files) for c in self.columns[row.kind]]
 
 
 def _headers(t: Translator, kind: str) -> list[str]:
@@ -325,7 +417,7 @@ class _Xlsx:
     """One sheet per kind and a summary, streamed row by row (constant memory)."""
 
     def __init__(self, path: Path, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
-        self.t, self.tz = t, tz
+        self.t, self.layout = t, _Layout(t, tz, kinds)
         self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
         self.bold = self.book.add_format({"bold": True})
         self.money = self.book.add_format({"num_format": _MONEY_FORMAT})
@@ -334,6 +426,7 @@ class _Xlsx:
         self.summary = self.book.add_worksheet(t.gettext(N_("Summary"))[:31])
         self.sheets: dict[str, Any] = {}
         self.next_row: dict[str, int] = {}
+        self.formats: dict[str, list[Any]] = {}  # of each answer column: money, or none
         self.totals: Counter[tuple[str, str]] = Counter()
         for kind in kinds:
             sheet = self.book.add_worksheet(t.gettext(KINDS[kind].form.title)[:31])
@@ -345,23 +438,25 @@ class _Xlsx:
             sheet.freeze_panes(1, 0)
             self.sheets[kind] = sheet
             self.next_row[kind] = 1
+            self.formats[kind] = [
+                self.money if c.kind is FieldKind.MONEY else None
+                for c in self.layout.columns[kind]
+            ]
 
     def add(self, rows: Sequence[_Row], _files: Sequence[_File]) -> None:
+        layout, write = self.layout, self._write
         for row in rows:
             kind = row.kind
             self.totals[(row.unit, kind)] += 1
             sheet, number = self.sheets[kind], self.next_row[kind]
-            self.next_row[kind] += 1
-            fixed = _fixed(self.t, row, self.tz)
-            for column, value in enumerate(fixed):
-                self._write(sheet, number, column, value, None)
-            for column, current in enumerate(_fields(kind), start=len(fixed)):
-                value = _cell(self.t, current, row.answers.get(current.name), row.files)
-                self._write(sheet, number, column, value, current.kind)
+            self.next_row[kind] = number + 1
+            for column, value in enumerate(layout.fixed(row)):
+                write(sheet, number, column, value, None)
+            cells = zip(layout.answers(row), self.formats[kind], strict=True)
+            for column, (value, number_format) in enumerate(cells, start=len(COLUMNS)):
+                write(sheet, number, column, value, number_format)
 
-    def _write(
-        self, sheet: Any, row: int, column: int, value: Any, kind: FieldKind | None
-    ) -> None:
+    def _write(self, sheet: Any, row: int, column: int, value: Any, number_format: Any) -> None:
         if value is None:
             return
         if isinstance(value, str):
@@ -374,8 +469,7 @@ class _Xlsx:
         elif isinstance(value, bool):
             sheet.write_boolean(row, column, value)
         else:
-            money = self.money if kind is FieldKind.MONEY else None
-            sheet.write_number(row, column, float(value), money)
+            sheet.write_number(row, column, float(value), number_format)
 
     def close(self) -> None:
         for kind, sheet in self.sheets.items():
@@ -405,23 +499,11 @@ class _Xlsx:
         sheet.autofilter(0, 0, len(units), len(headers) - 1)
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return safe_text(value)
-    return str(value)
-
-
 class _CsvZip:
     """One UTF-8 (with BOM, for Excel) CSV per kind, zipped at the end."""
 
     def __init__(self, path: Path, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
-        self.path, self.t, self.tz = path, t, tz
+        self.path, self.layout = path, _Layout(t, tz, kinds)
         # A ZIP takes one member at a time: each kind streams into its own file first.
         self.folder = tempfile.TemporaryDirectory(prefix="export-")
         self.handles: dict[str, IO[str]] = {}
@@ -435,12 +517,9 @@ class _CsvZip:
             self.writers[kind].writerow([safe_text(h) for h in _headers(t, kind)])
 
     def add(self, rows: Sequence[_Row], _files: Sequence[_File]) -> None:
+        layout, writers = self.layout, self.writers
         for row in rows:
-            kind = row.kind
-            values = _fixed(self.t, row, self.tz) + [
-                _cell(self.t, f, row.answers.get(f.name), row.files) for f in _fields(kind)
-            ]
-            self.writers[kind].writerow([_csv_value(v) for v in values])
+            writers[row.kind].writerow(layout.fixed_texts(row) + layout.answer_texts(row))
 
     def close(self) -> None:
         try:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.charts import leaderboard_chart, monthly_chart
 from bot.i18n import Translator
 from bot.text import escape
 from handlers.reporting import KINDS
@@ -114,6 +113,8 @@ async def charts(
 ) -> list[Chart]:
     """Entries per month of the last year by kind, and units ranked by approved entries
     (when any is approved); drawn in worker threads."""
+    # matplotlib and NumPy take some 40 MB: loaded when the first chart is drawn.
+    from bot.charts import leaderboard_chart, monthly_chart  # noqa: PLC0415
     months = _month_keys(today, CHART_MONTHS)
     per_month = await monthly_entries(session, scope, months[0], months[-1])
     ranked = (await leaderboard(session, await ranking_groups(session, scope)))[:RANKED]
