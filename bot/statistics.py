@@ -115,6 +115,7 @@ async def charts(
     (when any is approved); drawn in worker threads."""
     # matplotlib and NumPy take some 40 MB: loaded when the first chart is drawn.
     from bot.charts import leaderboard_chart, monthly_chart  # noqa: PLC0415
+
     months = _month_keys(today, CHART_MONTHS)
     per_month = await monthly_entries(session, scope, months[0], months[-1])
     ranked = (await leaderboard(session, await ranking_groups(session, scope)))[:RANKED]
