@@ -279,7 +279,10 @@ def _backup_file(source: str, target: Path) -> str:
         raise FileExistsError(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst, pages=1024)
+        # In one step: copied in slices, each write of the running bot would restart the
+        # copy, and a busy bot could keep a large database from ever being backed up. In WAL
+        # mode the single step does not hold the bot's writers back.
+        src.backup(dst, pages=-1)
     with sqlite3.connect(target) as check:
         row = check.execute("PRAGMA integrity_check").fetchone()
     return str(row[0])
