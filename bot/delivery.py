@@ -84,6 +84,7 @@ class DeliveryWorker:
         self.sender = sender
         self.batch = batch
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._frames: dict[tuple[int, str], tuple[str, str | None]] = {}
         self._last_progress = 0.0
 
@@ -91,8 +92,22 @@ class DeliveryWorker:
         """New messages are in the outbox."""
         self._wake.set()
 
+    async def stop(self, task: asyncio.Task[None]) -> None:
+        """Ends run_forever (running as `task`) after the batch in hand; cut off if that
+        takes longer than a few seconds (what was claimed comes due again)."""
+        self._stopping.set()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def run_forever(self) -> None:
-        while True:
+        """Delivers until stop(): the batch in hand is finished first, so no transaction is
+        cut off."""
+        while not self._stopping.is_set():
             try:
                 sent = await self.run_once()
             except Exception:

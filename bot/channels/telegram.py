@@ -241,9 +241,7 @@ class TelegramChannel:
     async def stop(self) -> None:
         self._stopping.set()
         if self._worker_task is not None:
-            self._worker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker_task
+            await self.worker.stop(self._worker_task)
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

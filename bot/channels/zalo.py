@@ -172,11 +172,12 @@ class ZaloChannel:
 
     async def stop(self) -> None:
         self._stopping.set()
-        for task in (self._worker_task, self._poller):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._worker_task is not None:
+            await self.worker.stop(self._worker_task)
+        if self._poller is not None:
+            self._poller.cancel()  # a stored update being received is a task of its own
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         if self._server is not None:
             self._server.stop()
         while self._tasks:
@@ -239,7 +240,15 @@ class ZaloChannel:
                 await self.receive(update)
 
     async def receive(self, payload: dict[str, Any]) -> None:
-        """Stores the update, then handles it unless it came before (Zalo may resend)."""
+        """Stores the update, then handles it unless it came before (Zalo may resend). The
+        storing is a task of its own, which stop() waits for: stopping the poll or the web
+        server never cuts the inbox's transaction off."""
+        storing = asyncio.create_task(self._store(payload))
+        self._tasks.add(storing)
+        storing.add_done_callback(self._tasks.discard)
+        await asyncio.shield(storing)
+
+    async def _store(self, payload: dict[str, Any]) -> None:
         update = unwrap(payload)
         message = update.get("message") if isinstance(update.get("message"), dict) else None
         if message is None or not message.get("message_id"):

@@ -337,6 +337,9 @@ class FakeZaloBotApi:
         self._signal.notify()
         server.stop()
         if self._pump is not None:
+            # Let a webhook post in flight finish (its socket closes), then the pump returns.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._pump), timeout=15)
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
