@@ -16,6 +16,7 @@ import struct
 import tempfile
 import threading
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,21 @@ def check(
     if len(data) > MAX_BYTES:
         raise EvidenceRejected(_TOO_LARGE, {"max_mb": MAX_BYTES // (1024 * 1024)})
     mime = _sniff(data)
+    if _is_archive(data):
+        # A picture that is also a ZIP (a polyglot) would hand whoever opens the evidence
+        # whatever it unpacks to.
+        raise EvidenceRejected(_UNSUPPORTED)
     if mime == _PDF:
         if b"%%EOF" not in data[-1024:]:
             raise EvidenceRejected(_DAMAGED_PDF)
         return mime, _EXTENSIONS[mime], None, None
     width, height = _decode(data, _PILLOW_FORMATS[mime])
     return mime, _EXTENSIONS[mime], width, height
+
+
+def _is_archive(data: bytes) -> bool:
+    """Whether the bytes also read as a ZIP archive (its directory ends the file)."""
+    return b"PK\x05\x06" in data[-65_557:] and zipfile.is_zipfile(io.BytesIO(data))
 
 
 def _sniff(data: bytes) -> str:

@@ -11,6 +11,7 @@ from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Reply
 from bot.i18n import N_, SUPPORTED
 from bot.router import Router, menu_reply
+from models.dialogues import current_dialogue
 from models.tables import Identity
 
 __all__ = ["register"]
@@ -22,7 +23,9 @@ async def choose_language(ctx: Context) -> list[Reply]:
     if wanted in SUPPORTED:
         await _switch(ctx, wanted)
         return [Reply(ctx._("I will speak English with you from now on."))]
-    if ctx.inbound.args:
+    in_a_form = await current_dialogue(ctx.session, ctx.inbound.channel, ctx.inbound.chat_id)
+    if ctx.inbound.args or in_a_form:
+        # A picker would replace the open form and lose its answers: the typed way instead.
         return [Reply(ctx._("Type /language vi for Vietnamese or /language en for English."))]
     return await start_form(ctx, "language")
 
