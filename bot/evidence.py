@@ -17,12 +17,14 @@ import tempfile
 import threading
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from bot.events import Attachment, Inbound
 from bot.i18n import N_
 
 __all__ = [
@@ -270,3 +272,30 @@ def _fsync_directory(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+async def fetch_attachments(
+    inbound: Inbound, download: Callable[[Attachment], Awaitable[StoredFile]]
+) -> Inbound:
+    """The inbound with each file downloaded (by the channel), checked and stored, noting
+    for each where it is or why it was refused. Done before the transaction, which must not
+    wait on the network."""
+    fetched = []
+    for attachment in inbound.attachments:
+        try:
+            stored = await download(attachment)
+        except EvidenceRejected as rejected:
+            fetched.append(
+                replace(attachment, problem=rejected.message, problem_params=rejected.params)
+            )
+            continue
+        fetched.append(
+            replace(
+                attachment,
+                sha256=stored.sha256,
+                path=stored.relative_path,
+                mime_type=stored.mime,
+                size=stored.size,
+            )
+        )
+    return replace(inbound, attachments=tuple(fetched))

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from collections.abc import Coroutine, Iterable
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,7 +45,13 @@ from tornado.web import RequestHandler
 from bot.app import App
 from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
 from bot.events import Attachment, Document, Inbound, InboundKind, Reply
-from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile
+from bot.evidence import (
+    MAX_BYTES,
+    EvidenceRejected,
+    EvidenceStore,
+    StoredFile,
+    fetch_attachments,
+)
 from bot.i18n import N_, SUPPORTED
 from bot.pacing import Pacer
 from bot.text import split_text
@@ -404,7 +409,7 @@ class TelegramChannel:
             await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
         async with self._slots:
             if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
-                inbound = await self._fetch_evidence(inbound)
+                inbound = await fetch_attachments(inbound, self._download)
             replies = await self.app.dispatcher.handle(inbound, update.to_dict())
             if replies is None:
                 return  # handled before: a redelivery changes nothing and sends nothing
@@ -413,29 +418,6 @@ class TelegramChannel:
             else:
                 await self._send_all(inbound.chat_id, replies)
             await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
-
-    async def _fetch_evidence(self, inbound: Inbound) -> Inbound:
-        """Downloads, checks and stores the files, noting for each where it is or why not.
-        Done before the transaction, which must not wait on the network."""
-        fetched = []
-        for attachment in inbound.attachments:
-            try:
-                stored = await self._download(attachment)
-            except EvidenceRejected as rejected:
-                fetched.append(
-                    replace(attachment, problem=rejected.message, problem_params=rejected.params)
-                )
-                continue
-            fetched.append(
-                replace(
-                    attachment,
-                    sha256=stored.sha256,
-                    path=stored.relative_path,
-                    mime_type=stored.mime,
-                    size=stored.size,
-                )
-            )
-        return replace(inbound, attachments=tuple(fetched))
 
     async def _download(self, attachment: Attachment) -> StoredFile:
         too_big = EvidenceRejected(

@@ -18,7 +18,6 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Coroutine, Iterable
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +30,7 @@ from tornado.web import RequestHandler
 from bot.app import App
 from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
 from bot.events import Attachment, Inbound, InboundKind, Reply
-from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore
+from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
 from bot.i18n import N_
 from bot.pacing import Pacer
 from bot.text import split_text, strip_html
@@ -293,33 +292,12 @@ class ZaloChannel:
         if delay:
             await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
         if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
-            inbound = await self._fetch_evidence(inbound)
+            inbound = await fetch_attachments(inbound, self._download)
         replies = await self.app.dispatcher.handle(inbound, update)
         if replies is None:
             return
         await self._send_all(inbound.chat_id, replies)
         await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
-
-    async def _fetch_evidence(self, inbound: Inbound) -> Inbound:
-        fetched = []
-        for attachment in inbound.attachments:
-            try:
-                stored = await self._download(attachment.file_id)
-            except EvidenceRejected as rejected:
-                fetched.append(
-                    replace(attachment, problem=rejected.message, problem_params=rejected.params)
-                )
-                continue
-            fetched.append(
-                replace(
-                    attachment,
-                    sha256=stored.sha256,
-                    path=stored.relative_path,
-                    mime_type=stored.mime,
-                    size=stored.size,
-                )
-            )
-        return replace(inbound, attachments=tuple(fetched))
 
     def allowed_host(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -329,8 +307,9 @@ class ZaloChannel:
             for allowed in self.settings.media_hosts
         )
 
-    async def _download(self, url: str) -> Any:
+    async def _download(self, attachment: Attachment) -> StoredFile:
         """The photo behind photo_url, read up to the size cap, checked and stored."""
+        url = attachment.file_id
         failed = EvidenceRejected(N_("That file could not be received. Please send it again."))
         if not self.allowed_host(url):
             log.warning("a photo from a host not on zalo.media_hosts was refused")
