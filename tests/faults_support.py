@@ -21,12 +21,11 @@ from typing import Any, Protocol
 
 import httpx
 from PIL import Image
-from sqlalchemy import insert, select
 
 from bot.app import build_app
-from models.tables import Identity, Member, Unit
 from tests.botapi import FakeBotApi, SentMessage
 from tests.conftest import ROOT, bot_env, make_config
+from tests.test_stats import add_plain_members
 
 __all__ = [
     "CONFIRMED",
@@ -99,36 +98,7 @@ async def add_reporters(tmp_path: Path, count: int, first_chat: int) -> None:
     await app.prepare()
     try:
         async with app.db.write() as session:
-            unit_id = (
-                await session.scalars(select(Unit.id).where(Unit.code == "ls-x-na-sam"))
-            ).one()
-            ids = (
-                await session.scalars(
-                    insert(Member).returning(Member.id),
-                    [
-                        {
-                            "full_name": f"Đoàn viên {n}",
-                            "birth_year": 2001,
-                            "is_minor": False,
-                            "unit_id": unit_id,
-                            "broadcasts_off": False,
-                        }
-                        for n in range(count)
-                    ],
-                )
-            ).all()
-            await session.execute(
-                insert(Identity),
-                [
-                    {
-                        "channel": "telegram",
-                        "user_id": str(first_chat + n),
-                        "chat_id": str(first_chat + n),
-                        "member_id": member_id,
-                    }
-                    for n, member_id in enumerate(ids)
-                ],
-            )
+            await add_plain_members(session, count, first_chat=first_chat)
     finally:
         await app.close()
 
