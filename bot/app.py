@@ -94,6 +94,7 @@ class App:
             await asyncio.sleep(MAINTENANCE_INTERVAL.total_seconds())
 
     async def close(self) -> None:
+        await self.dispatcher.settle()
         await self.db.close()
 
 

@@ -11,9 +11,9 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.context import Context
@@ -22,10 +22,10 @@ from bot.events import Inbound, InboundKind, Reply
 from bot.flood import FloodGate
 from bot.i18n import N_, Catalogs, Translator, pick_locale
 from bot.router import Router, menu_reply
-from models import Database, InboxUpdate, utcnow
+from models import Database
 from models.dialogues import current_dialogue
-from models.inbox import claim_update, finish_update, mark_replied
-from models.people import identity_for, load_person
+from models.inbox import finish_handling, finish_update, mark_replied
+from models.people import person_for
 from models.tables import Dialogue
 
 __all__ = ["Dispatcher"]
@@ -56,6 +56,8 @@ class Dispatcher:
         # of those, the ones that can still show a picture (Zalo with a public address).
         self.plain_channels: set[str] = set()
         self.picture_channels: set[str] = set()
+        self._answered: list[tuple[str, str]] = []  # updates whose replies went out
+        self._marking: asyncio.Task[None] | None = None
 
     def admit(self, inbound: Inbound) -> tuple[float, Reply | None]:
         """Flood control: how long to hold this update, and a notice to send once."""
@@ -76,7 +78,7 @@ class Dispatcher:
         locale = pick_locale(None, inbound.client_language, self.config.default_locale)
         return self.catalogs.translator(locale, self.config.tz)
 
-    async def handle(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
+    async def handle(self, inbound: Inbound) -> list[Reply] | None:
         """Handles one update and returns the replies to send; None if it was handled before.
 
         A database that is busy or briefly unreachable gets a few more tries; a handler that
@@ -84,7 +86,7 @@ class Dispatcher:
         """
         for attempt in range(1, DB_ATTEMPTS + 1):
             try:
-                return await self._handle_once(inbound, payload)
+                return await self._handle_once(inbound)
             except OperationalError:
                 if attempt == DB_ATTEMPTS:
                     raise  # the update stays in the inbox and is handled after restart
@@ -94,41 +96,40 @@ class Dispatcher:
                 # The handler's writes are rolled back; record the update as handled with an
                 # apology, so a poisonous update is not retried forever.
                 log.exception("handling %s update failed", inbound.channel)
-                return await self._apologise(inbound, payload)
+                return await self._apologise(inbound)
         return None
 
-    async def _handle_once(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
+    async def _handle_once(self, inbound: Inbound) -> list[Reply] | None:
         after_commit: list[Callable[[], None]] = []
         later: list[Callable[[], Awaitable[list[Reply]]]] = []
-        async with self.db.write() as session:
-            row = await claim_update(session, inbound.channel, inbound.update_key, payload)
-            if row is None:
-                return None
-            identity = await identity_for(
-                session,
-                inbound.channel,
-                inbound.user_id,
-                inbound.chat_id,
-                (inbound.client_language or "")[:16] or None,
-            )
-            person = await load_person(session, identity)
-            locale = pick_locale(
-                person.locale, inbound.client_language, self.config.default_locale
-            )
-            ctx = Context(
-                inbound=inbound,
-                person=person,
-                t=self.catalogs.translator(locale, self.config.tz),
-                session=session,
-                config=self.config,
-                router=self.router,
-                catalogs=self.catalogs,
-                db=self.db,
-                after_commit=after_commit,
-                later=later,
-            )
-            replies = self._adapt(ctx.t, inbound.channel, await self._route(ctx))
-            _handled(row, inbound, replies)
+        try:
+            async with self.db.write() as session:
+                person = await person_for(
+                    session,
+                    inbound.channel,
+                    inbound.user_id,
+                    inbound.chat_id,
+                    (inbound.client_language or "")[:16] or None,
+                )
+                locale = pick_locale(
+                    person.locale, inbound.client_language, self.config.default_locale
+                )
+                ctx = Context(
+                    inbound=inbound,
+                    person=person,
+                    t=self.catalogs.translator(locale, self.config.tz),
+                    session=session,
+                    config=self.config,
+                    router=self.router,
+                    catalogs=self.catalogs,
+                    db=self.db,
+                    after_commit=after_commit,
+                    later=later,
+                )
+                replies = self._adapt(ctx.t, inbound.channel, await self._route(ctx))
+                await _finish(session, inbound, replies)
+        except _HandledBefore:
+            return None  # a redelivery: what the handler did is rolled back
         for work in after_commit:
             work()
         for job in later:
@@ -143,7 +144,7 @@ class Dispatcher:
         pictures = channel in self.picture_channels
         return [_plain(t, reply, pictures=pictures) for reply in replies]
 
-    async def _apologise(self, inbound: Inbound, payload: dict[str, Any]) -> list[Reply] | None:
+    async def _apologise(self, inbound: Inbound) -> list[Reply] | None:
         t = self._fallback_translator(inbound)
         replies = [
             Reply(
@@ -153,11 +154,11 @@ class Dispatcher:
                 )
             )
         ]
-        async with self.db.write() as session:
-            row = await claim_update(session, inbound.channel, inbound.update_key, payload)
-            if row is None:
-                return None  # handled meanwhile (a concurrent delivery): nothing to say
-            _handled(row, inbound, replies)
+        try:
+            async with self.db.write() as session:
+                await _finish(session, inbound, replies)
+        except _HandledBefore:
+            return None  # handled meanwhile (a concurrent delivery): nothing to say
         return replies
 
     async def wants_files(self, inbound: Inbound) -> bool:
@@ -174,10 +175,32 @@ class Dispatcher:
         async with self.db.write() as session:
             await finish_update(session, channel, update_key)
 
-    async def replied(self, channel: str, update_key: str) -> None:
-        """Records that the replies of an update were sent."""
-        async with self.db.write() as session:
-            await mark_replied(session, channel, update_key)
+    def replied(self, channel: str, update_key: str) -> None:
+        """Records that the replies of an update were sent.
+
+        The marks are written behind the conversation, many to a transaction: the reply is
+        out already, and a mark lost to a crash only means the reply is sent once more after
+        restart.
+        """
+        self._answered.append((channel, update_key))
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._mark_replied(), name="mark-replied")
+
+    async def settle(self) -> None:
+        """Waits until every update answered so far is marked so."""
+        while self._marking is not None and not self._marking.done():
+            await asyncio.shield(self._marking)
+
+    async def _mark_replied(self) -> None:
+        while self._answered:
+            answered, self._answered = self._answered, []
+            try:
+                async with self.db.write() as session:
+                    for name in {channel for channel, _ in answered}:
+                        keys = [key for channel, key in answered if channel == name]
+                        await mark_replied(session, name, keys)
+            except Exception:
+                log.exception("could not mark %d updates answered", len(answered))
 
     def _leaves_freely(self, dialogue: Dialogue) -> bool:
         form = self.router.forms.get(dialogue.form)
@@ -282,8 +305,14 @@ def _choices_hint(t: Translator, count: int) -> str:
     return t.gettext("Reply with a number from 1 to {last}.").format(last=count)
 
 
-def _handled(row: InboxUpdate, inbound: Inbound, replies: list[Reply]) -> None:
-    """Marks the update handled with the replies to send; what the user sent is not kept."""
-    row.handled_at = utcnow()
-    row.payload = {"_chat_id": inbound.chat_id}
-    row.replies = {"items": [reply.to_json() for reply in replies]}
+class _HandledBefore(Exception):
+    """Rolls back the handling of an update that turned out to be handled already."""
+
+
+async def _finish(session: AsyncSession, inbound: Inbound, replies: list[Reply]) -> None:
+    """Marks the update handled with the replies to send, in the handler's transaction."""
+    items = [reply.to_json() for reply in replies]
+    if not await finish_handling(
+        session, inbound.channel, inbound.update_key, inbound.chat_id, items
+    ):
+        raise _HandledBefore

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event
@@ -42,10 +45,17 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
         )
+        write_engine = self.engine
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
+            write_engine = create_async_engine(
+                self.url,
+                async_creator=partial(_connect_writer, self.url.database or "", busy_timeout_ms),
+            )
+            _configure_sqlite(write_engine, busy_timeout_ms)
+        self._write_engine = write_engine
         self._writer = async_sessionmaker(
-            self.engine.execution_options(begin="IMMEDIATE"), expire_on_commit=False
+            write_engine.execution_options(begin="IMMEDIATE"), expire_on_commit=False
         )
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time; a writer that finds the lock taken sleeps in
@@ -78,7 +88,34 @@ class Database:
             await connection.run_sync(_upgrade)
 
     async def close(self) -> None:
+        await self._write_engine.dispose()
         await self.engine.dispose()
+
+
+class _WriterConnection(aiosqlite.Connection):
+    """A writer's SQLite connection: inside a transaction, statements run right here.
+
+    aiosqlite hands every call to the connection's own thread and back; through SQLAlchemy a
+    statement makes four such trips (cursor, execute, fetch, close), which cost far more than
+    the index lookups of a chat step themselves (see BENCHMARKS.md, "Update throughput").
+    Inside a write transaction nothing waits: `BEGIN IMMEDIATE` already holds the database's
+    write lock, so the statements run on the event loop's thread. What may wait still goes
+    to the thread: opening the transaction (another process may be writing), the commit (it
+    waits for the disk, and may fold the write-ahead log back), connecting and closing.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        connection = self._connection
+        if connection is not None and connection.in_transaction and fn != connection.commit:
+            return fn(*args, **kwargs)
+        return await super()._execute(fn, *args, **kwargs)
+
+
+async def _connect_writer(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(path, timeout=busy_timeout_ms / 1000, check_same_thread=False)
+
+    return await _WriterConnection(connector, iter_chunk_size=64)
 
 
 def _upgrade(connection: Connection) -> None:

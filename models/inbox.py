@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.tables import InboxUpdate, utcnow
 
 __all__ = [
-    "claim_update",
+    "finish_handling",
     "finish_update",
     "mark_replied",
     "prune_inbox",
@@ -45,26 +45,45 @@ async def store_updates(
     return new
 
 
-async def claim_update(
-    session: AsyncSession, channel: str, key: str, payload: dict[str, Any]
-) -> InboxUpdate | None:
-    """The inbox row to handle in this transaction, or None if it was handled already."""
-    row = await session.scalar(
-        select(InboxUpdate).where(InboxUpdate.channel == channel, InboxUpdate.update_key == key)
+async def finish_handling(
+    session: AsyncSession, channel: str, key: str, chat_id: str, replies: list[dict[str, Any]]
+) -> bool:
+    """Marks an update handled, with the replies to send; False if it was handled before.
+
+    What the user sent is not kept, only the chat to answer. An update that was never
+    stored (the console, tests) is stored here, handled.
+    """
+    done = {
+        "handled_at": utcnow(),
+        "payload": {"_chat_id": chat_id},
+        "replies": {"items": replies},
+    }
+    result = await session.execute(
+        update(InboxUpdate)
+        .where(
+            InboxUpdate.channel == channel,
+            InboxUpdate.update_key == key,
+            InboxUpdate.handled_at.is_(None),
+        )
+        .values(**done)
     )
-    if row is None:
-        row = InboxUpdate(channel=channel, update_key=key, payload=payload)
-        session.add(row)
-        await session.flush()
-        return row
-    return None if row.handled_at is not None else row
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    stored = await session.scalar(
+        select(InboxUpdate.id).where(InboxUpdate.channel == channel, InboxUpdate.update_key == key)
+    )
+    if stored is not None:
+        return False
+    session.add(InboxUpdate(channel=channel, update_key=key, **done))
+    await session.flush()
+    return True
 
 
-async def mark_replied(session: AsyncSession, channel: str, key: str) -> None:
+async def mark_replied(session: AsyncSession, channel: str, keys: Collection[str]) -> None:
     """Records that the replies went out, and forgets them: they may hold personal data."""
     await session.execute(
         update(InboxUpdate)
-        .where(InboxUpdate.channel == channel, InboxUpdate.update_key == key)
+        .where(InboxUpdate.channel == channel, InboxUpdate.update_key.in_(keys))
         .values(replied_at=utcnow(), replies=None, payload={})
     )
 

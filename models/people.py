@@ -17,6 +17,7 @@ __all__ = [
     "grant_role",
     "identity_for",
     "load_person",
+    "person_for",
     "register_member",
     "revoke_role",
 ]
@@ -65,17 +66,58 @@ async def identity_for(
         select(Identity).where(Identity.channel == channel, Identity.user_id == user_id)
     )
     if identity is None:
-        identity = Identity(
-            channel=channel, user_id=user_id, chat_id=chat_id, client_language=client_language
+        return await _first_contact(session, channel, user_id, chat_id, client_language)
+    _seen_again(identity, chat_id, client_language)
+    return identity
+
+
+async def person_for(
+    session: AsyncSession,
+    channel: str,
+    user_id: str,
+    chat_id: str | None = None,
+    client_language: str | None = None,
+) -> Person:
+    """The person behind a channel account, as `load_person(identity_for(...))` would give,
+    in one query: it runs for every message."""
+    rows = (
+        await session.execute(
+            select(Identity, Member, Unit, RoleGrant.role, RoleGrant.unit_id)
+            .outerjoin(Member, Member.id == Identity.member_id)
+            .outerjoin(Unit, Unit.id == Member.unit_id)
+            .outerjoin(RoleGrant, RoleGrant.identity_id == Identity.id)
+            .where(Identity.channel == channel, Identity.user_id == user_id)
         )
-        session.add(identity)
-        await session.flush()
-        return identity
+    ).all()
+    if not rows:
+        identity = await _first_contact(session, channel, user_id, chat_id, client_language)
+        return _person(identity, None, None, [])
+    identity, member, unit = rows[0][:3]
+    _seen_again(identity, chat_id, client_language)
+    grants = [(role, unit_id) for *_, role, unit_id in rows if role is not None]
+    return _person(identity, member, unit, grants)
+
+
+async def _first_contact(
+    session: AsyncSession,
+    channel: str,
+    user_id: str,
+    chat_id: str | None,
+    client_language: str | None,
+) -> Identity:
+    identity = Identity(
+        channel=channel, user_id=user_id, chat_id=chat_id, client_language=client_language
+    )
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+def _seen_again(identity: Identity, chat_id: str | None, client_language: str | None) -> None:
     if chat_id is not None and identity.chat_id != chat_id:
         identity.chat_id = chat_id
     if client_language is not None and identity.client_language != client_language:
         identity.client_language = client_language
-    return identity
 
 
 async def load_person(session: AsyncSession, identity: Identity) -> Person:
@@ -87,6 +129,15 @@ async def load_person(session: AsyncSession, identity: Identity) -> Person:
             select(RoleGrant.role, RoleGrant.unit_id).where(RoleGrant.identity_id == identity.id)
         )
     ).all()
+    return _person(identity, member, unit, [(role, unit_id) for role, unit_id in grants])
+
+
+def _person(
+    identity: Identity,
+    member: Member | None,
+    unit: Unit | None,
+    grants: list[tuple[str, int | None]],
+) -> Person:
     return Person(
         identity_id=identity.id,
         channel=identity.channel,
@@ -97,7 +148,7 @@ async def load_person(session: AsyncSession, identity: Identity) -> Person:
         unit_id=member.unit_id if member else None,
         unit_name=unit.name if unit else None,
         birth_year=member.birth_year if member else None,
-        roles=tuple((role, unit_id) for role, unit_id in grants),
+        roles=tuple(grants),
     )
 
 

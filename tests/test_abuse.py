@@ -166,7 +166,7 @@ class Chat:
         return await self._handle(inbound)
 
     async def _handle(self, inbound: Inbound) -> list[Reply]:
-        replies = await self.app.dispatcher.handle(inbound, {}) or []
+        replies = await self.app.dispatcher.handle(inbound) or []
         text = joined(replies)
         assert replies, f"no answer to {inbound.kind} {inbound.text or inbound.button!r}"
         assert APOLOGY not in text, f"{inbound.text or inbound.button!r} crashed a handler"

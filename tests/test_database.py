@@ -66,12 +66,13 @@ async def test_unit_search_ignores_diacritics_and_case(app: App) -> None:
 
 async def test_what_users_sent_is_not_kept_once_answered(app: App) -> None:
     inbound = parse_line("Hoàng Thị Mai")
-    await app.dispatcher.handle(inbound, {"text": inbound.text})
+    await app.dispatcher.handle(inbound)
     async with app.db.read() as session:
         row = (await session.scalars(select(InboxUpdate))).one()
         assert "Hoàng Thị Mai" not in str(row.payload)
         assert row.replies is not None  # kept until sent, to resend after a crash
-    await app.dispatcher.replied("console", inbound.update_key)
+    app.dispatcher.replied("console", inbound.update_key)
+    await app.dispatcher.settle()
     async with app.db.read() as session:
         assert (await session.scalars(select(InboxUpdate))).one().replies is None
 
@@ -79,8 +80,9 @@ async def test_what_users_sent_is_not_kept_once_answered(app: App) -> None:
 async def test_maintenance_forgets_old_updates_and_abandoned_forms(app: App) -> None:
     for line in ("/start", "1", "Hoàng Thị Mai"):
         inbound = parse_line(line)
-        await app.dispatcher.handle(inbound, {})
-        await app.dispatcher.replied("console", inbound.update_key)
+        await app.dispatcher.handle(inbound)
+        app.dispatcher.replied("console", inbound.update_key)
+    await app.dispatcher.settle()
     await app.maintain()
     async with app.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(InboxUpdate)) == 3

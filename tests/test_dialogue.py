@@ -77,7 +77,7 @@ async def survey_app(config: Config) -> AsyncIterator[App]:
 
 
 async def say(app: App, line: str) -> str:
-    replies = await app.dispatcher.handle(parse_line(line, language="en"), {}) or []
+    replies = await app.dispatcher.handle(parse_line(line, language="en")) or []
     return "\n\n".join(render(reply) for reply in replies)
 
 
@@ -100,7 +100,7 @@ async def send_photo(app: App, file_id: str) -> str:
         ),
         client_language="en",
     )
-    replies = await app.dispatcher.handle(inbound, {}) or []
+    replies = await app.dispatcher.handle(inbound) or []
     return "\n\n".join(render(reply) for reply in replies)
 
 
@@ -197,7 +197,7 @@ async def test_cancel_keeps_nothing_and_stale_buttons_do_nothing(survey_app: App
         button="f:registration:consent:agree",
         client_language="en",
     )
-    replies = await app.dispatcher.handle(stale, {}) or []
+    replies = await app.dispatcher.handle(stale) or []
     assert "That button belongs to an earlier question." in replies[0].text
     assert "Cancelled. Nothing was saved." in await say(app, "/cancel")
     assert "There is nothing to cancel." in await say(app, "/cancel")
@@ -214,9 +214,9 @@ async def test_a_failing_handler_changes_nothing_and_apologises_once(config: Con
     await app.prepare()
     try:
         inbound = parse_line("/broken", language="en")
-        replies = await app.dispatcher.handle(inbound, {}) or []
+        replies = await app.dispatcher.handle(inbound) or []
         assert "something went wrong on our side" in replies[0].text
-        assert await app.dispatcher.handle(inbound, {}) is None  # not retried forever
+        assert await app.dispatcher.handle(inbound) is None  # not retried forever
         assert "There is nothing to cancel." in await say(app, "/cancel")  # no form was left
     finally:
         await app.close()

@@ -267,9 +267,7 @@ class Dialogues(RuleBasedStateMachine):
         self.folder.cleanup()
 
     def send(self, say: Say) -> str:
-        replies: list[Reply] | None = self.runner.run(
-            self.app.dispatcher.handle(say.inbound(), {})
-        )
+        replies: list[Reply] | None = self.runner.run(self.app.dispatcher.handle(say.inbound()))
         text = "\n\n".join(render(reply) for reply in replies or [])
         assert replies, f"no answer to {say}"
         assert APOLOGY not in text, f"{say} crashed the engine"
@@ -468,7 +466,7 @@ async def test_commands_that_keep_a_form_open_keep_it_as_it_was(config: Config) 
     await app.prepare()
 
     async def send(say: Say) -> str:
-        replies = await app.dispatcher.handle(say.inbound(), {}) or []
+        replies = await app.dispatcher.handle(say.inbound()) or []
         return "\n\n".join(reply.text for reply in replies)
 
     def stored() -> list[tuple[str, str, dict[str, Any]]]:

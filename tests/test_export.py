@@ -46,7 +46,7 @@ async def replies(app: App, line: str, user: str | None = None) -> list[Reply]:
     inbound = parse_line(line, language="vi")
     if user is not None:
         inbound = replace(inbound, user_id=user, chat_id=user)
-    return await app.dispatcher.handle(inbound, {}) or []
+    return await app.dispatcher.handle(inbound) or []
 
 
 async def report_all(app: App) -> None:

@@ -35,7 +35,7 @@ SECRETARY, NEWCOMER, MEMBER, ADMIN = "sec", "new", "member", "admin"
 
 
 async def send(app: App, inbound: Inbound) -> list[Reply]:
-    return await app.dispatcher.handle(inbound, {}) or []
+    return await app.dispatcher.handle(inbound) or []
 
 
 async def say(app: App, line: str, user: str = NEWCOMER) -> list[Reply]:

@@ -86,9 +86,9 @@ async def test_registration_works_on_postgresql(pg_config: Config) -> None:
         replies = []
         for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"):
             inbound = parse_line(line)
-            replies = await app.dispatcher.handle(inbound, {"text": line}) or []
+            replies = await app.dispatcher.handle(inbound) or []
             # The same update again: handled once, answered once.
-            assert await app.dispatcher.handle(inbound, {"text": line}) is None
+            assert await app.dispatcher.handle(inbound) is None
         assert "Bạn đã đăng ký thành công" in replies[0].text
         async with app.db.read() as session:
             assert await session.scalar(select(func.count()).select_from(Unit)) == 71
@@ -108,7 +108,7 @@ async def test_concurrent_writers_on_postgresql(pg_config: Config) -> None:
     try:
         await app.prepare()
         lines = [parse_line("/help") for _ in range(20)]
-        results = await asyncio.gather(*(app.dispatcher.handle(inbound, {}) for inbound in lines))
+        results = await asyncio.gather(*(app.dispatcher.handle(inbound) for inbound in lines))
         assert all(result and "/start" in result[0].text for result in results)
     finally:
         await app.close()
@@ -120,7 +120,7 @@ async def test_the_outbox_works_on_postgresql(pg_config: Config) -> None:
     try:
         await app.prepare()
         for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"):
-            await app.dispatcher.handle(parse_line(line), {})
+            await app.dispatcher.handle(parse_line(line))
         async with app.db.write() as session:
             broadcast = Broadcast(text="Họp chi đoàn", audience={}, status="running")
             session.add(broadcast)

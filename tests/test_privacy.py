@@ -53,7 +53,7 @@ async def send_photo(app: App, data: bytes, name: str) -> list[Reply]:
             ),
         ),
     )
-    return await app.dispatcher.handle(inbound, {}) or []
+    return await app.dispatcher.handle(inbound) or []
 
 
 async def member_with_entries(app: App) -> None:
@@ -75,7 +75,7 @@ async def member_with_entries(app: App) -> None:
 
 async def test_mydata_holds_every_field_stored_about_the_member(app: App) -> None:
     await member_with_entries(app)
-    replies = await app.dispatcher.handle(parse_line("/mydata"), {}) or []
+    replies = await app.dispatcher.handle(parse_line("/mydata")) or []
     (reply,) = replies
     assert f"Họ và tên: {NAME}" in reply.text
     assert "Báo cáo: 2" in reply.text
@@ -233,7 +233,7 @@ async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
     await say(app, "/report")
     await say(app, "2")
     await say(app, "Dọn rác bờ suối")  # a form left half-way holds what they typed
-    reply, question = await app.dispatcher.handle(parse_line("/mydata"), {}) or []
+    reply, question = await app.dispatcher.handle(parse_line("/mydata")) or []
     assert "Hoạt động diễn ra ngày nào?" in question.text  # the form goes on where it was
     assert reply.document is not None
     data = json.loads(reply.document.content)

@@ -61,7 +61,7 @@ ECONOMIC = (
 
 
 async def say(app: App, line: str, language: str = "vi") -> str:
-    replies = await app.dispatcher.handle(parse_line(line, language=language), {}) or []
+    replies = await app.dispatcher.handle(parse_line(line, language=language)) or []
     return "\n\n".join(render(reply) for reply in replies)
 
 
@@ -331,8 +331,8 @@ async def test_a_redelivered_submit_creates_one_entry(app: App) -> None:
     for answer in VOLUNTEER:
         await say(app, answer)
     submit = parse_line("1")
-    first = await app.dispatcher.handle(submit, {})
-    again = await app.dispatcher.handle(submit, {})
+    first = await app.dispatcher.handle(submit)
+    again = await app.dispatcher.handle(submit)
     assert first and "✅ Đã lưu" in first[0].text
     assert again is None
     assert len(await entries(app)) == 1
@@ -367,7 +367,7 @@ async def test_wrong_kinds_of_message_in_a_step_change_nothing(app: App) -> None
             kind=kind,
             attachments=(Attachment("x", "photo"),) if kind is InboundKind.PHOTO else (),
         )
-        replies = await app.dispatcher.handle(inbound, {}) or []
+        replies = await app.dispatcher.handle(inbound) or []
         assert "Bạn vui lòng trả lời câu hỏi này bằng chữ." in replies[0].text
         assert "Có bao nhiêu người tham gia?" in replies[0].text  # still the same question
     typed = "Sửa đường \u200b🌟 <b>&amp;</b> _x_"

@@ -190,7 +190,7 @@ async def test_a_secretary_sees_the_figures_and_charts_of_their_units_only(app: 
     assert "dành cho bí thư Đoàn" in await say(app, "/stats")  # a member is refused
 
     await give(app, "secretary", "ls-x-na-sam")
-    replies = await app.dispatcher.handle(parse_line("/stats"), {}) or []
+    replies = await app.dispatcher.handle(parse_line("/stats")) or []
     text = replies[0].text
     assert "Thống kê: Xã Na Sầm" in text
     assert "Hoạt động tình nguyện: 1 (đã duyệt 0, chờ duyệt 1, trả lại 0)" in text
@@ -221,7 +221,7 @@ async def test_an_admin_ranks_units_and_looks_at_any_one(app: App) -> None:
     async with app.db.write() as session:
         entry = (await session.scalars(select(Entry))).one()
         await decide(session, entry.id, None, approve=True, reason=None, actor="t", tz=LOCAL)
-    replies = await app.dispatcher.handle(parse_line("/stats"), {}) or []
+    replies = await app.dispatcher.handle(parse_line("/stats")) or []
     assert "Thống kê: toàn tỉnh" in replies[0].text
     names = [reply.document.file_name for reply in replies if reply.document]
     assert names == ["entries-per-month.png", "units-ranked.png"]

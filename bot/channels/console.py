@@ -120,13 +120,13 @@ class ConsoleChannel:
         return future
 
     async def _handle(self, inbound: Inbound) -> None:
-        replies = await self.app.dispatcher.handle(inbound, {"text": inbound.text})
+        replies = await self.app.dispatcher.handle(inbound)
         for reply in replies or ():
             if reply.chat_id in (None, USER):
                 self._write(render(reply) + "\n")
             if reply.document is not None:
                 self._write(f"📎 {self._save(reply.document)}\n")
-        await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+        self.app.dispatcher.replied(CHANNEL, inbound.update_key)
         while await self.worker.run_once():
             pass
 

@@ -264,6 +264,7 @@ class TelegramChannel:
             self._flush_album(key)
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.app.dispatcher.settle()
 
     async def _publish_commands(self) -> None:
         """The client's command menu, in each language."""
@@ -289,7 +290,7 @@ class TelegramChannel:
                 replies = [Reply.from_json(item) for item in row.replies["items"]]
                 chat_id = str(row.payload.get("_chat_id", ""))
                 await self._send_all(chat_id, replies)
-                await self.app.dispatcher.replied(CHANNEL, row.update_key)
+                self.app.dispatcher.replied(CHANNEL, row.update_key)
             else:
                 self._spawn(row.payload)
         if rows:
@@ -410,14 +411,14 @@ class TelegramChannel:
         async with self._slots:
             if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
                 inbound = await fetch_attachments(inbound, self._download)
-            replies = await self.app.dispatcher.handle(inbound, update.to_dict())
+            replies = await self.app.dispatcher.handle(inbound)
             if replies is None:
                 return  # handled before: a redelivery changes nothing and sends nothing
             if update.update_id in self._quiet:
                 self._quiet.discard(update.update_id)
             else:
                 await self._send_all(inbound.chat_id, replies)
-            await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+            self.app.dispatcher.replied(CHANNEL, inbound.update_key)
 
     async def _download(self, attachment: Attachment) -> StoredFile:
         too_big = EvidenceRejected(

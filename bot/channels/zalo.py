@@ -181,6 +181,7 @@ class ZaloChannel:
             self._server.stop()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.app.dispatcher.settle()
         await self.http.aclose()
 
     async def recover(self) -> None:
@@ -191,7 +192,7 @@ class ZaloChannel:
             if row.handled_at is not None and row.replies is not None:
                 replies = [Reply.from_json(item) for item in row.replies["items"]]
                 await self._send_all(str(row.payload.get("_chat_id", "")), replies)
-                await self.app.dispatcher.replied(CHANNEL, row.update_key)
+                self.app.dispatcher.replied(CHANNEL, row.update_key)
             else:
                 self._track(self._process(row.update_key, row.payload))
 
@@ -293,11 +294,11 @@ class ZaloChannel:
             await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
         if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
             inbound = await fetch_attachments(inbound, self._download)
-        replies = await self.app.dispatcher.handle(inbound, update)
+        replies = await self.app.dispatcher.handle(inbound)
         if replies is None:
             return
         await self._send_all(inbound.chat_id, replies)
-        await self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+        self.app.dispatcher.replied(CHANNEL, inbound.update_key)
 
     def allowed_host(self, url: str) -> bool:
         parts = urlsplit(url)
