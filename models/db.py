@@ -93,29 +93,34 @@ class Database:
 
 
 class _WriterConnection(aiosqlite.Connection):
-    """A writer's SQLite connection: inside a transaction, statements run right here.
+    """A writer's SQLite connection: only what may wait goes to aiosqlite's thread.
 
     aiosqlite hands every call to the connection's own thread and back; through SQLAlchemy a
     statement makes four such trips (cursor, execute, fetch, close), which cost far more than
     the index lookups of a chat step themselves (see BENCHMARKS.md, "Update throughput").
     Inside a write transaction nothing waits: `BEGIN IMMEDIATE` already holds the database's
-    write lock, so the statements run on the event loop's thread. What may wait still goes
-    to the thread: opening the transaction (another process may be writing), the commit (it
-    waits for the disk, and may fold the write-ahead log back), connecting and closing.
+    write lock, so its statements run on the event loop's thread, as do cursors and a
+    rollback. What may wait still goes to the thread: a statement outside a transaction (the
+    `BEGIN` may wait for another process's writer), the commit (it waits for the disk, and
+    may fold the write-ahead log back), and closing.
     """
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         connection = self._connection
-        if connection is not None and connection.in_transaction and fn != connection.commit:
-            return fn(*args, **kwargs)
-        return await super()._execute(fn, *args, **kwargs)
+        if connection is None or fn in (connection.commit, connection.close):
+            return await super()._execute(fn, *args, **kwargs)
+        if not connection.in_transaction and fn.__name__.startswith("execute"):
+            return await super()._execute(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
 
 async def _connect_writer(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
     def connector() -> sqlite3.Connection:
         return sqlite3.connect(path, timeout=busy_timeout_ms / 1000, check_same_thread=False)
 
-    return await _WriterConnection(connector, iter_chunk_size=64)
+    connection = _WriterConnection(connector, iter_chunk_size=64)
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite: exiting never waits
+    return await connection
 
 
 def _upgrade(connection: Connection) -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import InboxUpdate, utcnow
@@ -35,14 +35,16 @@ async def store_updates(
             )
         ).all()
     )
-    new: list[str] = []
+    new: dict[str, dict[str, Any]] = {}
     for key, payload in updates:
-        if key in known or key in new:
-            continue
-        session.add(InboxUpdate(channel=channel, update_key=key, payload=payload))
-        new.append(key)
-    await session.flush()
-    return new
+        if key not in known:
+            new.setdefault(key, payload)
+    if new:
+        await session.execute(
+            insert(InboxUpdate),
+            [{"channel": channel, "update_key": key, "payload": p} for key, p in new.items()],
+        )
+    return list(new)
 
 
 async def finish_handling(
@@ -66,6 +68,7 @@ async def finish_handling(
             InboxUpdate.handled_at.is_(None),
         )
         .values(**done)
+        .execution_options(synchronize_session=False)  # inbox rows are never loaded here
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return True
@@ -85,6 +88,7 @@ async def mark_replied(session: AsyncSession, channel: str, keys: Collection[str
         update(InboxUpdate)
         .where(InboxUpdate.channel == channel, InboxUpdate.update_key.in_(keys))
         .values(replied_at=utcnow(), replies=None, payload={})
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import AuditRecord, Consent, Identity, Member, RoleGrant, Unit
@@ -32,13 +32,13 @@ class Person:
     identity_id: int
     channel: str
     user_id: str
-    locale: str | None
-    member_id: int | None
-    full_name: str | None
-    unit_id: int | None
-    unit_name: str | None
-    birth_year: int | None
-    roles: tuple[tuple[str, int | None], ...]
+    locale: str | None = None
+    member_id: int | None = None  # None until they register
+    full_name: str | None = None
+    unit_id: int | None = None
+    unit_name: str | None = None
+    birth_year: int | None = None
+    roles: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def registered(self) -> bool:
@@ -66,8 +66,16 @@ async def identity_for(
         select(Identity).where(Identity.channel == channel, Identity.user_id == user_id)
     )
     if identity is None:
-        return await _first_contact(session, channel, user_id, chat_id, client_language)
-    _seen_again(identity, chat_id, client_language)
+        identity = Identity(
+            channel=channel, user_id=user_id, chat_id=chat_id, client_language=client_language
+        )
+        session.add(identity)
+        await session.flush()
+        return identity
+    if chat_id is not None and identity.chat_id != chat_id:
+        identity.chat_id = chat_id
+    if client_language is not None and identity.client_language != client_language:
+        identity.client_language = client_language
     return identity
 
 
@@ -78,11 +86,24 @@ async def person_for(
     chat_id: str | None = None,
     client_language: str | None = None,
 ) -> Person:
-    """The person behind a channel account, as `load_person(identity_for(...))` would give,
-    in one query: it runs for every message."""
+    """The person behind a channel account, whose identity is created on first contact and
+    told the chat and client language it writes from. One query, as it runs for every
+    message (two on first contact or when the chat changed)."""
     rows = (
         await session.execute(
-            select(Identity, Member, Unit, RoleGrant.role, RoleGrant.unit_id)
+            select(
+                Identity.id,
+                Identity.locale,
+                Identity.chat_id,
+                Identity.client_language,
+                Member.id,
+                Member.full_name,
+                Member.unit_id,
+                Member.birth_year,
+                Unit.name,
+                RoleGrant.role,
+                RoleGrant.unit_id,
+            )
             .outerjoin(Member, Member.id == Identity.member_id)
             .outerjoin(Unit, Unit.id == Member.unit_id)
             .outerjoin(RoleGrant, RoleGrant.identity_id == Identity.id)
@@ -90,66 +111,37 @@ async def person_for(
         )
     ).all()
     if not rows:
-        identity = await _first_contact(session, channel, user_id, chat_id, client_language)
-        return _person(identity, None, None, [])
-    identity, member, unit = rows[0][:3]
-    _seen_again(identity, chat_id, client_language)
-    grants = [(role, unit_id) for *_, role, unit_id in rows if role is not None]
-    return _person(identity, member, unit, grants)
-
-
-async def _first_contact(
-    session: AsyncSession,
-    channel: str,
-    user_id: str,
-    chat_id: str | None,
-    client_language: str | None,
-) -> Identity:
-    identity = Identity(
-        channel=channel, user_id=user_id, chat_id=chat_id, client_language=client_language
+        identity = await identity_for(session, channel, user_id, chat_id, client_language)
+        return Person(identity_id=identity.id, channel=channel, user_id=user_id)
+    identity_id, locale, known_chat, known_language = rows[0][:4]
+    seen = {
+        name: value
+        for name, value, known in (
+            ("chat_id", chat_id, known_chat),
+            ("client_language", client_language, known_language),
+        )
+        if value is not None and value != known
+    }
+    if seen:
+        await session.execute(update(Identity).where(Identity.id == identity_id).values(**seen))
+    member_id, full_name, unit_id, birth_year, unit_name = rows[0][4:9]
+    return Person(
+        identity_id=identity_id,
+        channel=channel,
+        user_id=user_id,
+        locale=locale,
+        member_id=member_id,
+        full_name=full_name,
+        unit_id=unit_id,
+        unit_name=unit_name,
+        birth_year=birth_year,
+        roles=tuple((role, unit) for *_, role, unit in rows if role is not None),
     )
-    session.add(identity)
-    await session.flush()
-    return identity
-
-
-def _seen_again(identity: Identity, chat_id: str | None, client_language: str | None) -> None:
-    if chat_id is not None and identity.chat_id != chat_id:
-        identity.chat_id = chat_id
-    if client_language is not None and identity.client_language != client_language:
-        identity.client_language = client_language
 
 
 async def load_person(session: AsyncSession, identity: Identity) -> Person:
     """The person behind an identity, with their member record and roles."""
-    member = await session.get(Member, identity.member_id) if identity.member_id else None
-    unit = await session.get(Unit, member.unit_id) if member else None
-    grants = (
-        await session.execute(
-            select(RoleGrant.role, RoleGrant.unit_id).where(RoleGrant.identity_id == identity.id)
-        )
-    ).all()
-    return _person(identity, member, unit, [(role, unit_id) for role, unit_id in grants])
-
-
-def _person(
-    identity: Identity,
-    member: Member | None,
-    unit: Unit | None,
-    grants: list[tuple[str, int | None]],
-) -> Person:
-    return Person(
-        identity_id=identity.id,
-        channel=identity.channel,
-        user_id=identity.user_id,
-        locale=identity.locale,
-        member_id=member.id if member else None,
-        full_name=member.full_name if member else None,
-        unit_id=member.unit_id if member else None,
-        unit_name=unit.name if unit else None,
-        birth_year=member.birth_year if member else None,
-        roles=tuple(grants),
-    )
+    return await person_for(session, identity.channel, identity.user_id)
 
 
 async def register_member(
