@@ -15,6 +15,7 @@ from bot.router import Router, menu_reply
 from bot.text import escape
 from handlers.my_entries import entry_card
 from models.entries import (
+    OPEN,
     decide,
     next_to_review,
     scope_unit_ids,
@@ -85,16 +86,26 @@ async def decided(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         actor=actor,
         tz=ctx.config.tz,
     ):
-        entry = await ctx.session.get(Entry, entry_id)
-        who = await _reviewer_name(ctx, entry.decided_by if entry else None)
-        notice = ctx._("Entry #{id} was already decided by {name}.").format(
-            id=entry_id, name=escape(who)
-        )
-        return await _next(ctx, skipped, notice)
+        return await _next(ctx, skipped, await _not_decided(ctx, entry_id))
     notice = (
         ctx._("✅ Entry #{id} approved.") if approve else ctx._("↩️ Entry #{id} returned.")
     ).format(id=entry_id)
     return [*await _tell_reporter(ctx, entry_id), *await _next(ctx, skipped, notice)]
+
+
+async def _not_decided(ctx: Context, entry_id: int) -> str:
+    """Why a decision could not be recorded: it is no longer the reviewer's to make."""
+    entry = await ctx.session.get(Entry, entry_id)
+    if entry is None:
+        return ctx._("Entry #{id} no longer exists.").format(id=entry_id)
+    if entry.status == "withdrawn":
+        return ctx._("Entry #{id} was withdrawn by its reporter.").format(id=entry_id)
+    if entry.status in OPEN:  # still waiting, but no longer in the reviewer's units
+        return ctx._("Entry #{id} is no longer in the units you review.").format(id=entry_id)
+    who = await _reviewer_name(ctx, entry.decided_by)
+    return ctx._("Entry #{id} was already decided by {name}.").format(
+        id=entry_id, name=escape(who)
+    )
 
 
 async def _reviewer_name(ctx: Context, decided_by: str | None) -> str:

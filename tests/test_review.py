@@ -151,3 +151,33 @@ async def test_only_secretaries_of_the_unit_see_and_decide(
         await revoke_role(session, identity, "secretary", None, revoked_by="test")
     await son.presses("✅ Duyệt", expect="dành cho bí thư")
     assert statuses(tmp_path) == [(1, "submitted", None)]
+
+
+async def test_a_decision_no_longer_yours_says_why(
+    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    """Between showing the card and deciding, the secretary is moved to another unit, or
+    the reporter withdraws: nothing is decided, and the secretary is told which."""
+    mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
+    son = await join(server, SON, "Lý Văn Sơn", "na sam")
+    await make_secretary(bot, SON, "ls-x-na-sam")
+    await report(mai, "Sửa đường vào thôn Bản Chu")
+    await son.says("/review", expect="#1 ·")
+    async with bot.app.db.write() as session:
+        identity = await identity_for(session, "telegram", str(SON))
+        await revoke_role(session, identity, "secretary", None, revoked_by="test")
+    await make_secretary(bot, SON, "ls-x-dong-dang")
+    moved = await son.presses("✅ Duyệt", expect="không còn thuộc các đơn vị")
+    assert "Báo cáo #1 không còn thuộc các đơn vị bạn xét duyệt." in (moved.text or "")
+    assert "xét duyệt trước" not in (moved.text or "")
+    assert statuses(tmp_path) == [(1, "submitted", None)]
+
+    await make_secretary(bot, SON, "ls-x-na-sam")
+    await son.says("/review", expect="#1 ·")
+    await mai.says("/myentries", expect="Các báo cáo của bạn")
+    await mai.says("1", expect="#1 · Hoạt động tình nguyện")
+    await mai.presses("🗑 Rút báo cáo này", expect="Bạn muốn rút báo cáo này?")
+    await mai.presses("Có, rút báo cáo", expect="Đã rút báo cáo #1.")
+    withdrawn = await son.presses("✅ Duyệt", expect="đã được người báo cáo rút lại")
+    assert "Báo cáo #1 đã được người báo cáo rút lại." in (withdrawn.text or "")
+    assert statuses(tmp_path) == [(1, "withdrawn", None)]
