@@ -48,9 +48,10 @@ class Database:
         write_engine = self.engine
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
             write_engine = create_async_engine(
                 self.url,
-                async_creator=partial(_connect_writer, self.url.database or "", busy_timeout_ms),
+                async_creator=partial(_connect_writer, self.url.database, busy_timeout_ms),
             )
             _configure_sqlite(write_engine, busy_timeout_ms)
         self._write_engine = write_engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -20,11 +21,37 @@ from models.units import search_units
 
 
 async def test_sqlite_runs_in_wal_with_full_sync_and_foreign_keys(app: App) -> None:
+    for transaction in (app.db.read, app.db.write):  # readers and writers connect apart
+        async with transaction() as session:
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await session.execute(text("PRAGMA synchronous"))).scalar() == 2  # FULL
+            assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == 10_000
+
+
+async def test_a_writer_waiting_for_another_process_leaves_the_bot_free(app: App) -> None:
+    """Another process (the admin CLI, say) holds the write lock: the bot's next write waits
+    for it without holding up the event loop, so the bot goes on reading and answering."""
+    other = sqlite3.connect(str(app.db.url.database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with app.db.write() as session:
+            session.add(AuditRecord(actor="test", action="after the other process"))
+
+    waiting = asyncio.create_task(write())
+    try:
+        async with asyncio.timeout(5):
+            async with app.db.read() as session:
+                assert await session.scalar(select(func.count()).select_from(Unit))
+        assert not waiting.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(waiting, timeout=5)
     async with app.db.read() as session:
-        assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-        assert (await session.execute(text("PRAGMA synchronous"))).scalar() == 2  # FULL
-        assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-        assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == 10_000
+        actions = await session.scalars(select(AuditRecord.action))
+        assert "after the other process" in actions.all()
 
 
 async def test_concurrent_read_then_write_transactions_all_succeed(app: App) -> None:
