@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import InboxUpdate, utcnow
@@ -21,27 +21,49 @@ __all__ = [
 ]
 
 
+# The statements every update runs are built once and run over the table (Core): building a
+# statement and the ORM's handling of it cost more than the index lookups themselves.
+_inbox = cast(Table, InboxUpdate.__table__)
+_KNOWN = select(_inbox.c.update_key).where(
+    _inbox.c.channel == bindparam("channel"),
+    _inbox.c.update_key.in_(bindparam("keys", expanding=True)),
+)
+_STORE = insert(_inbox)
+_HANDLED = (
+    update(_inbox)
+    .where(
+        _inbox.c.channel == bindparam("in_channel"),
+        _inbox.c.update_key == bindparam("in_key"),
+        _inbox.c.handled_at.is_(None),
+    )
+    .values(handled_at=bindparam("now"), payload=bindparam("chat"), replies=bindparam("items"))
+)
+_STORED = select(_inbox.c.id).where(
+    _inbox.c.channel == bindparam("in_channel"), _inbox.c.update_key == bindparam("in_key")
+)
+_REPLIED = (
+    update(_inbox)
+    .where(
+        _inbox.c.channel == bindparam("in_channel"),
+        _inbox.c.update_key.in_(bindparam("keys", expanding=True)),
+    )
+    .values(replied_at=bindparam("now"), replies=None, payload={})
+)
+
+
 async def store_updates(
     session: AsyncSession, channel: str, updates: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[str]:
     """Stores (key, payload) pairs not seen before; returns the keys that were new."""
     keys = [key for key, _ in updates]
-    known = set(
-        (
-            await session.scalars(
-                select(InboxUpdate.update_key).where(
-                    InboxUpdate.channel == channel, InboxUpdate.update_key.in_(keys)
-                )
-            )
-        ).all()
-    )
+    known = set((await session.scalars(_KNOWN, {"channel": channel, "keys": keys})).all())
     new: dict[str, dict[str, Any]] = {}
     for key, payload in updates:
         if key not in known:
             new.setdefault(key, payload)
     if new:
         await session.execute(
-            insert(InboxUpdate),
+            _STORE,
             [{"channel": channel, "update_key": key, "payload": p} for key, p in new.items()],
         )
     return list(new)
@@ -56,40 +78,33 @@ async def finish_handling(
     stored (the console, tests) is stored here, handled.
     """
     done = {
-        "handled_at": utcnow(),
-        "payload": {"_chat_id": chat_id},
-        "replies": {"items": replies},
+        "in_channel": channel,
+        "in_key": key,
+        "now": utcnow(),
+        "chat": {"_chat_id": chat_id},
+        "items": {"items": replies},
     }
-    result = await session.execute(
-        update(InboxUpdate)
-        .where(
-            InboxUpdate.channel == channel,
-            InboxUpdate.update_key == key,
-            InboxUpdate.handled_at.is_(None),
-        )
-        .values(**done)
-        .execution_options(synchronize_session=False)  # inbox rows are never loaded here
-    )
+    result = await session.execute(_HANDLED, done)
     if result.rowcount:  # type: ignore[attr-defined]
         return True
-    stored = await session.scalar(
-        select(InboxUpdate.id).where(InboxUpdate.channel == channel, InboxUpdate.update_key == key)
-    )
-    if stored is not None:
+    if await session.scalar(_STORED, done) is not None:
         return False
-    session.add(InboxUpdate(channel=channel, update_key=key, **done))
-    await session.flush()
+    await session.execute(
+        _STORE,
+        {
+            "channel": channel,
+            "update_key": key,
+            "handled_at": done["now"],
+            "payload": done["chat"],
+            "replies": done["items"],
+        },
+    )
     return True
 
 
 async def mark_replied(session: AsyncSession, channel: str, keys: Collection[str]) -> None:
     """Records that the replies went out, and forgets them: they may hold personal data."""
-    await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.channel == channel, InboxUpdate.update_key.in_(keys))
-        .values(replied_at=utcnow(), replies=None, payload={})
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_REPLIED, {"in_channel": channel, "keys": list(keys), "now": utcnow()})
 
 
 async def prune_inbox(session: AsyncSession, before: dt.datetime) -> int:

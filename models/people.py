@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import AuditRecord, Consent, Identity, Member, RoleGrant, Unit
@@ -79,6 +79,35 @@ async def identity_for(
     return identity
 
 
+# Runs for every message, so it is built once and runs over the tables (Core): building a
+# statement and the ORM's handling of it cost more than the lookups themselves.
+_identities, _members = Identity.__table__, Member.__table__
+_units, _grants = Unit.__table__, RoleGrant.__table__
+_PERSON = (
+    select(
+        _identities.c.id,
+        _identities.c.locale,
+        _identities.c.chat_id,
+        _identities.c.client_language,
+        _members.c.id,
+        _members.c.full_name,
+        _members.c.unit_id,
+        _members.c.birth_year,
+        _units.c.name,
+        _grants.c.role,
+        _grants.c.unit_id,
+    )
+    .select_from(_identities)
+    .outerjoin(_members, _members.c.id == _identities.c.member_id)
+    .outerjoin(_units, _units.c.id == _members.c.unit_id)
+    .outerjoin(_grants, _grants.c.identity_id == _identities.c.id)
+    .where(
+        _identities.c.channel == bindparam("channel"),
+        _identities.c.user_id == bindparam("user_id"),
+    )
+)
+
+
 async def person_for(
     session: AsyncSession,
     channel: str,
@@ -89,27 +118,7 @@ async def person_for(
     """The person behind a channel account, whose identity is created on first contact and
     told the chat and client language it writes from. One query, as it runs for every
     message (two on first contact or when the chat changed)."""
-    rows = (
-        await session.execute(
-            select(
-                Identity.id,
-                Identity.locale,
-                Identity.chat_id,
-                Identity.client_language,
-                Member.id,
-                Member.full_name,
-                Member.unit_id,
-                Member.birth_year,
-                Unit.name,
-                RoleGrant.role,
-                RoleGrant.unit_id,
-            )
-            .outerjoin(Member, Member.id == Identity.member_id)
-            .outerjoin(Unit, Unit.id == Member.unit_id)
-            .outerjoin(RoleGrant, RoleGrant.identity_id == Identity.id)
-            .where(Identity.channel == channel, Identity.user_id == user_id)
-        )
-    ).all()
+    rows = (await session.execute(_PERSON, {"channel": channel, "user_id": user_id})).all()
     if not rows:
         identity = await identity_for(session, channel, user_id, chat_id, client_language)
         return Person(identity_id=identity.id, channel=channel, user_id=user_id)
