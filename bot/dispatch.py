@@ -221,6 +221,12 @@ class Dispatcher:
                 reply = Reply(text.format(name=name[:32]))
                 return [await prompt(ctx, dialogue, reply.text)] if dialogue else [reply]
             if command.members_only and not ctx.person.registered:
+                if dialogue is not None and dialogue.form == "registration":
+                    notice = ctx._(
+                        "Please finish registering first: answer the question below, "
+                        "or type /cancel to stop."
+                    )
+                    return [await prompt(ctx, dialogue, notice)]
                 return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
             # An invitation opened in the middle of registering starts registration afresh.
             restart = (

@@ -84,6 +84,16 @@ def test_an_interrupted_registration_continues_in_the_next_session(tmp_path: Pat
     assert members(tmp_path) == [("Hoàng Thị Mai", 2004, 0, "Xã Na Sầm")]
 
 
+def test_a_members_command_while_registering_keeps_the_question(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "chat", stdin="1\nHoàng Thị Mai\n/report\n2004\n")
+    out = result.stdout
+    assert "Bạn vui lòng đăng ký xong trước đã: trả lời câu hỏi dưới đây" in out
+    assert "Bạn chưa đăng ký" not in out
+    after = out.split("Bạn vui lòng đăng ký xong trước đã")[1]
+    assert "Bạn sinh năm nào?" in after  # the question is asked again, and answered
+    assert "Đăng ký · bước 4/5" in after
+
+
 def test_run_without_a_token_opens_the_console_and_ends_at_eof(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "run", stdin="")
     assert result.returncode == 0
