@@ -689,7 +689,7 @@ def _read_photos(ctx: Context, dialogue: Dialogue, current: Field, button: str |
             raise Invalid(N_("Please send at least one photo or document, or skip."))
         return _Accept(files)
     if not inbound.attachments:
-        raise Invalid(N_("Please send photos or PDF documents, then tap Done."))
+        raise Invalid(N_('Please send photos or PDF documents, then type "done".'))
     for attachment in inbound.attachments:
         if attachment.problem:
             raise Invalid(attachment.problem, attachment.problem_params)
@@ -711,8 +711,8 @@ def _read_photos(ctx: Context, dialogue: Dialogue, current: Field, button: str |
     dialogue.pending = {"files": files}
     return _Stay(
         ctx.t.ngettext(
-            "Received {n} file. Send more, or tap Done.",
-            "Received {n} files. Send more, or tap Done.",
+            'Received {n} file. Send more, or type "done".',
+            'Received {n} files. Send more, or type "done".',
             len(files),
         ).format(n=len(files))
     )

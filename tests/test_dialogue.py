@@ -132,7 +132,9 @@ async def test_a_declared_form_runs_by_text_alone(survey_app: App) -> None:
     assert "Please write at least 2 characters." in await say(app, "x")
     photos = await say(app, "Nhà văn hóa thôn Bản Chu")
     assert 'Type "done" when you have sent them all.' in photos
-    assert "Received 1 file" in await send_photo(app, "p1")
+    # Text where files are due says what to do, in words that work on every channel.
+    assert 'Please send photos or PDF documents, then type "done".' in await say(app, "ok")
+    assert 'Received 1 file. Send more, or type "done".' in await send_photo(app, "p1")
     assert "Received 2 files" in await send_photo(app, "p2")
     saved = json.loads((await say(app, "xong")).removeprefix("SAVED "))
     assert saved == {
