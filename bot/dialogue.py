@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
-
 from bot.context import Context
 from bot.events import Choice, InboundKind, Reply
 from bot.fields import (
@@ -33,7 +31,8 @@ from bot.fields import (
 )
 from bot.i18n import N_
 from bot.text import bare, escape, fold
-from models.tables import Dialogue, utcnow
+from models.dialogues import DialogueState, end_dialogue, open_dialogue, save_dialogue
+from models.tables import utcnow
 from models.units import get_unit, list_units, search_units
 
 __all__ = [
@@ -181,28 +180,20 @@ async def start_form(
     """Opens a form (replacing any other open form) and asks its first unanswered field; with
     every field prefilled (fixing a rejected entry), it opens on the review."""
     form = ctx.router.forms[name]
-    inbound = ctx.inbound
-    await ctx.session.execute(
-        delete(Dialogue).where(
-            Dialogue.channel == inbound.channel, Dialogue.chat_id == inbound.chat_id
-        )
-    )
     answers = dict(answers or {})
     first = form.first_unanswered(answers)
-    dialogue = Dialogue(
-        channel=inbound.channel,
-        chat_id=inbound.chat_id,
+    dialogue = await open_dialogue(
+        ctx.session,
+        ctx.inbound.channel,
+        ctx.inbound.chat_id,
         form=name,
         field=first.name if first else REVIEW,
         answers=answers,
-        pending={},
     )
-    ctx.session.add(dialogue)
-    await ctx.session.flush()
     return [await prompt(ctx, dialogue)]
 
 
-async def prompt(ctx: Context, dialogue: Dialogue, notice: str | None = None) -> Reply:
+async def prompt(ctx: Context, dialogue: DialogueState, notice: str | None = None) -> Reply:
     """The question of the current field, with its step, hint, choices, back and cancel."""
     form = ctx.router.forms[dialogue.form]
     if dialogue.field in (REVIEW, CHANGE):
@@ -301,7 +292,7 @@ def _params(ctx: Context, current: Field, answers: dict[str, Any]) -> dict[str, 
 
 
 async def _review_prompt(
-    ctx: Context, form: Form, dialogue: Dialogue, notice: str | None
+    ctx: Context, form: Form, dialogue: DialogueState, notice: str | None
 ) -> Reply:
     tag = f"f:{dialogue.form}:{dialogue.field}:"
     lines: list[str] = [notice, ""] if notice else []
@@ -332,7 +323,7 @@ async def _review_prompt(
     return Reply("\n".join(lines), tuple(choices))
 
 
-async def _answer_review(ctx: Context, form: Form, dialogue: Dialogue) -> list[Reply]:
+async def _answer_review(ctx: Context, form: Form, dialogue: DialogueState) -> list[Reply]:
     """Submit, or choose one field to answer again (the others are kept)."""
     inbound = ctx.inbound
     reply = await _review_prompt(ctx, form, dialogue, None)
@@ -340,13 +331,13 @@ async def _answer_review(ctx: Context, form: Form, dialogue: Dialogue) -> list[R
     if inbound.kind is InboundKind.TEXT:
         word = bare(inbound.text)
         if word in BACK_WORDS:
-            return await go_back(ctx, dialogue)
+            return await _go_back(ctx, dialogue)
         if word in CANCEL_WORDS:
             return await cancel(ctx, dialogue)
         value = match_choice(ctx, [(c.value, c.label) for c in reply.numbered()], inbound.text)
     elif inbound.kind is InboundKind.BUTTON:
         if value == NAV_BACK:
-            return await go_back(ctx, dialogue)
+            return await _go_back(ctx, dialogue)
         if value == NAV_CANCEL:
             return await cancel(ctx, dialogue)
     if value not in {choice.value for choice in reply.numbered()}:
@@ -361,7 +352,7 @@ async def _answer_review(ctx: Context, form: Form, dialogue: Dialogue) -> list[R
         return [await prompt(ctx, dialogue, "⚠️ " + problem)]
     choice = (value or "").rsplit(":", 1)[-1]
     if choice == SUBMIT:
-        await ctx.session.delete(dialogue)
+        await end_dialogue(ctx.session, dialogue)
         return await form.complete(ctx, dialogue.answers)
     if choice == CHANGE:
         dialogue.field = CHANGE
@@ -373,7 +364,7 @@ async def _answer_review(ctx: Context, form: Form, dialogue: Dialogue) -> list[R
     return [await prompt(ctx, dialogue)]
 
 
-async def _choices(ctx: Context, dialogue: Dialogue, current: Field) -> list[Choice]:
+async def _choices(ctx: Context, dialogue: DialogueState, current: Field) -> list[Choice]:
     tag = f"f:{dialogue.form}:{current.name}:"
     choices: list[Choice] = []
     if current.kind is FieldKind.CHOICE:
@@ -405,8 +396,15 @@ async def _choices(ctx: Context, dialogue: Dialogue, current: Field) -> list[Cho
     return choices
 
 
-async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
-    """Takes the user's answer to the current field and moves the form on."""
+async def answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
+    """Takes the user's answer to the current field and moves the form on; saves where the
+    form now is."""
+    replies = await _answer(ctx, dialogue)
+    await save_dialogue(ctx.session, dialogue)
+    return replies
+
+
+async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     inbound = ctx.inbound
     form = ctx.router.forms[dialogue.form]
     if dialogue.field in (REVIEW, CHANGE):
@@ -415,7 +413,7 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     value: str | None = None  # the chosen button's value, or what was typed
     if inbound.kind is InboundKind.BUTTON and inbound.button is not None:
         if inbound.button == NAV_BACK:
-            return await go_back(ctx, dialogue)
+            return await _go_back(ctx, dialogue)
         if inbound.button == NAV_CANCEL:
             return await cancel(ctx, dialogue)
         prefix = f"f:{dialogue.form}:{current.name}:"
@@ -427,7 +425,7 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     elif inbound.kind is InboundKind.TEXT:
         word = bare(inbound.text)
         if word in BACK_WORDS:
-            return await go_back(ctx, dialogue)
+            return await _go_back(ctx, dialogue)
         if word in CANCEL_WORDS:
             return await cancel(ctx, dialogue)
         if current.kind in CHOOSING:
@@ -453,7 +451,7 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
         except Invalid as invalid:
             return [await _warn(ctx, dialogue, invalid)]
         if stop is not None:
-            await ctx.session.delete(dialogue)
+            await end_dialogue(ctx.session, dialogue)
             return stop.replies
     stored: Any = outcome.value
     if current.stamp:
@@ -463,7 +461,7 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     following = form.first_unanswered(answers)
     dialogue.answers, dialogue.pending = answers, {}
     if following is None and not form.review:
-        await ctx.session.delete(dialogue)
+        await end_dialogue(ctx.session, dialogue)
         replies = await form.complete(ctx, answers)
         if outcome.notice:
             replies.insert(0, Reply(outcome.notice))
@@ -472,7 +470,7 @@ async def answer(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     return [await prompt(ctx, dialogue, outcome.notice)]
 
 
-async def _warn(ctx: Context, dialogue: Dialogue, invalid: Invalid) -> Reply:
+async def _warn(ctx: Context, dialogue: DialogueState, invalid: Invalid) -> Reply:
     """Asks again, saying first what was wrong with the answer."""
     values = {key: _number(ctx, value) for key, value in _escaped(invalid.params).items()}
     return await prompt(ctx, dialogue, "⚠️ " + ctx._(invalid.message).format(**values))
@@ -496,9 +494,15 @@ def _typed_word(ctx: Context, words: set[str]) -> bool:
     return ctx.inbound.kind is InboundKind.TEXT and bare(ctx.inbound.text) in words
 
 
-async def go_back(ctx: Context, dialogue: Dialogue) -> list[Reply]:
+async def go_back(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     """Returns to the previous question, forgetting its answer; while changing one field of a
-    reviewed form, returns to the review with the old answer."""
+    reviewed form, returns to the review with the old answer. Saves where the form now is."""
+    replies = await _go_back(ctx, dialogue)
+    await save_dialogue(ctx.session, dialogue)
+    return replies
+
+
+async def _go_back(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     form = ctx.router.forms[dialogue.form]
     if EDITING in dialogue.answers or dialogue.field == CHANGE:
         answers = dict(dialogue.answers)
@@ -517,10 +521,10 @@ async def go_back(ctx: Context, dialogue: Dialogue) -> list[Reply]:
     return [await prompt(ctx, dialogue)]
 
 
-async def cancel(ctx: Context, dialogue: Dialogue) -> list[Reply]:
+async def cancel(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     """Closes the form without saving anything."""
     form = ctx.router.forms[dialogue.form]
-    await ctx.session.delete(dialogue)
+    await end_dialogue(ctx.session, dialogue)
     return [Reply(ctx._(form.cancelled) + "\n" + ctx._("Type /menu to see what you can do."))]
 
 
@@ -537,7 +541,9 @@ def match_choice(ctx: Context, choices: list[tuple[str, str]], typed: str) -> st
     return None
 
 
-async def _read(ctx: Context, dialogue: Dialogue, current: Field, button: str | None) -> _Outcome:
+async def _read(
+    ctx: Context, dialogue: DialogueState, current: Field, button: str | None
+) -> _Outcome:
     """Parses the inbound event as an answer to `current`; raises Invalid when it is wrong."""
     inbound = ctx.inbound
     kind = current.kind
@@ -622,7 +628,7 @@ def _pick(ctx: Context, options: list[tuple[str, str]], button: str | None, text
 
 
 def _read_multi(
-    ctx: Context, dialogue: Dialogue, current: Field, button: str | None, text: str
+    ctx: Context, dialogue: DialogueState, current: Field, button: str | None, text: str
 ) -> _Outcome:
     options = [(o.value, ctx._(o.label)) for o in current.options]
     selected: list[str] = list(dialogue.pending.get("selected", []))
@@ -643,7 +649,9 @@ def _read_multi(
     return _Accept(list(dict.fromkeys(values)))
 
 
-async def _read_unit(ctx: Context, dialogue: Dialogue, button: str | None, text: str) -> _Outcome:
+async def _read_unit(
+    ctx: Context, dialogue: DialogueState, button: str | None, text: str
+) -> _Outcome:
     pending = dialogue.pending
     offered = [(str(unit_id), name) for unit_id, name in pending.get("offered", [])]
     if button in (UNIT_LIST, UNIT_NEXT, UNIT_PREV) or (
@@ -681,7 +689,9 @@ async def _read_unit(ctx: Context, dialogue: Dialogue, button: str | None, text:
     return _Stay(ctx._("Several units match. Which one is yours?"))
 
 
-def _read_photos(ctx: Context, dialogue: Dialogue, current: Field, button: str | None) -> _Outcome:
+def _read_photos(
+    ctx: Context, dialogue: DialogueState, current: Field, button: str | None
+) -> _Outcome:
     inbound = ctx.inbound
     files: list[dict[str, Any]] = list(dialogue.pending.get("files", []))
     if button == DONE or (button is None and _typed_word(ctx, DONE_WORDS)):

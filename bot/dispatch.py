@@ -23,10 +23,9 @@ from bot.flood import FloodGate
 from bot.i18n import N_, Catalogs, Translator, pick_locale
 from bot.router import Router, menu_reply
 from models import Database
-from models.dialogues import current_dialogue
+from models.dialogues import DialogueState, current_dialogue, end_dialogue
 from models.inbox import finish_handling, finish_update, mark_replied
 from models.people import person_for
-from models.tables import Dialogue
 
 __all__ = ["Dispatcher"]
 
@@ -202,7 +201,7 @@ class Dispatcher:
             except Exception:
                 log.exception("could not mark %d updates answered", len(answered))
 
-    def _leaves_freely(self, dialogue: Dialogue) -> bool:
+    def _leaves_freely(self, dialogue: DialogueState) -> bool:
         form = self.router.forms.get(dialogue.form)
         return form is not None and form.interruptible
 
@@ -240,8 +239,7 @@ class Dispatcher:
                 and self._leaves_freely(dialogue)
                 and not command.keeps_dialogue
             ):
-                await ctx.session.delete(dialogue)  # a menu-like question: nothing is lost
-                await ctx.session.flush()
+                await end_dialogue(ctx.session, dialogue)  # a menu-like question: nothing is lost
                 dialogue = None
             if dialogue is not None and not command.keeps_dialogue and not restart:
                 notice = ctx._(
