@@ -335,8 +335,8 @@ def _write_layout(folder: Path) -> None:
     export's order, with the option labels), the status labels and the time zone."""
     from bot.config import load  # noqa: PLC0415
     from bot.exports import _fields  # noqa: PLC0415
-    from handlers.my_entries import STATUS_LABELS  # noqa: PLC0415
-    from handlers.reporting import KINDS  # noqa: PLC0415
+    from domain.kinds import KINDS  # noqa: PLC0415
+    from domain.vocabulary import STATUS_LABELS  # noqa: PLC0415
 
     layout = {
         "timezone": load(folder / "config.toml", {}).timezone,

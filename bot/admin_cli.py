@@ -19,7 +19,7 @@ from bot.i18n import SUPPORTED
 from bot.reminders import send_now
 from bot.statistics import charts, summary
 from bot.text import strip_html
-from handlers.reporting import KINDS
+from domain.kinds import KINDS
 from models.people import audit
 from models.schedules import (
     MONTH,

@@ -32,9 +32,9 @@ from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
 from bot.i18n import SUPPORTED
 from bot.scheduler import Scheduler
-from handlers.reporting import KINDS
-from models.entries import OPEN
-from models.people import ROLES, audit, grant_role, identity_for, revoke_role
+from domain.kinds import KINDS
+from domain.vocabulary import Role, Status
+from models.people import audit, grant_role, identity_for, revoke_role
 from models.tables import AuditRecord, Unit
 from models.units import UnitImportError, import_units, parse_units_csv
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     roles = commands.add_parser("roles", help="grant or revoke admin and secretary roles")
     roles.add_argument("action", choices=["grant", "revoke"])
-    roles.add_argument("role", choices=ROLES)
+    roles.add_argument("role", choices=list(Role))
     roles.add_argument("--channel", default="telegram", choices=["telegram", "zalo", "console"])
     roles.add_argument("--user-id", required=True, help="the person's user id on that channel")
     roles.add_argument("--unit", help="unit code (required for secretary)")
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=[f.value for f in ExportFormat])
     export.add_argument("--out", required=True, type=Path, help="the file to write")
     export.add_argument("--kind", choices=list(KINDS))
-    export.add_argument("--status", choices=[*OPEN, "approved", "rejected", "withdrawn"])
+    export.add_argument("--status", choices=list(Status))
     export.add_argument("--unit", help="unit code: this unit and every unit below it")
     export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
     export.add_argument("--to", dest="date_to", type=_day, help="last day, YYYY-MM-DD")
@@ -231,7 +231,7 @@ async def _units_import(app: App, args: argparse.Namespace) -> int:
 
 
 async def _roles(app: App, args: argparse.Namespace) -> int:
-    if args.role == "secretary" and args.action == "grant" and not args.unit:
+    if args.role == Role.SECRETARY and args.action == "grant" and not args.unit:
         print("roles: --unit is required for a secretary", file=sys.stderr)
         return 2
     async with app.db.write() as session:

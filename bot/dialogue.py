@@ -9,7 +9,6 @@ worker continues where the user was.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 from bot.context import Context
 from bot.events import Choice, InboundKind, Reply
 from bot.fields import (
-    Invalid,
     parse_date,
     parse_day,
     parse_decimal,
@@ -30,7 +28,9 @@ from bot.fields import (
     parse_year,
 )
 from bot.i18n import N_
-from bot.text import bare, escape, fold
+from bot.text import escape
+from domain.forms import CHOOSING, Field, FieldKind, Invalid, Option
+from domain.text import bare, fold
 from models.dialogues import DialogueState, end_dialogue, open_dialogue, save_dialogue
 from models.tables import utcnow
 from models.units import get_unit, list_units, search_units
@@ -68,34 +68,6 @@ SKIP_WORDS = {"skip", "bo qua", "khong"}
 DONE_WORDS = {"done", "xong", "hoan tat"}
 
 
-class FieldKind(enum.StrEnum):
-    TEXT = "text"
-    INTEGER = "integer"
-    DECIMAL = "decimal"
-    MONEY = "money"
-    DATE = "date"  # a day that has passed (when something happened)
-    DAY = "day"  # any day of the programme's years (a campaign's end)
-    TIME = "time"  # a time of day, "HH:MM"
-    MOMENT = "moment"  # a local date and time to come, "YYYY-MM-DDTHH:MM"
-    YEAR = "year"
-    CHOICE = "choice"
-    MULTI_CHOICE = "multi_choice"
-    UNIT = "unit"
-    PHOTOS = "photos"
-    LOCATION = "location"
-    PHONE = "phone"
-
-
-# Kinds whose answer is picking from what the prompt shows: a typed number means a choice.
-CHOOSING = {FieldKind.CHOICE, FieldKind.MULTI_CHOICE, FieldKind.UNIT}
-
-
-@dataclass(frozen=True)
-class Option:
-    value: str
-    label: str  # msgid
-
-
 @dataclass(frozen=True)
 class Stop:
     """Ends the form early (e.g. consent declined) with these replies; nothing is kept."""
@@ -103,34 +75,7 @@ class Stop:
     replies: list[Reply]
 
 
-Check = Callable[[Context, Any, dict[str, Any]], Awaitable[Stop | None]]
-OptionsFor = Callable[[Context, dict[str, Any]], Awaitable[tuple[Option, ...]]]
-Params = Callable[[Context, dict[str, Any]], dict[str, Any]]
 Complete = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: FieldKind
-    prompt: str  # msgid; may hold {placeholders} filled by `params`
-    hint: str | None = None  # msgid: how to answer
-    label: str | None = None  # msgid: the field's name in a summary (default: the prompt)
-    optional: bool = False
-    options: tuple[Option, ...] = ()
-    # Options that depend on the person or the answers so far (their units, their entries).
-    options_for: OptionsFor | None = None
-    min_length: int = 1
-    max_length: int = 500
-    minimum: float | None = None
-    maximum: float | None = None
-    max_files: int = 10
-    params: Params | None = None  # values for the prompt's {placeholders}; text gets escaped
-    # Runs after a valid answer (None when an optional field was skipped); may raise Invalid
-    # or stop the form.
-    check: Check | None = None
-    stamp: bool = False  # store {"value": answer, "at": ISO time}, e.g. when consent was given
-    ask_if: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dialogue import Field, FieldKind
 from bot.evidence import EvidenceStore
 from bot.i18n import N_, Translator
-from handlers.my_entries import STATUS_LABELS
-from handlers.reporting import KINDS
+from domain.kinds import KINDS
+from domain.vocabulary import STATUS_LABELS
 from models.tables import Campaign, Entry, EntryFile, Member, Unit
 
 __all__ = [
@@ -248,7 +248,7 @@ class _Writer(Protocol):
 
 
 def _fields(kind: str) -> list[Field]:
-    return [f for f in KINDS[kind].form.fields if f.name not in _SKIPPED_FIELDS]
+    return [f for f in KINDS[kind].fields if f.name not in _SKIPPED_FIELDS]
 
 
 # One answer (and the entry's count of evidence files) as a spreadsheet value, or as CSV
@@ -429,7 +429,7 @@ class _Xlsx:
         self.formats: dict[str, list[Any]] = {}  # of each answer column: money, or none
         self.totals: Counter[tuple[str, str]] = Counter()
         for kind in kinds:
-            sheet = self.book.add_worksheet(t.gettext(KINDS[kind].form.title)[:31])
+            sheet = self.book.add_worksheet(t.gettext(KINDS[kind].title)[:31])
             headers = _headers(t, kind)
             widths = [w for _, w in COLUMNS] + [_WIDTHS.get(f.kind, 14) for f in _fields(kind)]
             for column, (header, width) in enumerate(zip(headers, widths, strict=True)):
@@ -483,7 +483,7 @@ class _Xlsx:
         t, sheet, kinds = self.t, self.summary, list(self.sheets)
         headers = [
             t.gettext(N_("Unit")),
-            *(t.gettext(KINDS[k].form.title) for k in kinds),
+            *(t.gettext(KINDS[k].title) for k in kinds),
             t.gettext(N_("Total")),
         ]
         for column, header in enumerate(headers):

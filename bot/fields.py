@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from bot.i18n import N_
-from bot.text import fold, nfc
+from domain.forms import Invalid
+from domain.text import fold, nfc
+from domain.vocabulary import N_
 
 __all__ = [
     "Invalid",
@@ -25,14 +24,6 @@ __all__ = [
     "parse_time",
     "parse_year",
 ]
-
-
-@dataclass
-class Invalid(Exception):
-    """An answer broke a rule; `message` is a msgid formatted with `params` once translated."""
-
-    message: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_text(raw: str, *, min_length: int = 1, max_length: int = 500) -> str:

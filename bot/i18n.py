@@ -23,6 +23,7 @@ from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_currency, format_decimal
 
 import locales
+from domain.vocabulary import N_
 
 __all__ = ["N_", "Catalogs", "Translator", "compile_catalogs", "pick_locale"]
 
@@ -34,11 +35,6 @@ log = logging.getLogger(__name__)
 # How dates read to each locale: 27/11/2026 in Vietnamese, 27 Nov 2026 in English.
 DATE_PATTERNS = {"vi": "dd/MM/yyyy", "en": "d MMM yyyy"}
 DATETIME_PATTERNS = {"vi": "HH:mm dd/MM/yyyy", "en": "d MMM yyyy, HH:mm"}
-
-
-def N_(message: str) -> str:
-    """Marks a string for the catalogs without translating it yet (form declarations)."""
-    return message
 
 
 def compile_catalogs(directory: Path = LOCALES_DIR, *, cache_dir: Path | None = None) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import N_, Translator
 from bot.text import escape
-from models.entries import OPEN
+from domain.vocabulary import OPEN
 from models.outbox import audience, enqueue_broadcast, leaders_audience
 from models.schedules import outside_quiet_hours
 from models.tables import Broadcast, Campaign, Entry, Unit, utcnow

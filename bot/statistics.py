@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
 from bot.text import escape
-from handlers.reporting import KINDS
-from models.entries import OPEN
+from domain.kinds import KINDS
+from domain.vocabulary import OPEN, Status
 from models.stats import COUNTED, Figures, leaderboard, monthly_entries, totals
 from models.tables import Unit
 
@@ -44,11 +44,11 @@ def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list
             t.gettext(
                 "• {kind}: {count} (approved {approved}, waiting {waiting}, returned {returned})"
             ).format(
-                kind=t.gettext(kind.form.title),
+                kind=t.gettext(kind.title),
                 count=t.number(counted),
-                approved=t.number(by_status.get("approved", 0)),
+                approved=t.number(by_status.get(Status.APPROVED, 0)),
                 waiting=t.number(sum(by_status.get(s, 0) for s in OPEN)),
-                returned=t.number(by_status.get("rejected", 0)),
+                returned=t.number(by_status.get(Status.REJECTED, 0)),
             )
         )
     total = Figures(entries=0)
@@ -127,7 +127,7 @@ async def charts(
         ).all()
     )
     series = [
-        (t.gettext(kind.form.title), [per_month.get((m, key), 0) for m in months])
+        (t.gettext(kind.title), [per_month.get((m, key), 0) for m in months])
         for key, kind in KINDS.items()
     ]
     monthly = await asyncio.to_thread(

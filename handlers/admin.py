@@ -15,6 +15,7 @@ from bot.fields import Invalid
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape, fold
+from domain.vocabulary import ROLE_LABELS, Role
 from models.entries import scope_unit_ids
 from models.people import audit, grant_role, revoke_role
 from models.tables import Identity, Member, RoleGrant, Unit
@@ -22,7 +23,6 @@ from models.tables import Identity, Member, RoleGrant, Unit
 __all__ = ["register"]
 
 MATCHES = 8
-ROLE_LABELS = {"secretary": N_("secretary"), "admin": N_("admin")}
 
 
 async def open_roles(ctx: Context) -> list[Reply]:
@@ -91,10 +91,12 @@ async def apply_role(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     identities = (
         await ctx.session.scalars(select(Identity).where(Identity.member_id == member.id))
     ).all()
-    actor = f"identity:{ctx.person.identity_id}"
+    actor = ctx.person.actor
     action, role, *rest = answers["change"].split(":")
     if action == "grant":
-        unit = await ctx.session.get(Unit, int(answers["unit"])) if role == "secretary" else None
+        unit = (
+            await ctx.session.get(Unit, int(answers["unit"])) if role == Role.SECRETARY else None
+        )
         for identity in identities:
             await grant_role(ctx.session, identity, role, unit, granted_by=actor)
         text = ctx._("{name} is now {role}{where}.").format(
@@ -148,7 +150,7 @@ async def parent_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option
     """The units the person is secretary of (admins: any, by the same list plus search)."""
     options = []
     for role, unit_id in ctx.person.roles:
-        if role == "secretary" and unit_id is not None:
+        if role == Role.SECRETARY and unit_id is not None:
             unit = await ctx.session.get(Unit, unit_id)
             if unit is not None:
                 options.append(Option(str(unit.id), unit.name))
@@ -180,7 +182,7 @@ async def create_unit(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     )
     ctx.session.add(unit)
     await ctx.session.flush()
-    await audit(ctx.session, f"identity:{ctx.person.identity_id}", "unit.created", unit_id=unit.id)
+    await audit(ctx.session, ctx.person.actor, "unit.created", unit_id=unit.id)
     text = ctx._("{name} was added under {parent} (code {code}).").format(
         name=escape(unit.name), parent=escape(parent.name), code=code
     )

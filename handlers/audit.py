@@ -12,7 +12,8 @@ from bot.events import Reply
 from bot.i18n import N_
 from bot.router import Router
 from bot.text import escape
-from models.tables import AuditRecord, Identity, Member
+from models.people import actor_name
+from models.tables import AuditRecord
 
 __all__ = ["register"]
 
@@ -40,13 +41,7 @@ async def show_audit(ctx: Context) -> list[Reply]:
 
 async def _actor(ctx: Context, actor: str) -> str:
     """A person's name when the actor is a registered member, else the actor as recorded."""
-    if actor.startswith("identity:"):
-        identity = await ctx.session.get(Identity, int(actor.split(":", 1)[1]))
-        if identity is not None and identity.member_id is not None:
-            member = await ctx.session.get(Member, identity.member_id)
-            if member is not None:
-                return member.full_name
-    return actor
+    return await actor_name(ctx.session, actor) or actor
 
 
 def register(router: Router) -> None:

@@ -14,6 +14,7 @@ from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
+from domain.vocabulary import Role
 from models.entries import scope_unit_ids
 from models.outbox import audience, cancel_broadcast, count_audience, enqueue_broadcast
 from models.people import audit
@@ -38,7 +39,7 @@ async def unit_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, 
     else:
         options = [Option(EVERYONE, N_("Every member of my units"))]
     for role, unit_id in ctx.person.roles:
-        if role == "secretary" and unit_id is not None:
+        if role == Role.SECRETARY and unit_id is not None:
             unit = await ctx.session.get(Unit, unit_id)
             if unit is not None:
                 options.append(Option(str(unit.id), unit.name))
@@ -98,7 +99,7 @@ async def send(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     sender_unit = None if answers["units"] == EVERYONE else int(answers["units"])
     if sender_unit is None and not ctx.person.is_admin:
         sender_unit = next(
-            (unit for role, unit in ctx.person.roles if role == "secretary" and unit), None
+            (unit for role, unit in ctx.person.roles if role == Role.SECRETARY and unit), None
         )
     broadcast = Broadcast(
         sender_identity_id=ctx.person.identity_id,
@@ -114,7 +115,7 @@ async def send(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     total = await enqueue_broadcast(ctx.session, broadcast, query)
     await audit(
         ctx.session,
-        f"identity:{ctx.person.identity_id}",
+        ctx.person.actor,
         "broadcast.created",
         broadcast_id=broadcast.id,
         recipients=total,
@@ -156,7 +157,7 @@ async def cancel_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     skipped = await cancel_broadcast(ctx.session, broadcast_id)
     await audit(
         ctx.session,
-        f"identity:{ctx.person.identity_id}",
+        ctx.person.actor,
         "broadcast.cancelled",
         broadcast_id=broadcast_id,
     )

@@ -16,7 +16,7 @@ from bot.fields import Invalid
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
-from handlers.reporting import KINDS
+from domain.kinds import KINDS
 from models.people import audit
 from models.schedules import arrange_deadlines
 from models.tables import Campaign, utcnow
@@ -50,7 +50,7 @@ async def campaign_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Opti
 def card(ctx: Context, campaign: Campaign) -> str:
     """A campaign as an admin reads it."""
     kinds = (
-        ", ".join(ctx._(KINDS[k].form.title) for k in campaign.kinds if k in KINDS)
+        ", ".join(ctx._(KINDS[k].title) for k in campaign.kinds if k in KINDS)
         if campaign.kinds
         else ctx._("every kind")
     )
@@ -125,17 +125,13 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
             ctx.config.tz,
             created_by=ctx.person.identity_id,
         )
-        await audit(ctx.session, _actor(ctx), "campaign.closed", campaign_id=campaign.id)
+        await audit(ctx.session, ctx.person.actor, "campaign.closed", campaign_id=campaign.id)
         text = ctx._(
             "🔒 {title} is closed. New entries now go to the movement-wide campaign or another "
             "open one."
         ).format(title=escape(campaign.title))
         return [menu_reply(ctx, text)]
     return [menu_reply(ctx, ctx._("That campaign can no longer be changed."))]
-
-
-def _actor(ctx: Context) -> str:
-    return f"identity:{ctx.person.identity_id}"
 
 
 async def check_end(ctx: Context, value: Any, answers: dict[str, Any]) -> Stop | None:
@@ -175,7 +171,7 @@ async def save(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         ctx.config.tz,
         created_by=ctx.person.identity_id,
     )
-    await audit(ctx.session, _actor(ctx), action, campaign_id=campaign.id)
+    await audit(ctx.session, ctx.person.actor, action, campaign_id=campaign.id)
     text = ctx._("✅ Saved.") + "\n\n" + card(ctx, campaign)
     if reminders:
         when = "; ".join(ctx.t.datetime(r.next_run_at) for r in reminders if r.next_run_at)
@@ -259,7 +255,7 @@ CAMPAIGN_EDIT = Form(
             FieldKind.MULTI_CHOICE,
             N_("Which kinds of entries count towards it?"),
             label=N_("Counts"),
-            options=tuple(Option(name, kind.form.title) for name, kind in KINDS.items()),
+            options=tuple(Option(name, kind.title) for name, kind in KINDS.items()),
         ),
     ),
 )

@@ -20,7 +20,8 @@ from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, ExportResult, write_export
 from bot.i18n import N_
 from bot.router import Router, menu_reply
-from handlers.reporting import KINDS
+from domain.kinds import KINDS
+from domain.vocabulary import Status
 from models import Database
 from models.entries import scope_unit_ids
 from models.people import audit
@@ -32,7 +33,7 @@ MAX_UPLOAD = 50 * 1024 * 1024  # what a bot may send on Telegram
 EVERYTHING = "all"
 THIS_MONTH = "month"
 THIS_YEAR = "year"
-APPROVED = "approved"
+APPROVED = Status.APPROVED
 MIME_TYPES = {
     ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ExportFormat.CSV: "application/zip",
@@ -109,7 +110,7 @@ async def _produce(
     async with ctx.db.write() as session:
         await audit(
             session,
-            f"identity:{ctx.person.identity_id}",
+            ctx.person.actor,
             "export.created",
             format=export_format.value,
             rows=result.rows,
@@ -176,7 +177,7 @@ EXPORT = Form(
             N_("Which entries?"),
             options=(
                 Option(EVERYTHING, N_("All kinds")),
-                *(Option(name, kind.form.title) for name, kind in KINDS.items()),
+                *(Option(name, kind.title) for name, kind in KINDS.items()),
             ),
         ),
         Field(

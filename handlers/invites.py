@@ -14,6 +14,7 @@ from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
+from domain.vocabulary import Role
 from handlers.registration import INVITE
 from models.entries import scope_unit_ids
 from models.invites import (
@@ -69,7 +70,7 @@ async def _own_units(ctx: Context) -> list[Unit]:
     """The units the person is secretary of that young people can join, by name."""
     units = []
     for role, unit_id in ctx.person.roles:
-        if role == "secretary" and unit_id is not None:
+        if role == Role.SECRETARY and unit_id is not None:
             unit = await ctx.session.get(Unit, unit_id)
             if unit is not None and can_join(unit):
                 units.append(unit)
@@ -121,7 +122,7 @@ def _local_date(ctx: Context, invite: Invite) -> str:
 
 async def _created(ctx: Context, unit: Unit) -> list[Reply]:
     """Creates a code for the unit and sends it with its link and QR code."""
-    actor = f"identity:{ctx.person.identity_id}"
+    actor = ctx.person.actor
     invite = await create_invite(ctx.session, unit.id, actor=actor)
     return [invitation_reply(ctx, unit, invite), menu_reply(ctx)]
 
@@ -206,7 +207,7 @@ async def action_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if answers["action"] == NEW:
         return await _created(ctx, unit)
     scope = await scope_unit_ids(ctx.session, ctx.person.roles)
-    actor = f"identity:{ctx.person.identity_id}"
+    actor = ctx.person.actor
     invite = await revoke_invite(ctx.session, int(answers["action"]), scope, actor=actor)
     if invite is None:
         text = ctx._("That invitation had already been revoked.")

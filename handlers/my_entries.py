@@ -14,20 +14,15 @@ from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
-from handlers.reporting import ENTRY_ID, KINDS, SECRETARY
-from models.entries import OPEN, count_own_entries, entry_files, own_entries, withdraw_entry
+from domain.kinds import KINDS
+from domain.vocabulary import OPEN, STATUS_LABELS, Role, Status
+from handlers.reporting import ENTRY_ID, SECRETARY, entry_form
+from models.entries import count_own_entries, entry_files, own_entries, withdraw_entry
 from models.tables import Entry, Unit
 
-__all__ = ["STATUS_LABELS", "entry_card", "register"]
+__all__ = ["entry_card", "register"]
 
 PAGE = 8
-STATUS_LABELS = {
-    "submitted": N_("⏳ Waiting for review"),
-    "resubmitted": N_("⏳ Sent again, waiting for review"),
-    "approved": N_("✅ Approved"),
-    "rejected": N_("↩️ Returned for changes"),
-    "withdrawn": N_("🗑 Withdrawn"),
-}
 
 
 async def show_entries(ctx: Context) -> list[Reply]:
@@ -50,7 +45,7 @@ async def entry_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, 
     rows = await own_entries(ctx.session, member_id, offset=page * PAGE, limit=PAGE + 1)
     options = []
     for entry in rows[:PAGE]:
-        kind = ctx._(KINDS[entry.kind].form.title)
+        kind = ctx._(KINDS[entry.kind].title)
         status = ctx._(STATUS_LABELS[entry.status])
         options.append(
             Option(str(entry.id), f"#{entry.id} · {kind} · {_short(entry.title)} · {status}")
@@ -99,17 +94,17 @@ async def entry_card(ctx: Context, entry: Entry, reporter: str | None = None) ->
         ctx._("Unit: {name} (collective entry)") if entry.collective else ctx._("Unit: {name}")
     )
     lines = [
-        f"<b>#{entry.id} · {ctx._(kind.form.title)}</b>",
+        f"<b>#{entry.id} · {ctx._(kind.title)}</b>",
         ctx._("Status: {status}").format(status=ctx._(STATUS_LABELS[entry.status])),
         ctx._("Sent: {time}").format(time=ctx.t.datetime(entry.updated_at)),
         unit_line.format(name=escape(unit.name if unit else "")),
     ]
     if reporter is not None:
         lines.append(ctx._("Reported by: {name}").format(name=escape(reporter)))
-    if entry.status == "rejected" and entry.reject_reason:
+    if entry.status == Status.REJECTED and entry.reject_reason:
         lines.append(ctx._("Reason given: {reason}").format(reason=escape(entry.reject_reason)))
     lines.append("")
-    lines += await summary(ctx, kind.form, entry.answers)
+    lines += await summary(ctx, entry_form(kind), entry.answers)
     for file in await entry_files(ctx.session, entry.id):
         name = escape(file.original_name or file.mime)
         lines.append(f"📎 {name} ({ctx.t.number(round(file.size / 1024))} KB)")
@@ -121,7 +116,7 @@ async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
     options = []
     if entry is not None and entry.status in OPEN:
         options.append(Option("withdraw", N_("🗑 Withdraw this entry")))
-    if entry is not None and entry.status == "rejected":
+    if entry is not None and entry.status == Status.REJECTED:
         options.append(Option("fix", N_("✏️ Fix and send again")))
     if entry is not None and await entry_files(ctx.session, entry.id):
         options.append(Option("evidence", N_("🖼 Show the evidence")))
@@ -154,18 +149,16 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
             return await _detail(ctx, entry.id)
         if entry.status not in OPEN:
             return await _detail(ctx, entry.id, ctx._("This entry can no longer be withdrawn."))
-        await withdraw_entry(
-            ctx.session, entry, actor=f"identity:{ctx.person.identity_id}", tz=ctx.config.tz
-        )
+        await withdraw_entry(ctx.session, entry, actor=ctx.person.actor, tz=ctx.config.tz)
         text = ctx._("Entry #{id} has been withdrawn.").format(id=entry.id)
         return [menu_reply(ctx, text)]
-    if entry.status != "rejected":
+    if entry.status != Status.REJECTED:
         return await _detail(ctx, entry.id, ctx._("This entry can no longer be changed."))
     # Every answer prefilled: the form opens on its review, to change what was asked for.
     prefill = {
         **entry.answers,
         ENTRY_ID: entry.id,
-        SECRETARY: any(role == "secretary" for role, _ in ctx.person.roles),
+        SECRETARY: any(role == Role.SECRETARY for role, _ in ctx.person.roles),
     }
     reason = Reply(
         ctx._("Reason given: {reason}\nChange what is needed, then send it again.").format(
@@ -181,7 +174,7 @@ async def show_totals(ctx: Context) -> list[Reply]:
     rows = (await ctx.session.scalars(select(Entry).where(Entry.reporter_id == member_id))).all()
     if not rows:
         return [menu_reply(ctx, ctx._("You have no entries yet. Choose 📝 Report to add one."))]
-    counted = [entry for entry in rows if entry.status not in ("withdrawn", "rejected")]
+    counted = [entry for entry in rows if entry.status not in (Status.WITHDRAWN, Status.REJECTED)]
     by_kind_status = Counter((entry.kind, entry.status) for entry in rows)
     lines = [ctx._("<b>Your totals</b>")]
     for name, kind in KINDS.items():
@@ -191,7 +184,7 @@ async def show_totals(ctx: Context) -> list[Reply]:
             if entry_kind == name
         ]
         if statuses:
-            lines.append(f"<b>{ctx._(kind.form.title)}</b> — " + "; ".join(statuses))
+            lines.append(f"<b>{ctx._(kind.title)}</b> — " + "; ".join(statuses))
     volunteer = [e.answers for e in counted if e.kind == "volunteer"]
     hours = sum(a["hours"] * a["participants"] for a in volunteer)
     beneficiaries = sum(a["beneficiaries"] for a in volunteer)

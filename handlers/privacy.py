@@ -48,7 +48,7 @@ async def send_my_data(ctx: Context) -> list[Reply]:
         ]
     )
     content = json.dumps(data, ensure_ascii=False, indent=2).encode()
-    await audit(ctx.session, f"identity:{ctx.person.identity_id}", "member.data_copied")
+    await audit(ctx.session, ctx.person.actor, "member.data_copied")
     name = f"youthbot-data-{ctx.today().isoformat()}.json"
     return [Reply(text, document=Document(name, content, "application/json"))]
 

@@ -13,15 +13,16 @@ from bot.events import Choice, Reply
 from bot.i18n import N_, pick_locale
 from bot.router import Router, menu_reply
 from bot.text import escape
+from domain.vocabulary import OPEN, Status
 from handlers.my_entries import entry_card
 from models.entries import (
-    OPEN,
     decide,
     next_to_review,
     scope_unit_ids,
     waiting_by_unit,
     waiting_count,
 )
+from models.people import actor_name
 from models.tables import Entry, Identity, Member
 
 __all__ = ["register"]
@@ -76,7 +77,7 @@ async def decided(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if scope == set():
         return [Reply(ctx._("Reviewing entries is for youth union secretaries and admins."))]
     approve = answers["decision"] == "approve"
-    actor = f"identity:{ctx.person.identity_id}"
+    actor = ctx.person.actor
     if not await decide(
         ctx.session,
         entry_id,
@@ -98,7 +99,7 @@ async def _not_decided(ctx: Context, entry_id: int) -> str:
     entry = await ctx.session.get(Entry, entry_id)
     if entry is None:
         return ctx._("Entry #{id} no longer exists.").format(id=entry_id)
-    if entry.status == "withdrawn":
+    if entry.status == Status.WITHDRAWN:
         return ctx._("Entry #{id} was withdrawn by its reporter.").format(id=entry_id)
     if entry.status in OPEN:  # still waiting, but no longer in the reviewer's units
         return ctx._("Entry #{id} is no longer in the units you review.").format(id=entry_id)
@@ -109,13 +110,7 @@ async def _not_decided(ctx: Context, entry_id: int) -> str:
 
 
 async def _reviewer_name(ctx: Context, decided_by: str | None) -> str:
-    if decided_by and decided_by.startswith("identity:"):
-        identity = await ctx.session.get(Identity, int(decided_by.split(":", 1)[1]))
-        if identity is not None and identity.member_id is not None:
-            member = await ctx.session.get(Member, identity.member_id)
-            if member is not None:
-                return member.full_name
-    return ctx._("another reviewer")
+    return await actor_name(ctx.session, decided_by) or ctx._("another reviewer")
 
 
 async def _tell_reporter(ctx: Context, entry_id: int) -> list[Reply]:
@@ -136,7 +131,7 @@ async def _tell_reporter(ctx: Context, entry_id: int) -> list[Reply]:
     for identity in identities:
         locale = pick_locale(identity.locale, identity.client_language, ctx.config.default_locale)
         t = ctx.catalogs.translator(locale, ctx.config.tz)
-        if entry.status == "approved":
+        if entry.status == Status.APPROVED:
             text = t.gettext("✅ Your entry #{id} «{title}» has been approved. Thank you!")
         else:
             text = t.gettext(

@@ -15,6 +15,7 @@ from bot.i18n import N_
 from bot.reminders import AUDIENCES, send_now
 from bot.router import Router, menu_reply
 from bot.text import escape
+from domain.vocabulary import Role
 from models.entries import scope_unit_ids
 from models.people import audit
 from models.schedules import (
@@ -78,7 +79,7 @@ async def _units(ctx: Context, answers: dict[str, Any]) -> set[int] | None:
     """The chosen unit and everything below it, or None: the whole province."""
     if answers.get("where") != ONE_UNIT:
         return None
-    return await scope_unit_ids(ctx.session, [("secretary", int(answers["unit"]))])
+    return await scope_unit_ids(ctx.session, [(Role.SECRETARY, int(answers["unit"]))])
 
 
 def _when_text(ctx: Context, moment: dt.datetime) -> str:
@@ -105,10 +106,6 @@ def _schedule(ctx: Context, kind: str, rule: dict[str, Any], **values: Any) -> S
     return schedule
 
 
-def _actor(ctx: Context) -> str:
-    return f"identity:{ctx.person.identity_id}"
-
-
 # -- news ------------------------------------------------------------------------------------
 
 
@@ -133,7 +130,7 @@ async def post_news(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         )
         await audit(
             ctx.session,
-            _actor(ctx),
+            ctx.person.actor,
             "news.sent",
             broadcast_id=broadcast.id,
             recipients=broadcast.total,
@@ -149,7 +146,7 @@ async def post_news(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         ctx, "news", {"every": ONCE, "at": answers["at"]}, audience=audience, **values
     )
     await ctx.session.flush()
-    await audit(ctx.session, _actor(ctx), "news.scheduled", schedule_id=schedule.id)
+    await audit(ctx.session, ctx.person.actor, "news.scheduled", schedule_id=schedule.id)
     if schedule.next_run_at is None:
         return [menu_reply(ctx, ctx._("That time has already passed. Nothing was scheduled."))]
     text = ctx._(
@@ -262,7 +259,7 @@ async def save_reminder(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         text=answers.get("note") or answers.get("message") or "",
     )
     await ctx.session.flush()
-    await audit(ctx.session, _actor(ctx), "reminder.created", schedule_id=schedule.id)
+    await audit(ctx.session, ctx.person.actor, "reminder.created", schedule_id=schedule.id)
     if schedule.next_run_at is None:
         return [menu_reply(ctx, ctx._("That time has already passed. Nothing was scheduled."))]
     text = ctx._("🔔 Reminder saved: {rule}. The next one goes out on {when}.").format(
@@ -429,7 +426,7 @@ async def scheduled_act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         return [menu_reply(ctx, ctx._("That has already been sent or cancelled."))]
     if action == "cancel":
         await cancel_schedule(ctx.session, schedule.id)
-        await audit(ctx.session, _actor(ctx), "schedule.cancelled", schedule_id=schedule.id)
+        await audit(ctx.session, ctx.person.actor, "schedule.cancelled", schedule_id=schedule.id)
         return [
             menu_reply(ctx, ctx._("🗑 Cancelled: #{id} will not be sent.").format(id=schedule.id))
         ]
@@ -447,7 +444,7 @@ async def change_text(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if schedule is None or schedule.status != "active":
         return [menu_reply(ctx, ctx._("That has already been sent or cancelled."))]
     schedule.text = answers["text"]
-    await audit(ctx.session, _actor(ctx), "schedule.edited", schedule_id=schedule.id)
+    await audit(ctx.session, ctx.person.actor, "schedule.edited", schedule_id=schedule.id)
     return [menu_reply(ctx, ctx._("✅ Saved.") + "\n\n" + await scheduled_card(ctx, schedule))]
 
 
@@ -464,7 +461,7 @@ async def change_time(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         rule["time"] = answers["time"]
     schedule.rule = rule
     schedule.next_run_at = next_run(rule, utcnow(), ctx.config.tz)
-    await audit(ctx.session, _actor(ctx), "schedule.edited", schedule_id=schedule.id)
+    await audit(ctx.session, ctx.person.actor, "schedule.edited", schedule_id=schedule.id)
     return [menu_reply(ctx, ctx._("✅ Saved.") + "\n\n" + await scheduled_card(ctx, schedule))]
 
 

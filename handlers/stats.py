@@ -17,6 +17,7 @@ from bot.reminders import send_now
 from bot.router import Router, menu_reply
 from bot.statistics import charts, summary
 from bot.text import escape
+from domain.vocabulary import Role
 from models.entries import scope_unit_ids
 from models.people import audit
 from models.stats import silent_members, silent_units
@@ -57,14 +58,14 @@ async def _scope(ctx: Context, unit_id: int | None) -> tuple[set[int] | None, st
     scope = await scope_unit_ids(ctx.session, ctx.person.roles)
     if unit_id is not None:
         unit = await ctx.session.get_one(Unit, unit_id)
-        subtree = await scope_unit_ids(ctx.session, [("secretary", unit_id)])
+        subtree = await scope_unit_ids(ctx.session, [(Role.SECRETARY, unit_id)])
         return (subtree if scope is None else (subtree or set()) & scope), unit.name
     if scope is None:
         return None, ctx._("the whole province")
     names = [
         (await ctx.session.get_one(Unit, unit)).name
         for role, unit in ctx.person.roles
-        if role == "secretary" and unit is not None
+        if role == Role.SECRETARY and unit is not None
     ]
     return scope, ", ".join(names)
 
@@ -150,7 +151,7 @@ async def remind(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     )
     await audit(
         ctx.session,
-        f"identity:{ctx.person.identity_id}",
+        ctx.person.actor,
         "reminder.sent",
         broadcast_id=broadcast.id,
         recipients=broadcast.total,

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.vocabulary import OPEN, Role, Status
 from models.people import audit
 from models.stats import tally
 from models.tables import Campaign, Entry, EntryFile, EntryRevision, Unit, utcnow
 
 __all__ = [
-    "OPEN",
     "EvidenceRef",
     "count_own_entries",
     "current_campaign",
@@ -31,9 +31,6 @@ __all__ = [
     "waiting_count",
     "withdraw_entry",
 ]
-
-# Statuses in which the reporter may still withdraw the entry.
-OPEN = ("submitted", "resubmitted")
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ async def save_entry(
     """A new submitted entry with its files, its first revision and an audit row."""
     entry = Entry(
         kind=kind,
-        status="submitted",
+        status=Status.SUBMITTED,
         reporter_id=reporter_id,
         unit_id=unit_id,
         campaign_id=campaign_id,
@@ -96,7 +93,9 @@ async def save_entry(
     await session.flush()
     await tally(session, entry, tz)
     _attach(session, entry, evidence)
-    session.add(EntryRevision(entry_id=entry.id, version=1, status="submitted", answers=answers))
+    session.add(
+        EntryRevision(entry_id=entry.id, version=1, status=Status.SUBMITTED, answers=answers)
+    )
     await audit(session, actor, "entry.submitted", entry_id=entry.id, kind=kind)
     return entry
 
@@ -117,7 +116,7 @@ async def resubmit_entry(
     await tally(session, entry, tz, sign=-1)
     entry.unit_id, entry.collective = unit_id, collective
     entry.version += 1
-    entry.status = "resubmitted"
+    entry.status = Status.RESUBMITTED
     entry.title = title
     entry.answers = answers
     entry.updated_at = utcnow()
@@ -129,7 +128,7 @@ async def resubmit_entry(
     _attach(session, entry, evidence)
     session.add(
         EntryRevision(
-            entry_id=entry.id, version=entry.version, status="resubmitted", answers=answers
+            entry_id=entry.id, version=entry.version, status=Status.RESUBMITTED, answers=answers
         )
     )
     await audit(session, actor, "entry.resubmitted", entry_id=entry.id, version=entry.version)
@@ -156,12 +155,15 @@ def _attach(session: AsyncSession, entry: Entry, evidence: Sequence[EvidenceRef]
 
 async def withdraw_entry(session: AsyncSession, entry: Entry, *, actor: str, tz: ZoneInfo) -> None:
     await tally(session, entry, tz, sign=-1)
-    entry.status = "withdrawn"
+    entry.status = Status.WITHDRAWN
     entry.updated_at = utcnow()
     await tally(session, entry, tz)
     session.add(
         EntryRevision(
-            entry_id=entry.id, version=entry.version, status="withdrawn", answers=entry.answers
+            entry_id=entry.id,
+            version=entry.version,
+            status=Status.WITHDRAWN,
+            answers=entry.answers,
         )
     )
     await audit(session, actor, "entry.withdrawn", entry_id=entry.id)
@@ -198,9 +200,9 @@ async def scope_unit_ids(
 ) -> set[int] | None:
     """The units a person reviews: for a secretary their units and every unit below them;
     None for an admin (everything); empty for a member."""
-    if any(role == "admin" for role, _ in roles):
+    if any(role == Role.ADMIN for role, _ in roles):
         return None
-    roots = {unit_id for role, unit_id in roles if role == "secretary" and unit_id is not None}
+    roots = {unit_id for role, unit_id in roles if role == Role.SECRETARY and unit_id is not None}
     if not roots:
         return set()
     children: dict[int, list[int]] = {}
@@ -262,7 +264,7 @@ async def decide(
 ) -> bool:
     """Approves or rejects if the entry is still waiting and in scope; False when someone
     else decided first (the conditional update makes the first decision win)."""
-    status = "approved" if approve else "rejected"
+    status = Status.APPROVED if approve else Status.REJECTED
     before = await session.scalar(select(Entry.status).where(Entry.id == entry_id))
     if before not in OPEN:
         return False

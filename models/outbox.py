@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from domain.vocabulary import Role
 from models.tables import (
     Broadcast,
     Entry,
@@ -75,7 +76,7 @@ def leaders_audience(unit_ids: set[int] | None) -> Any:
     """The same columns as `audience` for secretaries of the units (all when None), on the
     account their role was granted to."""
     conditions: list[ColumnElement[bool]] = [
-        RoleGrant.role == "secretary",
+        RoleGrant.role == Role.SECRETARY,
         Identity.chat_id.is_not(None),
         Identity.unreachable_at.is_(None),
     ]

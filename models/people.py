@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.vocabulary import Role, identity_actor, identity_of_actor
 from models.tables import AuditRecord, Consent, Identity, Member, RoleGrant, Unit
 
 __all__ = [
-    "ROLES",
     "Person",
+    "actor_name",
     "audit",
     "grant_role",
     "identity_for",
@@ -21,8 +22,6 @@ __all__ = [
     "register_member",
     "revoke_role",
 ]
-
-ROLES = ("admin", "secretary")
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,17 @@ class Person:
 
     @property
     def is_admin(self) -> bool:
-        return any(role == "admin" for role, _ in self.roles)
+        return any(role == Role.ADMIN for role, _ in self.roles)
 
     @property
     def leads(self) -> bool:
         """A secretary of some unit, or an admin: reviews, invites and broadcasts."""
-        return any(role in ("secretary", "admin") for role, _ in self.roles)
+        return any(role in (Role.SECRETARY, Role.ADMIN) for role, _ in self.roles)
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as the audit log records it."""
+        return identity_actor(self.identity_id)
 
 
 async def identity_for(
@@ -185,8 +189,20 @@ async def register_member(
         )
     )
     identity.member_id = member.id
-    await audit(session, f"identity:{identity.id}", "member.registered", member_id=member.id)
+    await audit(session, identity_actor(identity.id), "member.registered", member_id=member.id)
     return member
+
+
+async def actor_name(session: AsyncSession, actor: str | None) -> str | None:
+    """The full name of the member behind an audit actor; None when there is none."""
+    identity_id = identity_of_actor(actor)
+    if identity_id is None:
+        return None
+    return await session.scalar(
+        select(Member.full_name)
+        .join(Identity, Identity.member_id == Member.id)
+        .where(Identity.id == identity_id)
+    )
 
 
 async def audit(session: AsyncSession, actor: str, action: str, **details: object) -> None:

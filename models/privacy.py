@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.vocabulary import Status
 from models.people import audit
 from models.stats import forget_reporter, tally
 from models.tables import (
@@ -219,8 +220,8 @@ async def erase_member(
     ).all()
     paths = sorted({file.path for file in files})
     await session.execute(delete(EntryFile).where(EntryFile.entry_id.in_(entry_ids)))
-    approved = [entry.id for entry in entries if entry.status == "approved"]
-    removed = [entry.id for entry in entries if entry.status != "approved"]
+    approved = [entry.id for entry in entries if entry.status == Status.APPROVED]
+    removed = [entry.id for entry in entries if entry.status != Status.APPROVED]
     for entry in entries:
         if entry.id in removed:
             await tally(session, entry, tz, sign=-1)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import ScheduleConfig
 from models.tables import Campaign, Schedule, ScheduleRun, utcnow
 
 __all__ = [
@@ -27,6 +26,19 @@ __all__ = [
 ]
 
 ONCE, WEEK, MONTH = "once", "week", "month"
+
+
+class ScheduleConfig(Protocol):
+    """The settings schedules follow (bot.config.ScheduleConfig), in local time."""
+
+    @property
+    def quiet_start(self) -> dt.time: ...
+    @property
+    def quiet_end(self) -> dt.time: ...
+    @property
+    def deadline_days(self) -> tuple[int, ...]: ...
+    @property
+    def deadline_time(self) -> dt.time: ...
 
 
 def _at(day: dt.date, time: str, tz: ZoneInfo) -> dt.datetime:

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.vocabulary import Status
 from models.tables import Entry, Member, ReporterMonth, StatTotal, Unit
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 
 # Statuses an entry counts in figures that describe the movement's work (not withdrawn or
 # rejected); the leaderboard counts approved entries only.
-COUNTED = ("submitted", "resubmitted", "approved")
+COUNTED = (Status.SUBMITTED, Status.RESUBMITTED, Status.APPROVED)
 
 
 @dataclass
@@ -176,7 +177,7 @@ async def leaderboard(
     unit it is ranked as (a branch counts for its commune)."""
     rows = await session.execute(
         select(StatTotal.unit_id, func.sum(StatTotal.entries))
-        .where(_scoped(groups), StatTotal.status == "approved", *_months(first, last))
+        .where(_scoped(groups), StatTotal.status == Status.APPROVED, *_months(first, last))
         .group_by(StatTotal.unit_id)
     )
     ranked: dict[int, int] = {}

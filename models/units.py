@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.text import fold, nfc
+from domain.text import fold, nfc
 from models.tables import Campaign, Unit
 
 __all__ = [

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
 extract() {
   "$PYBABEL" extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
-    --no-location --sort-output --omit-header -w 99 -o locales/messages.pot bot handlers models
+    --no-location --sort-output --omit-header -w 99 -o locales/messages.pot bot domain handlers models
 }
 case "${1:-}" in
   extract) extract ;;

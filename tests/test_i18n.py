@@ -22,7 +22,7 @@ PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 def source_messages() -> set[str | tuple[str, ...]]:
     found: set[str | tuple[str, ...]] = set()
-    for package in ("bot", "handlers", "models"):
+    for package in ("bot", "domain", "handlers", "models"):
         for _file, _line, message, _comments, _context in extract_from_dir(
             ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from bot.channels.console import parse_line, render
 from bot.config import Config
-from bot.dialogue import Field, FieldKind, Form
+from bot.dialogue import Field, FieldKind
 from bot.events import Attachment, Inbound, InboundKind
-from handlers.reporting import KINDS, EntryKind, submitter
+from domain.kinds import KINDS, EntryKind
 from models import AuditRecord, Entry, EntryRevision
 from models.people import grant_role, identity_for
 from models.tables import Unit
@@ -279,11 +279,10 @@ async def test_no_entries_yet_and_other_peoples_entries_stay_hidden(app: App) ->
     assert "Bạn chưa có báo cáo nào." in await say(app, "/myentries")
 
 
-TRAINING = Form(
-    name="training",
-    title="Training course",  # a real kind would add its translations to the catalogs
-    review=True,
-    complete=submitter("training"),
+TRAINING = EntryKind(
+    "training",
+    "Training course",  # a real kind would add its translations to the catalogs
+    headline="topic",
     fields=(
         Field("topic", FieldKind.TEXT, "What was the course about?", label="Topic", min_length=3),
         Field(
@@ -301,7 +300,7 @@ TRAINING = Form(
 async def test_a_fourth_kind_is_one_declaration(
     config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(KINDS, "training", EntryKind(TRAINING, "topic"))
+    monkeypatch.setitem(KINDS, "training", TRAINING)
     app = build_app(config)
     await app.prepare()
     try:

@@ -1,0 +1,311 @@
+"""The entry kinds: what people report, as form declarations, and what each counts.
+
+Adding a kind is one more `EntryKind` in KINDS (its fields, which answer names it and which
+says when it happened) plus its translations; the reporting form, the review card, exports
+and statistics all follow from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from domain.forms import Field, FieldKind, Invalid, Option
+from domain.vocabulary import N_
+
+__all__ = ["KINDS", "EntryKind"]
+
+
+def evidence_field() -> Field:
+    return Field(
+        "evidence",
+        FieldKind.PHOTOS,
+        N_("Please send photos or documents as evidence"),
+        hint=N_("Up to 10 photos or PDF files, 20 MB each. You can send several at once."),
+        label=N_("Evidence"),
+        optional=True,
+        max_files=10,
+    )
+
+
+def place_field() -> Field:
+    return Field(
+        "place",
+        FieldKind.LOCATION,
+        N_("Where?"),
+        hint=N_("Type the village, commune or address, or share a location (📎 → Location)."),
+        label=N_("Place"),
+    )
+
+
+def description_field() -> Field:
+    return Field(
+        "description",
+        FieldKind.TEXT,
+        N_("Describe it in a few sentences"),
+        label=N_("Description"),
+        min_length=20,
+        max_length=3000,
+    )
+
+
+AREAS = (
+    Option("administration", N_("Administration")),
+    Option("economy", N_("Economy")),
+    Option("agriculture", N_("Agriculture")),
+    Option("education", N_("Education")),
+    Option("health", N_("Health")),
+    Option("digital", N_("Digital transformation")),
+    Option("culture", N_("Culture and society")),
+    Option("defence", N_("Defence and security")),
+    Option("other", N_("Other")),
+)
+SCOPES = (
+    Option("unit", N_("In my unit")),
+    Option("commune", N_("In the commune or ward")),
+    Option("province", N_("Across the province")),
+)
+SECTORS = (
+    Option("crops", N_("Crops")),
+    Option("livestock", N_("Livestock")),
+    Option("forestry", N_("Forestry")),
+    Option("trade", N_("Trade and services")),
+    Option("handicraft", N_("Handicraft")),
+    Option("tourism", N_("Tourism")),
+    Option("startup", N_("Tech start-up")),
+    Option("other", N_("Other")),
+)
+
+
+async def check_youth_jobs(_ctx: object, value: Any, answers: dict[str, Any]) -> None:
+    if value is not None and value > answers.get("jobs", 0):
+        raise Invalid(
+            N_("Jobs for young people cannot be more than all jobs created ({jobs})."),
+            {"jobs": answers.get("jobs", 0)},
+        )
+
+
+INITIATIVE: tuple[Field, ...] = (
+    Field(
+        "title",
+        FieldKind.TEXT,
+        N_("What is the initiative or solution called?"),
+        label=N_("Title"),
+        min_length=5,
+        max_length=200,
+    ),
+    Field(
+        "field",
+        FieldKind.CHOICE,
+        N_("Which field is it in?"),
+        label=N_("Field"),
+        options=AREAS,
+    ),
+    Field(
+        "problem",
+        FieldKind.TEXT,
+        N_("What problem does it solve?"),
+        label=N_("Problem"),
+        min_length=20,
+        max_length=2000,
+    ),
+    Field(
+        "solution",
+        FieldKind.TEXT,
+        N_("What is the solution?"),
+        label=N_("Solution"),
+        min_length=20,
+        max_length=3000,
+    ),
+    Field(
+        "scope",
+        FieldKind.CHOICE,
+        N_("Where has it been applied?"),
+        label=N_("Scope applied"),
+        options=SCOPES,
+    ),
+    Field(
+        "effect",
+        FieldKind.TEXT,
+        N_("What effect has it had?"),
+        label=N_("Effect"),
+        min_length=10,
+        max_length=2000,
+    ),
+    Field(
+        "value",
+        FieldKind.MONEY,
+        N_("Its estimated value in đồng (optional)"),
+        hint=N_("For example 50 triệu, 1.500.000 or 500k."),
+        label=N_("Estimated value"),
+        optional=True,
+    ),
+    Field(
+        "applied_on",
+        FieldKind.DATE,
+        N_("When was it first applied?"),
+        hint=N_("dd/mm/yyyy, for example 15/03/2026."),
+        label=N_("First applied"),
+    ),
+    Field(
+        "coauthors",
+        FieldKind.TEXT,
+        N_("Co-authors (optional)"),
+        hint=N_("Their full names, separated by commas."),
+        label=N_("Co-authors"),
+        optional=True,
+        min_length=2,
+        max_length=500,
+    ),
+    evidence_field(),
+)
+
+VOLUNTEER: tuple[Field, ...] = (
+    Field(
+        "activity",
+        FieldKind.TEXT,
+        N_("What was the activity?"),
+        hint=N_("For example: Repairing the road to Bản Chu village."),
+        label=N_("Activity"),
+        min_length=5,
+        max_length=200,
+    ),
+    Field(
+        "date",
+        FieldKind.DATE,
+        N_("On which day?"),
+        hint=N_('dd/mm/yyyy, or "hôm nay" / "hôm qua".'),
+        label=N_("Date"),
+    ),
+    place_field(),
+    Field(
+        "participants",
+        FieldKind.INTEGER,
+        N_("How many people took part?"),
+        label=N_("Participants"),
+        minimum=1,
+        maximum=100_000,
+    ),
+    Field(
+        "hours",
+        FieldKind.DECIMAL,
+        N_("How many hours did each person give?"),
+        hint=N_("From 0,5 to 24."),
+        label=N_("Hours per participant"),
+        minimum=0.5,
+        maximum=24,
+    ),
+    Field(
+        "beneficiaries",
+        FieldKind.INTEGER,
+        N_("How many people benefited?"),
+        label=N_("Beneficiaries"),
+        minimum=0,
+        maximum=10_000_000,
+    ),
+    Field(
+        "value",
+        FieldKind.MONEY,
+        N_("Its value in đồng (optional)"),
+        hint=N_("For example 2 triệu or 500k."),
+        label=N_("Value"),
+        optional=True,
+    ),
+    description_field(),
+    evidence_field(),
+)
+
+ECONOMIC_MODEL: tuple[Field, ...] = (
+    Field(
+        "name",
+        FieldKind.TEXT,
+        N_("What is the model called?"),
+        hint=N_("For example: Hồi (star anise) farm of Hoàng Văn Nam."),
+        label=N_("Name"),
+        min_length=5,
+        max_length=200,
+    ),
+    Field("sector", FieldKind.CHOICE, N_("Which sector?"), label=N_("Sector"), options=SECTORS),
+    Field(
+        "year_started",
+        FieldKind.YEAR,
+        N_("In which year did it start?"),
+        label=N_("Year started"),
+        minimum=1990,
+    ),
+    Field(
+        "capital",
+        FieldKind.MONEY,
+        N_("How much capital was invested, in đồng?"),
+        hint=N_("For example 200 triệu."),
+        label=N_("Capital"),
+    ),
+    Field(
+        "revenue",
+        FieldKind.MONEY,
+        N_("Revenue per year, in đồng?"),
+        label=N_("Yearly revenue"),
+    ),
+    Field(
+        "profit",
+        FieldKind.MONEY,
+        N_("Profit per year, in đồng?"),
+        hint=N_("0 if there is no profit yet."),
+        label=N_("Yearly profit"),
+    ),
+    Field(
+        "jobs",
+        FieldKind.INTEGER,
+        N_("How many jobs has it created?"),
+        label=N_("Jobs created"),
+        minimum=0,
+        maximum=100_000,
+    ),
+    Field(
+        "youth_jobs",
+        FieldKind.INTEGER,
+        N_("Of those, how many for young people?"),
+        label=N_("Jobs for young people"),
+        minimum=0,
+        maximum=100_000,
+        check=check_youth_jobs,
+    ),
+    place_field(),
+    description_field(),
+    evidence_field(),
+)
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    name: str
+    title: str  # msgid
+    fields: tuple[Field, ...]
+    headline: str  # the answer that names the entry in lists
+    # The answer that says when it happened (a DATE field); None: the day it was reported.
+    happened: str | None = None
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+KINDS: dict[str, EntryKind] = {
+    kind.name: kind
+    for kind in (
+        EntryKind(
+            "initiative",
+            N_("Initiative"),
+            INITIATIVE,
+            headline="title",
+            happened="applied_on",
+        ),
+        EntryKind(
+            "volunteer",
+            N_("Volunteer work"),
+            VOLUNTEER,
+            headline="activity",
+            happened="date",
+        ),
+        EntryKind("economic_model", N_("Economic model"), ECONOMIC_MODEL, headline="name"),
+    )
+}

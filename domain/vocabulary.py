@@ -1,0 +1,72 @@
+"""Statuses, roles and audit actors: the words every layer uses for the same things."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "CLI",
+    "N_",
+    "OPEN",
+    "ROLE_LABELS",
+    "SCHEDULER",
+    "STATUS_LABELS",
+    "Role",
+    "Status",
+    "identity_actor",
+    "identity_of_actor",
+]
+
+
+def N_(message: str) -> str:
+    """Marks a string for the catalogs without translating it yet (declarations)."""
+    return message
+
+
+class Status(enum.StrEnum):
+    """Where an entry is: submitted → approved | rejected (→ resubmitted), or withdrawn."""
+
+    SUBMITTED = "submitted"
+    RESUBMITTED = "resubmitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+# Waiting for a decision: the reporter may still edit or withdraw it.
+OPEN = (Status.SUBMITTED, Status.RESUBMITTED)
+
+STATUS_LABELS: dict[str, str] = {
+    Status.SUBMITTED: N_("⏳ Waiting for review"),
+    Status.RESUBMITTED: N_("⏳ Sent again, waiting for review"),
+    Status.APPROVED: N_("✅ Approved"),
+    Status.REJECTED: N_("↩️ Returned for changes"),
+    Status.WITHDRAWN: N_("🗑 Withdrawn"),
+}
+
+
+class Role(enum.StrEnum):
+    """A role beyond member. A secretary holds it for a unit and every unit below it."""
+
+    ADMIN = "admin"
+    SECRETARY = "secretary"
+
+
+ROLE_LABELS: dict[str, str] = {Role.SECRETARY: N_("secretary"), Role.ADMIN: N_("admin")}
+
+# Audit actors that are not a person: the operator's command line and the scheduler.
+CLI = "cli"
+SCHEDULER = "scheduler"
+_IDENTITY = "identity:"
+
+
+def identity_actor(identity_id: int) -> str:
+    """The audit actor of a person acting through one of their accounts."""
+    return f"{_IDENTITY}{identity_id}"
+
+
+def identity_of_actor(actor: str | None) -> int | None:
+    """The account behind an audit actor, or None for the command line and the scheduler."""
+    if actor and actor.startswith(_IDENTITY) and actor[len(_IDENTITY) :].isdigit():
+        return int(actor[len(_IDENTITY) :])
+    return None
