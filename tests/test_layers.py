@@ -20,7 +20,7 @@ FORBIDDEN = {
 
 def imports(path: Path) -> set[str]:
     """The top-level names a module imports."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
