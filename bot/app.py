@@ -53,16 +53,20 @@ class App:
             today = dt.datetime.now(self.config.tz).date()
             if await ensure_default_campaign(session, today):
                 log.info("created the movement-wide campaign")
+        await self.db.checkpoint()  # an erasure cut short by a crash is gone from the log too
 
     async def maintain(self) -> None:
         """Forgets what is no longer needed: answered updates past the redelivery window,
-        forms abandoned for a month, and flood counters of users who went quiet."""
+        forms abandoned for a month, and flood counters of users who went quiet; then empties
+        the database's write-ahead log, where deleted rows would otherwise linger."""
         now = dt.datetime.now(dt.UTC)
         async with self.db.write() as session:
             updates = await prune_inbox(session, now - INBOX_RETENTION)
             dialogues = await prune_dialogues(session, now - DIALOGUE_RETENTION)
         files = await self._prune_files(now - DIALOGUE_RETENTION)
         self.dispatcher.flood.forget_idle()
+        if not await self.db.checkpoint():
+            log.warning("readers kept part of the write-ahead log; it is emptied next time")
         if updates or dialogues or files:
             log.info(
                 "pruned %d answered updates, %d abandoned forms, %d unused files",

@@ -6,6 +6,7 @@ import enum
 
 __all__ = [
     "CLI",
+    "ERASED",
     "N_",
     "OPEN",
     "ROLE_LABELS",
@@ -15,6 +16,7 @@ __all__ = [
     "Status",
     "identity_actor",
     "identity_of_actor",
+    "member_subject",
 ]
 
 
@@ -54,10 +56,14 @@ class Role(enum.StrEnum):
 
 ROLE_LABELS: dict[str, str] = {Role.SECRETARY: N_("secretary"), Role.ADMIN: N_("admin")}
 
-# Audit actors that are not a person: the operator's command line and the scheduler.
+# Audit actors that are not a person: the operator's command line and the scheduler; and
+# what stands for a person whose data was erased (one word for all of them, so that their
+# actions cannot be told apart or traced back).
 CLI = "cli"
 SCHEDULER = "scheduler"
+ERASED = "erased"
 _IDENTITY = "identity:"
+_MEMBER = "member:"
 
 
 def identity_actor(identity_id: int) -> str:
@@ -70,3 +76,9 @@ def identity_of_actor(actor: str | None) -> int | None:
     if actor and actor.startswith(_IDENTITY) and actor[len(_IDENTITY) :].isdigit():
         return int(actor[len(_IDENTITY) :])
     return None
+
+
+def member_subject(member_id: int) -> str:
+    """Whom an audit row concerns, when it is a registered member (else their account, written
+    as its actor)."""
+    return f"{_MEMBER}{member_id}"

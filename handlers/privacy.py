@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import Any
 
 from bot.context import Context
@@ -18,6 +19,8 @@ from models.people import audit
 from models.privacy import erase_member, member_data
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 REASON = "_reason"  # prefilled: "delete" or "consent"
 
@@ -43,6 +46,7 @@ async def send_my_data(ctx: Context) -> list[Reply]:
             ctx._("Consent records: {n}").format(n=len(data["consents"])),
             ctx._("Entries: {n}").format(n=len(data["entries"])),
             ctx._("Evidence files: {n}").format(n=len(data["files"])),
+            ctx._("Recorded actions by you or about you: {n}").format(n=len(data["audit_log"])),
             "",
             ctx._("The attached file holds all of it. Type /deleteme to erase your data."),
         ]
@@ -78,13 +82,27 @@ async def erase(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     store = evidence_store(ctx)
     for path in erasure.file_paths:
         ctx.after_commit.append(functools.partial(store.delete, path))
+    ctx.later.append(functools.partial(_checkpoint, ctx))
     text = ctx._(
         "Your data has been erased: your profile, contact details, consent and evidence files. "
         "Approved entries stay in the movement's statistics without your name ({kept}); the "
         "others were deleted ({deleted}). Thank you for taking part. Type /start if you ever "
         "want to join again."
     ).format(kept=erasure.kept_anonymised, deleted=erasure.deleted_entries)
+    if erasure.kept_for_units:
+        text += "\n" + ctx.t.ngettext(
+            "{n} entry you reported on behalf of a unit stays with that unit, without your name.",
+            "{n} entries you reported on behalf of a unit stay with that unit, without your name.",
+            erasure.kept_for_units,
+        ).format(n=erasure.kept_for_units)
     return [Reply(text)]
+
+
+async def _checkpoint(ctx: Context) -> list[Reply]:
+    """Once the erasure is committed: gone from the database's journal (its WAL) too."""
+    if ctx.db is not None and not await ctx.db.checkpoint():
+        log.warning("an erasure stays in the write-ahead log until the next checkpoint")
+    return []
 
 
 ERASE = Form(

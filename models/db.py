@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # SQLite folds the write-ahead log back into the database when it passes this many pages;
 # the writer whose commit crosses it pays for it. Larger than the default 1,000 so that a
 # broadcast's outbox (one row per recipient) does not make a chatting user wait for it;
-# maintenance checkpoints hourly instead.
+# maintenance checkpoints hourly instead, and an erasure at once (see `checkpoint`).
 WAL_AUTOCHECKPOINT_PAGES = 20_000
 
 
@@ -80,11 +81,36 @@ class Database:
         async with self._reader() as session, session.begin():
             yield session
 
+    async def checkpoint(self) -> bool:
+        """Folds the SQLite write-ahead log into the database and empties it, so that what
+        was deleted is gone from both files (with secure_delete, deleted content is
+        overwritten in the database file). False if a reader kept part of it for now.
+
+        Nothing to do on PostgreSQL or an in-memory database."""
+        if self._write_engine is self.engine:
+            return True
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_turn is not None:
+                await stack.enter_async_context(self._write_turn)
+            connection = await stack.enter_async_context(self._write_engine.connect())
+            raw = (await connection.get_raw_connection()).driver_connection
+            if not isinstance(raw, aiosqlite.Connection):
+                raise TypeError(f"not an aiosqlite connection: {raw!r}")
+            # Outside any transaction, so on the connection's thread: it may wait for readers.
+            cursor = await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = await cursor.fetchone()  # (busy, pages in the log, pages folded back)
+            await cursor.close()
+        return row is not None and not row[0]
+
     async def migrate(self) -> None:
-        """Brings the schema to the newest migration (creating the SQLite file's folder)."""
+        """Brings the schema to the newest migration (creating the SQLite file's folder, and
+        the file itself readable by its owner only)."""
         database = self.url.database
         if self.is_sqlite and database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # SQLite gives its -wal and -shm files the database file's permissions.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         async with self.engine.execution_options(begin="IMMEDIATE").begin() as connection:
             await connection.run_sync(_upgrade)
 
@@ -132,7 +158,7 @@ def _upgrade(connection: Connection) -> None:
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    """WAL, full sync, foreign keys, and BEGIN IMMEDIATE for writers.
+    """WAL, full sync, foreign keys, secure delete, and BEGIN IMMEDIATE for writers.
 
     A deferred BEGIN that later writes fails with SQLITE_BUSY at once instead of waiting for
     the busy timeout, so transactions that will write take the write lock up front.
@@ -148,6 +174,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted content is overwritten with zeros, not left in free space (many builds,
+        # but not all, have this on by default): erased data is gone from the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

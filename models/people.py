@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.vocabulary import Role, identity_actor, identity_of_actor
-from models.tables import AuditRecord, Consent, Identity, Member, RoleGrant, Unit
+from domain.vocabulary import Role, identity_actor, identity_of_actor, member_subject
+from models.tables import AuditRecord, Consent, Entry, Identity, Member, RoleGrant, Unit
 
 __all__ = [
     "Person",
@@ -206,8 +206,28 @@ async def actor_name(session: AsyncSession, actor: str | None) -> str | None:
 
 
 async def audit(session: AsyncSession, actor: str, action: str, **details: object) -> None:
-    """Adds an audit row; details must hold no personal data."""
-    session.add(AuditRecord(actor=actor, action=action, details=details))
+    """Adds an audit row; details must hold no personal data, only ids. The row notes whose
+    data it concerns, from the member, account or entry its details name."""
+    subject = await _subject(session, details)
+    session.add(AuditRecord(actor=actor, action=action, details=details, subject=subject))
+
+
+async def _subject(session: AsyncSession, details: dict[str, object]) -> str | None:
+    member_id = details.get("member_id", details.get("reporter_id"))
+    if isinstance(member_id, int):
+        return member_subject(member_id)
+    identity_id = details.get("identity_id")
+    if isinstance(identity_id, int):
+        identity = await session.get(Identity, identity_id)
+        if identity is not None and identity.member_id is not None:
+            return member_subject(identity.member_id)
+        return identity_actor(identity_id)
+    entry_id = details.get("entry_id")
+    if isinstance(entry_id, int):
+        entry = await session.get(Entry, entry_id)
+        if entry is not None and entry.reporter_id is not None:
+            return member_subject(entry.reporter_id)
+    return None
 
 
 async def grant_role(

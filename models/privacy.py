@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.vocabulary import Status
+from domain.vocabulary import ERASED, Status, identity_actor, member_subject
 from models.people import audit
 from models.stats import forget_reporter, tally
 from models.tables import (
+    AuditRecord,
     Broadcast,
     Consent,
     Dialogue,
@@ -22,6 +23,7 @@ from models.tables import (
     EntryRevision,
     Identity,
     InboxUpdate,
+    Invite,
     Member,
     OutboxMessage,
     ReporterMonth,
@@ -30,7 +32,13 @@ from models.tables import (
     Unit,
 )
 
-__all__ = ["Erasure", "erase_member", "member_data"]
+__all__ = ["ACTOR_COLUMNS", "Erasure", "erase_member", "member_data"]
+
+# Columns that name who acted, as the audit log does ("identity:12"): an erased person's
+# actions stay recorded there, as done by someone erased.
+ACTOR_COLUMNS = (AuditRecord.actor, Entry.decided_by, RoleGrant.granted_by, Invite.created_by)
+# The details of an audit row that point at the person it concerns (see models.people.audit).
+_POINTERS = ("member_id", "reporter_id", "identity_id")
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -101,6 +109,8 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             select(Schedule.id).where(Schedule.created_by_identity_id.in_(identity_ids))
         )
     ).all()
+    actors = [identity_actor(identity_id) for identity_id in identity_ids]
+    audited = await _audit_rows(session, member_id, actors)
     return {
         "profile": {
             "member_id": member.id,
@@ -189,12 +199,39 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
         ],
         "broadcasts_you_sent": list(sent),
         "schedules_you_made": list(scheduled),
+        "audit_log": [
+            {
+                "at": _time(record.at),
+                "action": record.action,
+                "by_you": record.actor in actors,
+                "details": record.details,
+            }
+            for record in audited
+        ],
     }
+
+
+async def _audit_rows(
+    session: AsyncSession, member_id: int, actors: list[str]
+) -> list[AuditRecord]:
+    """The audit rows of what the person did, or that concern them (their account, their
+    entries), oldest first."""
+    subjects = [member_subject(member_id), *actors]
+    return list(
+        (
+            await session.scalars(
+                select(AuditRecord)
+                .where(or_(AuditRecord.actor.in_(actors), AuditRecord.subject.in_(subjects)))
+                .order_by(AuditRecord.id)
+            )
+        ).all()
+    )
 
 
 @dataclass(frozen=True)
 class Erasure:
     kept_anonymised: int  # approved entries that stay in the statistics
+    kept_for_units: int  # collective entries, which belong to their unit
     deleted_entries: int
     file_paths: list[str]  # evidence files to remove from the store (after commit)
 
@@ -208,27 +245,31 @@ async def erase_member(
     tz: ZoneInfo,
 ) -> Erasure:
     """Erases the member: profile, contact details, consent, accounts, roles, forms, and
-    every entry except approved ones, which stay anonymised; all their evidence goes.
+    their own entries except approved ones, which stay anonymised without evidence. Entries
+    they filed on behalf of a unit are the unit's: they stay, with their evidence, without
+    the reporter. The audit log keeps what was done, by or about someone erased.
     `keep_update` is the inbox row of the request itself, still being handled."""
     identities = (
         await session.scalars(select(Identity).where(Identity.member_id == member_id))
     ).all()
     entries = (await session.scalars(select(Entry).where(Entry.reporter_id == member_id))).all()
-    entry_ids = [entry.id for entry in entries]
-    files = (
-        await session.scalars(select(EntryFile).where(EntryFile.entry_id.in_(entry_ids)))
-    ).all()
+    collective = [entry.id for entry in entries if entry.collective]
+    approved = [e.id for e in entries if e.status == Status.APPROVED and not e.collective]
+    removed = [e.id for e in entries if e.status != Status.APPROVED and not e.collective]
+    own = approved + removed
+    files = (await session.scalars(select(EntryFile).where(EntryFile.entry_id.in_(own)))).all()
     paths = sorted({file.path for file in files})
-    await session.execute(delete(EntryFile).where(EntryFile.entry_id.in_(entry_ids)))
-    approved = [entry.id for entry in entries if entry.status == Status.APPROVED]
-    removed = [entry.id for entry in entries if entry.status != Status.APPROVED]
+    await session.execute(delete(EntryFile).where(EntryFile.entry_id.in_(own)))
     for entry in entries:
         if entry.id in removed:
             await tally(session, entry, tz, sign=-1)
     await forget_reporter(session, member_id)
     await session.execute(delete(EntryRevision).where(EntryRevision.entry_id.in_(removed)))
     await session.execute(delete(Entry).where(Entry.id.in_(removed)))
-    await session.execute(update(Entry).where(Entry.id.in_(approved)).values(reporter_id=None))
+    await session.execute(
+        update(Entry).where(Entry.id.in_(approved + collective)).values(reporter_id=None)
+    )
+    await _anonymise_audit(session, member_id, [identity.id for identity in identities])
     for identity in identities:
         await session.execute(delete(RoleGrant).where(RoleGrant.identity_id == identity.id))
         # Messages queued for them go; what they sent or scheduled stays, without them.
@@ -262,16 +303,41 @@ async def erase_member(
         await session.delete(identity)
     await session.execute(delete(Consent).where(Consent.member_id == member_id))
     await session.execute(delete(Member).where(Member.id == member_id))
+    # Who it was is what must go: the row says that an erasure happened, and what it kept.
     await audit(
         session,
         "system",
         action,
-        member_id=member_id,
         kept_anonymised=len(approved),
+        kept_for_units=len(collective),
         deleted_entries=len(removed),
     )
     # A file stays if another entry (a co-reported photo) still uses it.
     still_used = set(
         (await session.scalars(select(EntryFile.path).where(EntryFile.path.in_(paths)))).all()
     )
-    return Erasure(len(approved), len(removed), [p for p in paths if p not in still_used])
+    return Erasure(
+        len(approved), len(collective), len(removed), [p for p in paths if p not in still_used]
+    )
+
+
+async def _anonymise_audit(session: AsyncSession, member_id: int, identity_ids: list[int]) -> None:
+    """What the person did stays recorded as done by someone erased; rows about them keep
+    what happened, without what pointed at them."""
+    actors = [identity_actor(identity_id) for identity_id in identity_ids]
+    for column in ACTOR_COLUMNS:
+        await session.execute(
+            update(column.class_).where(column.in_(actors)).values({column.key: ERASED})
+        )
+    about = (
+        await session.scalars(
+            select(AuditRecord).where(
+                AuditRecord.subject.in_([member_subject(member_id), *actors])
+            )
+        )
+    ).all()
+    for record in about:
+        record.subject = None
+        record.details = {
+            key: value for key, value in record.details.items() if key not in _POINTERS
+        }

@@ -233,9 +233,12 @@ class AuditRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Whose data the row concerns ("member:7", or "identity:12" for an account): what their
+    # /mydata shows and their erasure anonymises, found without reading every row's details.
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Entry(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 
@@ -198,3 +199,94 @@ def test_upgrading_counts_the_entries_made_before_the_totals_existed(tmp_path: P
         ("2026-11", "volunteer", "approved", 1, 10, 25.0, 40, 0, 0),
     ]
     assert reporters == [(1, "2026-05"), (1, "2026-10"), (1, "2026-11")]
+
+
+def audit_rows_of_an_older_version(connection: Connection) -> None:
+    """At revision 0007: a member (1) with two accounts (1, 2), an account that never
+    registered (3), an entry of the member's; and the rows a person erased before 0008 left:
+    their actor (account 9) and their member id (5)."""
+    execute = connection.exec_driver_sql
+    execute(
+        "INSERT INTO units (id, code, name, search_name, kind, created_at) "
+        "VALUES (1, 'x', 'Xã X', 'xa x', 'commune', '2025-01-01 00:00:00')"
+    )
+    execute(
+        "INSERT INTO campaigns (id, title, description, starts_on, is_default, created_at) "
+        "VALUES (1, 'C', '', '2021-01-01', true, '2025-01-01 00:00:00')"
+    )
+    execute(
+        "INSERT INTO members (id, full_name, birth_year, is_minor, unit_id, broadcasts_off, "
+        "registered_at) VALUES (1, 'A B', 2000, false, 1, false, '2025-01-01 00:00:00')"
+    )
+    for identity_id, member_id in ((1, 1), (2, 1), (3, None)):
+        connection.execute(
+            text(
+                "INSERT INTO identities (id, channel, user_id, member_id, created_at) "
+                "VALUES (:id, 'telegram', :user, :member, '2025-01-01 00:00:00')"
+            ),
+            {"id": identity_id, "user": str(identity_id), "member": member_id},
+        )
+    execute(
+        "INSERT INTO entries (id, kind, status, reporter_id, unit_id, campaign_id, collective, "
+        "title, answers, version, submitted_at, updated_at) VALUES (1, 'volunteer', 'approved', "
+        "1, 1, 1, false, 't', '{}', 1, '2025-01-02 00:00:00', '2025-01-02 00:00:00')"
+    )
+    for actor, action, details in AUDIT_BEFORE_0008:
+        connection.execute(
+            text(
+                "INSERT INTO audit_log (actor, action, details, at) "
+                "VALUES (:actor, :action, :details, '2025-01-03 00:00:00')"
+            ),
+            {"actor": actor, "action": action, "details": json.dumps(details)},
+        )
+
+
+AUDIT_BEFORE_0008 = [
+    ("identity:1", "member.registered", {"member_id": 1}),
+    ("cli", "role.granted", {"identity_id": 2, "role": "secretary", "unit_id": 1}),
+    ("cli", "role.granted", {"identity_id": 3, "role": "admin", "unit_id": None}),
+    ("identity:7", "entry.approved", {"entry_id": 1}),
+    ("identity:9", "entry.submitted", {"entry_id": 4, "kind": "volunteer"}),
+    ("identity:9", "member.registered", {"member_id": 5}),
+    ("system", "member.deleted", {"member_id": 5, "kept_anonymised": 1, "deleted_entries": 0}),
+    ("cli", "export.created", {"rows": 3}),
+]
+AUDIT_AFTER_0008 = [
+    ("identity:1", "member.registered", {"member_id": 1}, "member:1"),
+    ("cli", "role.granted", {"identity_id": 2, "role": "secretary", "unit_id": 1}, "member:1"),
+    ("cli", "role.granted", {"identity_id": 3, "role": "admin", "unit_id": None}, "identity:3"),
+    ("erased", "entry.approved", {"entry_id": 1}, "member:1"),
+    ("erased", "entry.submitted", {"entry_id": 4, "kind": "volunteer"}, None),
+    ("erased", "member.registered", {}, None),
+    ("system", "member.deleted", {"kept_anonymised": 1, "deleted_entries": 0}, None),
+    ("cli", "export.created", {"rows": 3}, None),
+]
+
+
+def audit_rows_after_upgrade(connection: Connection) -> list[tuple[object, ...]]:
+    rows = connection.exec_driver_sql(
+        "SELECT actor, action, details, subject FROM audit_log ORDER BY id"
+    ).all()
+    return [
+        (actor, action, details if isinstance(details, dict) else json.loads(details), subject)
+        for actor, action, details, subject in rows
+    ]
+
+
+def migrate_to(connection: Connection, revision: str) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def test_upgrading_notes_whom_each_audit_row_concerns(tmp_path: Path) -> None:
+    """Revision 0008 finds the subject of older rows from their details, and anonymises the
+    rows of people erased before it as an erasure now does."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    with engine.begin() as connection:
+        migrate_to(connection, "0007")
+        audit_rows_of_an_older_version(connection)
+        migrate_to(connection, "head")
+        assert audit_rows_after_upgrade(connection) == AUDIT_AFTER_0008
+    engine.dispose()

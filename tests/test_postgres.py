@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import build_app
 from bot.channels.console import parse_line
@@ -24,6 +25,12 @@ from models import Broadcast, Campaign, Consent, Member, Unit
 from models.outbox import audience, due_messages, enqueue_broadcast
 from models.units import search_units
 from tests.conftest import make_config
+from tests.test_database import (
+    AUDIT_AFTER_0008,
+    audit_rows_after_upgrade,
+    audit_rows_of_an_older_version,
+    migrate_to,
+)
 
 
 def postgres_bin() -> Path:
@@ -133,3 +140,20 @@ async def test_the_outbox_works_on_postgresql(pg_config: Config) -> None:
         assert held and not {m.id for m in held} & {m.id for m in skipped}
     finally:
         await app.close()
+
+
+async def test_upgrading_the_audit_log_on_postgresql(postgres_url: str) -> None:
+    """Revision 0008's SQL (JSON ids, subqueries, anonymising past erasures) on PostgreSQL."""
+    server = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with server.connect() as connection:
+        await connection.execute(text("CREATE DATABASE audit_upgrade"))
+    await server.dispose()
+    engine = create_async_engine(postgres_url.rsplit("/", 1)[0] + "/audit_upgrade")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrate_to, "0007")
+            await connection.run_sync(audit_rows_of_an_older_version)
+            await connection.run_sync(migrate_to, "head")
+            assert await connection.run_sync(audit_rows_after_upgrade) == AUDIT_AFTER_0008
+    finally:
+        await engine.dispose()

@@ -1,5 +1,7 @@
-"""Data-subject rights: /mydata holds everything stored about the member; /deleteme (or
-withdrawing consent) leaves no personal data in any table or in the file store."""
+"""Data-subject rights: /mydata holds everything stored about the member, their audit rows
+included; /deleteme (or withdrawing consent) leaves no personal data in any table, in the
+database's files or in the file store, and keeps what belongs to the movement (approved
+entries, a unit's collective entries, what the audit needs) without the person."""
 
 from __future__ import annotations
 
@@ -8,19 +10,26 @@ import io
 import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import String, select, text, update
 from sqlalchemy import inspect as schema
-from sqlalchemy import select, text, update
 
 from bot.app import App
 from bot.channels.console import parse_line
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
-from models import Base, Entry, EntryFile
+from domain.vocabulary import ERASED
+from models import AuditRecord, Base, Entry, EntryFile
+from models.privacy import ACTOR_COLUMNS
+from tests.botapi import FakeBotApi
+from tests.test_abuse import Chat, TelegramUser, joined, register, texts
+from tests.test_abuse import give as give_to
 from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, entries, say
+from tests.test_telegram import started, stopped, telegram_config
 
 NAME = "Hoàng Thị Mai"
 PHONE = "+84912345678"
@@ -297,3 +306,258 @@ async def test_every_member_has_a_recorded_consent_and_nobody_under_16_registers
     else:
         assert consents == []
         assert name not in stored  # a refused person's answers are not kept
+
+
+# -- what an erasure leaves in the files -------------------------------------------------------
+
+PROFILE_NAME = "Mai Hoàng Riêng"  # the name on the Telegram account, sent with every message
+DRAFT = "Ghi chú riêng tư chưa từng gửi đi"  # typed into a form never submitted
+ERASED_USER = 61_001
+
+
+def in_files(database: Path, value: str) -> list[str]:
+    """Which of the database's files hold `value`: as typed, or as JSON escapes it."""
+    forms = {value.encode(), json.dumps(value)[1:-1].encode()}
+    found = []
+    for path in (database, database.with_name(database.name + "-wal")):
+        raw = path.read_bytes() if path.exists() else b""
+        if any(form in raw for form in forms):
+            found.append(path.name)
+    return found
+
+
+async def test_erased_data_is_gone_from_the_database_file_and_its_log(
+    tmp_path: Path, no_proxy: None
+) -> None:
+    """Read as bytes, neither the SQLite file nor its write-ahead log keeps the name, the
+    phone, what was typed in a form, or the account's profile once /deleteme is confirmed."""
+    async with FakeBotApi() as server:
+        channel = await started(telegram_config(tmp_path, server))
+        try:
+            for transaction in (channel.app.db.read, channel.app.db.write):
+                async with transaction() as session:
+                    assert (await session.execute(text("PRAGMA secure_delete"))).scalar() == 1
+            mai = TelegramUser(server, channel, ERASED_USER)
+
+            async def says(line: str) -> str:
+                return texts(
+                    await mai.step(
+                        lambda: server.user_message(mai.id, line, first_name=PROFILE_NAME)
+                    )
+                )
+
+            for line in (*REGISTER[:2], NAME, "2004", "na sam", "0912 345 678"):
+                await says(line)
+            for line in ("/report", "2", *VOLUNTEER[:-1]):
+                await says(line)
+            await says("/cancel")
+            await says("/report")
+            await says("2")
+            assert "Hoạt động diễn ra ngày nào?" in await says(DRAFT)
+            await says("/cancel")  # gone from the tables, not yet from the files
+            database = tmp_path / "bot.sqlite3"
+            needles = [NAME, PHONE, "0912 345 678", DRAFT, PROFILE_NAME, VOLUNTEER[7]]
+            assert in_files(database, DRAFT), "the test should see what it looks for"
+            assert "Thao tác này không thể hoàn tác" in await says("/deleteme")
+            assert "Dữ liệu của bạn đã được xóa" in await says("1")
+            await channel.app.dispatcher.settle()
+            for needle in needles:
+                assert not in_files(database, needle), needle
+            # Later writes (and the hourly maintenance) bring nothing back.
+            await says("/help")
+            await channel.app.maintain()
+            for needle in needles:
+                assert not in_files(database, needle), needle
+        finally:
+            await stopped(channel)
+
+
+async def test_the_database_files_are_readable_by_their_owner_only(app: App) -> None:
+    database = Path(str(app.db.url.database))
+    await say(app, "/start")
+    for path in (database, database.with_name(database.name + "-wal")):
+        assert path.stat().st_mode & 0o777 == 0o600, path.name
+
+
+# -- the audit log ------------------------------------------------------------------------------
+
+
+async def audit_rows(app: App) -> list[AuditRecord]:
+    async with app.db.read() as session:
+        return list((await session.scalars(select(AuditRecord).order_by(AuditRecord.id))).all())
+
+
+def about(
+    records: list[AuditRecord], identity_ids: set[int], member_id: int, entry_ids: set[int]
+) -> list[AuditRecord]:
+    """The rows by or about the person, found the slow way: every row's actor and details."""
+    actors = {f"identity:{n}" for n in identity_ids}
+    return [
+        record
+        for record in records
+        if record.actor in actors
+        or record.details.get("member_id") == member_id
+        or record.details.get("identity_id") in identity_ids
+        or record.details.get("entry_id") in entry_ids
+    ]
+
+
+async def approved_by_a_secretary(app: App) -> None:
+    """Lý Văn Sơn, secretary of Na Sầm, approves the oldest waiting entry in the chat."""
+    reviewer = Chat(app, "son")
+    await register(reviewer, "Lý Văn Sơn", "na sam")
+    await give_to(app, "son", "secretary", "ls-x-na-sam")
+    assert "#2" in joined(await reviewer.send("/review"))
+    await reviewer.send("1")
+
+
+async def test_mydata_shows_the_audit_rows_by_and_about_the_member(app: App) -> None:
+    await member_with_entries(app)
+    await give(app, "secretary", "ls-x-na-sam")  # by someone else, about them
+    await approved_by_a_secretary(app)
+    await say(app, "/mydata")  # recorded too: the next copy shows it
+    reply, *_ = await app.dispatcher.handle(parse_line("/mydata")) or []
+    assert reply.document is not None
+    data = json.loads(reply.document.content)
+    assert "Các thao tác do bạn thực hiện hoặc liên quan đến bạn:" in reply.text
+
+    records = await audit_rows(app)
+    async with app.db.read() as session:
+        identities = set(
+            (
+                await session.scalars(text("SELECT id FROM identities WHERE user_id = 'local'"))
+            ).all()
+        )
+    *expected, this_copy = about(records, identities, data["profile"]["member_id"], {1, 2})
+    assert this_copy.action == "member.data_copied"  # recorded after the copy was made
+    shown = [(row["action"], row["by_you"]) for row in data["audit_log"]]
+    assert shown == [
+        (r.action, r.actor.startswith("identity:") and int(r.actor[9:]) in identities)
+        for r in expected
+    ]
+    assert ("member.registered", True) in shown
+    assert ("entry.submitted", True) in shown
+    assert ("role.granted", False) in shown
+    assert ("entry.approved", False) in shown
+    assert ("member.data_copied", True) in shown
+    assert len(set(shown)) == 5
+
+
+async def test_after_erasure_the_audit_keeps_what_happened_but_not_who(app: App) -> None:
+    await member_with_entries(app)
+    await give(app, "secretary", "ls-x-na-sam")
+    await approved_by_a_secretary(app)
+    async with app.db.read() as session:
+        member_id = (
+            await session.execute(text("SELECT id FROM members WHERE full_name = :n"), {"n": NAME})
+        ).scalar_one()
+        identities = set(
+            (
+                await session.scalars(text("SELECT id FROM identities WHERE user_id = 'local'"))
+            ).all()
+        )
+    before = about(await audit_rows(app), identities, member_id, {1, 2})
+    assert len(before) >= 5
+    await say(app, "/deleteme")
+    assert "Dữ liệu của bạn đã được xóa" in await say(app, "1")
+
+    records = await audit_rows(app)
+    kept = {record.id: record for record in records}
+    actors = {f"identity:{n}" for n in identities}
+    for old in before:
+        record = kept[old.id]  # every row stays: what was done, and when
+        assert (record.action, record.at) == (old.action, old.at)
+        assert record.actor not in actors
+        assert record.subject is None
+        assert record.details.get("member_id") != member_id
+        assert record.details.get("identity_id") not in identities
+        if old.actor in actors:
+            assert record.actor == ERASED
+    assert about(records, identities, member_id, set()) == []
+    (erasure,) = [r for r in records if r.action == "member.deleted"]
+    assert erasure.details == {"kept_anonymised": 2, "kept_for_units": 0, "deleted_entries": 0}
+    # Nothing else in the database names them as an actor either.
+    async with app.db.read() as session:
+        for column in ACTOR_COLUMNS:
+            found = await session.scalar(select(column).where(column.in_(actors)).limit(1))
+            assert found is None, column
+    # The secretary's actions stay theirs.
+    assert any(r.action == "entry.approved" and r.actor.startswith("identity:") for r in records)
+
+
+def test_every_column_that_names_an_actor_is_anonymised_on_erasure() -> None:
+    """Columns ending in _by hold who acted ("identity:12"), like the audit log's actor."""
+    named = {
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if column.name.endswith("_by") and isinstance(column.type, String)
+    }
+    assert named | {("audit_log", "actor")} == {
+        (column.class_.__tablename__, column.key) for column in ACTOR_COLUMNS
+    }
+
+
+# -- collective entries -------------------------------------------------------------------------
+
+
+async def test_erasing_a_secretary_keeps_their_units_collective_entries(app: App) -> None:
+    """An entry filed on behalf of a unit is the unit's: it stays, waiting or decided, with its
+    evidence and in the statistics, without who filed it."""
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "secretary", "ls-x-na-sam")
+    for behalf, colour in (("2", "green"), ("1", "yellow")):  # the unit's, then their own
+        await say(app, "/report")
+        await say(app, "2")
+        await say(app, behalf)
+        for answer in VOLUNTEER[:-1]:
+            await say(app, answer)
+        await send_photo(app, jpeg(colour), f"{colour}.jpg")
+        await say(app, "xong")
+        await say(app, "1")
+    collective, own = await entries(app)
+    assert (collective.collective, own.collective) == (True, False)
+    async with app.db.read() as session:
+        totals_before = (
+            await session.execute(
+                text("SELECT unit_id, kind, status, entries FROM stat_totals WHERE entries > 0")
+            )
+        ).all()
+    store = app.config.data_dir / "files"
+
+    await say(app, "/deleteme")
+    done = await say(app, "1")
+    assert "1 báo cáo bạn gửi thay mặt đơn vị vẫn thuộc về đơn vị đó" in done
+
+    (kept,) = await entries(app)
+    assert (kept.id, kept.collective, kept.status, kept.reporter_id) == (
+        collective.id,
+        True,
+        "submitted",
+        None,
+    )
+    async with app.db.read() as session:
+        files = (
+            await session.scalars(select(EntryFile).where(EntryFile.entry_id == kept.id))
+        ).all()
+        totals_after = (
+            await session.execute(
+                text("SELECT unit_id, kind, status, entries FROM stat_totals WHERE entries > 0")
+            )
+        ).all()
+        revisions = (
+            await session.execute(
+                text("SELECT count(*) FROM entry_revisions WHERE entry_id = :id"), {"id": kept.id}
+            )
+        ).scalar()
+    assert [f.original_name for f in files] == ["green.jpg"]
+    assert [p.name for p in store.rglob("*") if p.is_file()] == [files[0].path.rsplit("/", 1)[-1]]
+    assert revisions == 1
+    assert len(totals_after) == 1 and totals_after[0][3] == 1  # the unit's entry still counts
+    assert len(totals_before) == 1 and totals_before[0][3] == 2
+    # A secretary of the unit can still review it.
+    reviewer = Chat(app, "son")
+    await register(reviewer, "Lý Văn Sơn", "na sam")
+    await give_to(app, "son", "secretary", "ls-x-na-sam")
+    assert f"#{kept.id}" in joined(await reviewer.send("/review"))
