@@ -1,5 +1,5 @@
-"""The operator command line: run, chat, migrate, units import, roles, backup, export, audit;
-and (bot.admin_cli) campaigns, news, reminders, schedules and stats."""
+"""The operator command line: run, chat, migrate, units import, roles, backup and restore,
+export, audit; and (bot.admin_cli) campaigns, news, reminders, schedules and stats."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ import datetime as dt
 import json
 import logging
 import signal
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import InvalidToken
 
 from bot import admin_cli
 from bot import config as config_module
 from bot.app import App, build_app
+from bot.backups import BadBackup, DatabaseInPlace, restore_backup, write_backup
 from bot.channels.console import ConsoleChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
@@ -35,7 +35,7 @@ from bot.scheduler import Scheduler
 from domain.kinds import KINDS
 from domain.vocabulary import Role, Status
 from models.people import audit, grant_role, identity_for, revoke_role
-from models.tables import AuditRecord, Unit
+from models.tables import AuditRecord, Entry, EntryFile, Member, Unit
 from models.units import UnitImportError, import_units, parse_units_csv
 
 __all__ = ["main"]
@@ -75,7 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_argument("--unit", help="unit code (required for secretary)")
 
     backup = commands.add_parser("backup", help="copy the SQLite database while it runs")
-    backup.add_argument("path", type=Path, help="where to write the copy")
+    backup.add_argument("path", type=Path, help="where to write the copy (a new file)")
+    backup.add_argument(
+        "--with-files",
+        action="store_true",
+        help="write one ZIP archive: the database and the evidence files",
+    )
+    restore = commands.add_parser(
+        "restore", help="put a backup in place of the database, which must not exist"
+    )
+    restore.add_argument("path", type=Path, help="a backup made by `backup`")
 
     export = commands.add_parser("export", help="write entries to an XLSX, CSV or evidence file")
     export.add_argument("--format", required=True, choices=[f.value for f in ExportFormat])
@@ -131,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         **admin_cli.COMMANDS,
     }
     try:
+        if args.command == "restore":  # before anything opens (and so creates) the database
+            return asyncio.run(_restore(config, args))
         return asyncio.run(_with_app(config, handlers[args.command], args))
     except KeyboardInterrupt:
         return 130
@@ -253,39 +264,70 @@ async def _roles(app: App, args: argparse.Namespace) -> int:
 
 
 async def _backup(app: App, args: argparse.Namespace) -> int:
-    """SQLite online backup (consistent while the bot writes), then an integrity check."""
+    """SQLite online backup (consistent while the bot writes), checked, readable by its owner
+    only; with --with-files, one archive with the evidence files too."""
     if not app.db.is_sqlite:
         print("backup: only for SQLite; use pg_dump for PostgreSQL", file=sys.stderr)
         return 2
-    source = app.db.url.database or ""
+    source = Path(app.db.url.database or "")
     target: Path = args.path
+    store = EvidenceStore(app.config.data_dir / "files") if args.with_files else None
     try:
-        result = await asyncio.to_thread(_backup_file, source, target)
+        files = await asyncio.to_thread(write_backup, source, target, store)
     except FileExistsError:
         print(f"backup: {target} exists; choose a new file", file=sys.stderr)
         return 2
-    except (sqlite3.Error, OSError) as error:
+    except BadBackup as error:
         print(f"backup: {error}", file=sys.stderr)
         return 1
-    if result != "ok":
-        print(f"backup: integrity check failed: {result}", file=sys.stderr)
-        return 1
-    print(f"backup written to {target} (integrity check ok)")
+    with_files = f", {files} evidence files" if store is not None else ""
+    print(f"backup written to {target} (integrity check ok{with_files})")
     return 0
 
 
-def _backup_file(source: str, target: Path) -> str:
-    if target.exists():
-        raise FileExistsError(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        # In one step: copied in slices, each write of the running bot would restart the
-        # copy, and a busy bot could keep a large database from ever being backed up. In WAL
-        # mode the single step does not hold the bot's writers back.
-        src.backup(dst, pages=-1)
-    with sqlite3.connect(target) as check:
-        row = check.execute("PRAGMA integrity_check").fetchone()
-    return str(row[0])
+async def _restore(config: Config, args: argparse.Namespace) -> int:
+    """Puts a backup where the configured database would be, then opens it as `run` would
+    (bringing its schema up to date) and says what it holds."""
+    app = build_app(config)
+    try:
+        if not app.db.is_sqlite or app.db.url.database in (None, "", ":memory:"):
+            print("restore: only for SQLite; use pg_restore for PostgreSQL", file=sys.stderr)
+            return 2
+        database = Path(app.db.url.database or "")
+        folder = config.data_dir / "files"
+        store = EvidenceStore(folder)
+        try:
+            restored = await asyncio.to_thread(restore_backup, args.path, database, store)
+        except DatabaseInPlace as error:
+            print(
+                f"restore: {error} exists. Stop the bot and move the database and its -wal "
+                "and -shm files aside (keep them until the restored one is checked), then "
+                "restore again.",
+                file=sys.stderr,
+            )
+            return 2
+        except (BadBackup, OSError) as error:
+            print(f"restore: {args.path}: {error}", file=sys.stderr)
+            return 2
+        await app.prepare()
+        async with app.db.read() as session:
+            members = await session.scalar(select(func.count()).select_from(Member))
+            entries = await session.scalar(select(func.count()).select_from(Entry))
+            paths = set((await session.scalars(select(EntryFile.path))).all())
+        missing = [path for path in paths if not store.exists(path)]
+    finally:
+        await app.close()
+    print(
+        f"restored {database}: {members} members, {entries} entries; evidence files: "
+        f"{restored.files} put back, {restored.already_there} already there"
+    )
+    if missing:
+        print(
+            f"restore: {len(missing)} evidence files named by entries are not in {folder}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 async def _export(app: App, args: argparse.Namespace) -> int:

@@ -229,15 +229,31 @@ class EvidenceStore:
     def exists(self, relative_path: str) -> bool:
         return self.path(relative_path).is_file()
 
+    def stored(self) -> list[str]:
+        """Every stored file, by its relative path."""
+        return sorted(
+            relative
+            for path in self._root.glob("*/*/*")
+            if _RELATIVE_PATH.fullmatch(relative := path.relative_to(self._root).as_posix())
+        )
+
+    def put(self, relative_path: str, data: bytes) -> bool:
+        """Puts back a file taken from a store like this one (a backup); False when it is
+        there already. ValueError when the content is not the one its name says."""
+        target = self.path(relative_path)
+        if hashlib.sha256(data).hexdigest() != Path(relative_path).stem:
+            raise ValueError(f"the content of {relative_path} is not what its name says")
+        if target.is_file():
+            return False
+        self._write(target, data)
+        return True
+
     def older_than(self, moment: dt.datetime) -> list[str]:
         """Stored files last written or sent before `moment` (candidates for the sweep)."""
         cutoff = moment.timestamp()
-        return sorted(
-            path.relative_to(self._root).as_posix()
-            for path in self._root.glob("*/*/*")
-            if _RELATIVE_PATH.fullmatch(path.relative_to(self._root).as_posix())
-            and path.stat().st_mtime < cutoff
-        )
+        return [
+            relative for relative in self.stored() if self.path(relative).stat().st_mtime < cutoff
+        ]
 
     def _write(self, target: Path, data: bytes) -> None:
         """Writes a temporary file beside the target, syncs it, then renames it into place."""

@@ -23,6 +23,7 @@ import random
 import shutil
 import sqlite3
 import subprocess
+import zipfile
 from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
@@ -39,7 +40,7 @@ from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, write_export
 from bot.scheduler import Scheduler
 from models.entries import current_campaign, decide, save_entry
-from models.tables import AuditRecord, Entry, Schedule, Unit
+from models.tables import AuditRecord, Entry, EntryFile, Schedule, Unit
 from tests.botapi import FakeBotApi
 from tests.conftest import make_config, run_bot
 from tests.faults_support import (
@@ -58,6 +59,9 @@ from tests.faults_support import (
     free_port,
     write_config,
 )
+from tests.test_abuse import files_in
+from tests.test_privacy import member_with_entries
+from tests.test_reporting import say
 from tests.test_stats import add_plain_members
 
 ROUNDS = environment_count("FAULT_ROUNDS", 2)
@@ -443,14 +447,17 @@ async def test_a_backup_taken_while_the_bot_writes_is_whole_and_restores(
     assert result.returncode == 0, result.stderr
     assert "integrity check ok" in result.stdout
     assert written > 0, "nothing was written while the backup ran"
+    assert copy.stat().st_mode & 0o777 == 0o600  # personal data: for its owner only
     saved = entries_in_whole_copy(copy)
     assert before <= saved <= before + written
 
-    # Restoring is putting the copy where the database was and starting the bot on it.
+    # Restoring puts the copy where a database would be, and the bot starts on it.
     restored = tmp_path / "restored"
     restored.mkdir()
-    shutil.copyfile(copy, restored / "bot.sqlite3")
-    shutil.copyfile(tmp_path / "config.toml", restored / "config.toml")
+    result = await asyncio.to_thread(run_bot, restored, "restore", str(copy))
+    assert result.returncode == 0, result.stderr
+    assert f"{saved} entries" in result.stdout
+    assert (restored / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
     again = build_app(make_config(restored))
     await again.prepare()
     try:
@@ -464,6 +471,77 @@ async def test_a_backup_taken_while_the_bot_writes_is_whole_and_restores(
         await again.close()
     copy.unlink()  # large: pytest keeps the last runs' folders
     shutil.rmtree(restored)
+
+
+async def test_the_restore_drill_brings_back_entries_and_their_evidence(
+    tmp_path: Path, app: App
+) -> None:
+    """`backup --with-files` while the bot runs, then `restore` on a new machine: the same
+    entries, each photo with the same bytes. Restoring never overwrites a database, and a
+    damaged or doctored archive restores nothing."""
+    await member_with_entries(app)  # two entries with a photo each
+    store = app.config.data_dir / "files"
+    photos = {path.relative_to(store).as_posix(): path.read_bytes() for path in files_in(store)}
+    assert len(photos) == 2
+    archive = tmp_path / "backups" / "drill.zip"
+    result = await asyncio.to_thread(run_bot, tmp_path, "backup", "--with-files", str(archive))
+    assert result.returncode == 0, result.stderr
+    assert "integrity check ok, 2 evidence files" in result.stdout
+    assert archive.stat().st_mode & 0o777 == 0o600
+    with zipfile.ZipFile(archive) as bundle:
+        assert sorted(bundle.namelist()) == sorted(
+            ["youthbot.sqlite3", *(f"files/{name}" for name in photos)]
+        )
+
+    # Over the running bot's database: refused, and the bot goes on.
+    over = await asyncio.to_thread(run_bot, tmp_path, "restore", str(archive))
+    assert over.returncode == 2
+    assert "bot.sqlite3 exists. Stop the bot" in over.stderr
+    assert "Báo cáo: 2" in await say(app, "/mydata")
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = await asyncio.to_thread(run_bot, elsewhere, "restore", str(archive))
+    assert result.returncode == 0, result.stderr
+    assert "2 entries; evidence files: 2 put back, 0 already there" in result.stdout
+    assert (elsewhere / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
+    back = elsewhere / "var" / "files"
+    assert {p.relative_to(back).as_posix(): p.read_bytes() for p in files_in(back)} == photos
+    again = build_app(make_config(elsewhere))
+    await again.prepare()
+    try:
+        async with again.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(Entry)) == 2
+            paths = set((await session.scalars(select(EntryFile.path))).all())
+        assert paths == set(photos)
+    finally:
+        await again.close()
+    twice = await asyncio.to_thread(run_bot, elsewhere, "restore", str(archive))
+    assert twice.returncode == 2, twice.stdout
+
+    # Doctored archives: a photo whose bytes are not the ones its name says, a path out of
+    # the store, no database at all.
+    first = next(iter(photos))
+    for name, swap in (
+        ("swapped", {f"files/{first}": b"not the photo"}),
+        ("escaping", {"files/../../outside.jpg": b"x"}),
+        ("no-database", {"youthbot.sqlite3": None}),
+    ):
+        doctored = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(archive) as source, zipfile.ZipFile(doctored, "w") as target:
+            for member in source.namelist():
+                if member not in swap:
+                    target.writestr(member, source.read(member))
+            for member, content in swap.items():
+                if content is not None:
+                    target.writestr(member, content)
+        place = tmp_path / f"restore-{name}"
+        place.mkdir()
+        refused = await asyncio.to_thread(run_bot, place, "restore", str(doctored))
+        assert refused.returncode == 2, (name, refused.stdout)
+        assert not (place / "bot.sqlite3").exists(), name
+        assert files_in(place / "var" / "files") == [], name
+    assert not (tmp_path / "outside.jpg").exists()
 
 
 async def until(moment: dt.datetime) -> None:
