@@ -17,6 +17,7 @@ import tempfile
 import threading
 import warnings
 import zipfile
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,6 +82,49 @@ _HEIC = N_(
 _DAMAGED_IMAGE = N_("That image is damaged or incomplete. Please send it again.")
 _TOO_MANY_PIXELS = N_("That image is too large in pixels. Please send a smaller one.")
 _DAMAGED_PDF = N_("That PDF is damaged or incomplete. Please send it again.")
+_ACTIVE_PDF = N_(
+    "That PDF contains scripts, actions that run when it is opened, or attached files, so it "
+    "cannot be accepted. Please print or save it again as a plain PDF, or send photos of its "
+    "pages."
+)
+_UNCHECKED_PDF = N_(
+    "That PDF could not be checked for scripts. Please print or save it again as a plain "
+    "PDF, or send photos of its pages."
+)
+# PDF names that make a reader run or open something (ISO 32000-1: 12.6 "Actions", the
+# document's automatic action, JavaScript, launching a program, submitting or importing form
+# data, rich media; 7.11.4 embedded files; XFA forms carry scripts of their own). Links
+# (/URI) and moving within the document are not among them. Every such action is written
+# with one of these names, long enough never to occur by chance in an image's bytes, so the
+# whole file is searched, stream content included.
+_ACTIVE_NAMES = frozenset(
+    (
+        b"JavaScript",
+        b"OpenAction",
+        b"Launch",
+        b"SubmitForm",
+        b"ImportData",
+        b"RichMedia",
+        b"XFA",
+        b"EmbeddedFile",
+        b"EmbeddedFiles",
+    )
+)
+# A name token (7.3.5): a solidus, then regular characters, where #xx writes any byte.
+_PDF_NAME = re.compile(rb"/([^\x00\t\n\x0c\r ()<>\[\]{}/%]+)")
+_PDF_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PDF_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+# The standard filters (7.4), and the abbreviations some readers accept for them too.
+_PDF_FILTERS = frozenset(
+    (
+        *(b"ASCIIHexDecode", b"ASCII85Decode", b"LZWDecode", b"FlateDecode"),
+        *(b"RunLengthDecode", b"CCITTFaxDecode", b"JBIG2Decode", b"DCTDecode"),
+        *(b"JPXDecode", b"Crypt", b"AHx", b"A85", b"LZW", b"Fl", b"RL", b"CCF", b"DCT"),
+    )
+)
+# Object streams (7.5.7) hold ordinary objects compressed; what they unpack to is searched
+# too, up to this much in all (beyond any genuine document's objects, and a bound on bombs).
+_MAX_INFLATED = 64 * 1024 * 1024
 
 
 @dataclass
@@ -123,9 +167,59 @@ def check(
     if mime == _PDF:
         if b"%%EOF" not in data[-1024:]:
             raise EvidenceRejected(_DAMAGED_PDF)
+        if _pdf_names(data) & _ACTIVE_NAMES:
+            # Reviewers open evidence on their own machines: nothing in it may run there.
+            raise EvidenceRejected(_ACTIVE_PDF)
         return mime, _EXTENSIONS[mime], None, None
     width, height = _decode(data, _PILLOW_FORMATS[mime])
     return mime, _EXTENSIONS[mime], width, height
+
+
+def _pdf_names(data: bytes) -> set[bytes]:
+    """Every name in the PDF, with #xx escapes decoded, and in what its object streams hold.
+
+    Each "stream" keyword is looked at on its own, so that a fake one (inside a string) cannot
+    hide the streams after it."""
+    names = _names_in(data)
+    budget = _MAX_INFLATED
+    for stream in _PDF_STREAM.finditer(data):
+        header = data[max(0, stream.start() - 4096) : stream.start()]
+        dictionary = _names_in(header[header.rfind(b"obj") :])
+        # An object stream by its type, or by the keys readers need to unpack it (some
+        # readers find it through the cross-reference stream alone, whatever its type).
+        if b"ObjStm" not in dictionary and not {b"N", b"First"} <= dictionary:
+            continue
+        end = data.find(b"endstream", stream.end())
+        if end == -1:
+            raise EvidenceRejected(_DAMAGED_PDF)
+        content = _object_stream(data[stream.end() : end], dictionary, budget)
+        budget -= len(content)
+        names |= _names_in(content)
+    return names
+
+
+def _names_in(text: bytes) -> set[bytes]:
+    return {
+        _PDF_HEX.sub(lambda match: bytes.fromhex(match.group(1).decode()), name)
+        for name in _PDF_NAME.findall(text)
+    }
+
+
+def _object_stream(body: bytes, dictionary: set[bytes], budget: int) -> bytes:
+    """The objects an object stream holds: as they are, or inflated (FlateDecode, the filter
+    writers use for them); anything else cannot be checked."""
+    if b"Filter" not in dictionary:
+        return body
+    if dictionary & _PDF_FILTERS != {b"FlateDecode"} or b"DecodeParms" in dictionary:
+        raise EvidenceRejected(_UNCHECKED_PDF)
+    inflater = zlib.decompressobj()
+    try:
+        content = inflater.decompress(body, budget + 1)
+    except zlib.error:
+        raise EvidenceRejected(_UNCHECKED_PDF) from None
+    if len(content) > budget:
+        raise EvidenceRejected(_UNCHECKED_PDF)
+    return content
 
 
 def _is_archive(data: bytes) -> bool:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import random
 import struct
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -208,6 +210,134 @@ def test_iphone_heic_photos_get_their_own_advice(brand: bytes) -> None:
 )
 def test_damaged_images_are_turned_away(data: bytes) -> None:
     assert rejection(data).message == DAMAGED_IMAGE
+
+
+ACTIVE_PDF = (
+    "That PDF contains scripts, actions that run when it is opened, or attached files, so it "
+    "cannot be accepted. Please print or save it again as a plain PDF, or send photos of its "
+    "pages."
+)
+UNCHECKED_PDF = (
+    "That PDF could not be checked for scripts. Please print or save it again as a plain "
+    "PDF, or send photos of its pages."
+)
+PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"
+
+
+def pdf_of(*objects: bytes, catalog: bytes = b"") -> bytes:
+    """A PDF as a writer lays it out: the catalog (object 1, with `catalog` added to it), the
+    page tree (2), one page (3), then `objects` (numbered from 4), and a cross-reference
+    table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    bodies = (
+        b"<< /Type /Catalog /Pages 2 0 R " + catalog + b" >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        PAGE,
+        *objects,
+    )
+    offsets = []
+    for number, body in enumerate(bodies, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(bodies) + 1,
+        table,
+    )
+    return bytes(out)
+
+
+def stream(dictionary: bytes, content: bytes, *, deflate: bool = True) -> bytes:
+    data = zlib.compress(content) if deflate else content
+    flate = b" /Filter /FlateDecode" if deflate else b""
+    return b"<< %s%s /Length %d >>\nstream\n%s\nendstream" % (dictionary, flate, len(data), data)
+
+
+def object_stream(objects: bytes, dictionary: bytes = b"/Type /ObjStm", **options: bool) -> bytes:
+    """Objects packed in an object stream, as PDF 1.5 writers do (here object 10)."""
+    header = b"10 0 "
+    return stream(b"%s /N 1 /First %d" % (dictionary, len(header)), header + objects, **options)
+
+
+SCRIPT = b"<< /S /JavaScript /JS (app.alert('hi')) >>"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(pdf_of(SCRIPT, catalog=b"/OpenAction 4 0 R"), id="javascript-on-open"),
+        pytest.param(
+            pdf_of(b"<< /S /GoTo /D [3 0 R /Fit] >>", catalog=b"/OpenAction 4 0 R"),
+            id="any-action-on-open",
+        ),
+        pytest.param(
+            pdf_of(
+                b"<< /J#61vaScript 5 0 R >>",
+                b"<< /S /JavaScript /JS (x) >>",
+                catalog=b"/Names 4 0 R",
+            ),
+            id="javascript-name-written-with-escapes",
+        ),
+        pytest.param(
+            pdf_of(b"<< /O << /S /Launch /F (cmd.exe) >> >>", catalog=b"/AA 4 0 R"),
+            id="launch-a-program",
+        ),
+        pytest.param(
+            pdf_of(object_stream(SCRIPT), catalog=b"/OpenAction 10 0 R"),
+            id="script-inside-an-object-stream",
+        ),
+        pytest.param(
+            pdf_of(object_stream(b"<< /S /SubmitForm >>", b"")),
+            id="object-stream-found-by-its-keys-alone",
+        ),
+        pytest.param(
+            pdf_of(object_stream(SCRIPT, deflate=False)), id="uncompressed-object-stream"
+        ),
+        pytest.param(
+            pdf_of(b"<< /Type /EmbeddedFile /Length 3 >>\nstream\nMZ\x90\nendstream"),
+            id="attached-file",
+        ),
+    ],
+)
+def test_a_pdf_that_would_run_or_open_something_is_turned_away(data: bytes) -> None:
+    assert rejection(data).message == ACTIVE_PDF
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(
+            lambda: pdf_of(stream(b"/Type /ObjStm /N 1 /First 5 /Filter /LZWDecode", b"\x80")),
+            id="object-stream-in-a-filter-not-checked",
+        ),
+        pytest.param(
+            lambda: pdf_of(
+                b"<< /Type /ObjStm /N 1 /First 5 /Filter /FlateDecode /Length 9 >>\n"
+                b"stream\nnot zlib!\nendstream"
+            ),
+            id="object-stream-that-does-not-inflate",
+        ),
+        pytest.param(
+            lambda: pdf_of(object_stream(bytes(65 * 1024 * 1024))),  # 64 kB sent
+            id="object-stream-bomb",
+        ),
+    ],
+)
+def test_a_pdf_whose_objects_cannot_be_read_is_turned_away(make: Callable[[], bytes]) -> None:
+    assert rejection(make()).message == UNCHECKED_PDF
+
+
+def test_links_and_binary_content_are_no_reason_to_refuse_a_pdf() -> None:
+    """A link is not an action that runs; and an image's bytes may hold anything, "/JS" too."""
+    noise = bytes(random.Random(7).randrange(256) for _ in range(200_000))
+    image = stream(b"/Type /XObject /Subtype /Image /Width 1 /Height 1", b"/JS /AA " + noise)
+    link = (
+        b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (https://x.vn) >> >>"
+    )
+    data = pdf_of(image, link, object_stream(b"<< /Type /Font /Subtype /Type1 >>"))
+    assert check(data) == ("application/pdf", "pdf", None, None)
 
 
 def test_a_pdf_without_its_end_is_turned_away() -> None:
