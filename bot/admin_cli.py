@@ -20,6 +20,7 @@ from bot.reminders import send_now
 from bot.statistics import charts, summary
 from bot.text import strip_html
 from domain.kinds import KINDS
+from domain.text import clean
 from models.people import audit
 from models.schedules import (
     MONTH,
@@ -45,8 +46,9 @@ def add_parsers(commands: Any) -> None:
     actions = campaigns.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every campaign with its dates and what counts")
     add = actions.add_parser("add", help="a new campaign, with deadline reminders")
-    add.add_argument("--title", required=True)
-    add.add_argument("--description", default="")
+    # Text that is stored goes through the same cleaning as what people type in the chat.
+    add.add_argument("--title", required=True, type=clean)
+    add.add_argument("--description", default="", type=clean)
     add.add_argument("--from", dest="starts_on", required=True, type=_day, help="YYYY-MM-DD")
     add.add_argument("--to", dest="ends_on", required=True, type=_day, help="YYYY-MM-DD")
     add.add_argument("--kinds", help=f"comma-separated, of {', '.join(KINDS)} (default: all)")
@@ -54,7 +56,7 @@ def add_parsers(commands: Any) -> None:
     close.add_argument("id", type=int)
 
     news = commands.add_parser("news", help="send campaign news now or at a local time")
-    news.add_argument("--text", required=True)
+    news.add_argument("--text", required=True, type=clean)
     news.add_argument("--to", choices=list(NEWS_TO), default="members")
     news.add_argument("--unit", help="unit code: this unit and every unit below it")
     news.add_argument("--at", type=_moment, help='local "YYYY-MM-DD HH:MM" (default: now)')
@@ -67,7 +69,9 @@ def add_parsers(commands: Any) -> None:
     when.add_argument("--once", type=_moment, help='local "YYYY-MM-DD HH:MM"')
     reminders.add_argument("--time", default="08:00", type=_time, help="HH:MM (default 08:00)")
     reminders.add_argument("--unit", help="unit code: this unit and every unit below it")
-    reminders.add_argument("--text", default="", help="the message (a note for built-in ones)")
+    reminders.add_argument(
+        "--text", default="", type=clean, help="the message (a note for built-in ones)"
+    )
 
     schedules = commands.add_parser("schedules", help="what is scheduled: list or cancel")
     schedule_actions = schedules.add_subparsers(dest="action", required=True)

@@ -30,7 +30,7 @@ from bot.fields import (
 from bot.i18n import N_
 from bot.text import escape
 from domain.forms import CHOOSING, Field, FieldKind, Invalid, Option
-from domain.text import bare, fold
+from domain.text import bare, clean_file_name, fold
 from models.dialogues import DialogueState, end_dialogue, open_dialogue, save_dialogue
 from models.tables import utcnow
 from models.units import get_unit, list_units, search_units
@@ -476,8 +476,8 @@ async def cancel(ctx: Context, dialogue: DialogueState) -> list[Reply]:
 def match_choice(ctx: Context, choices: list[tuple[str, str]], typed: str) -> str | None:
     """The value of the choice a typed answer means: its number, or its label."""
     text = typed.strip().rstrip(".)")
-    if text.isdigit():
-        index = int(text) - 1
+    if text.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+        index = int(text) - 1 if len(text) <= 4 else -1  # nor does it take 4,300 digits
         return choices[index][0] if 0 <= index < len(choices) else None
     wanted = bare(typed)
     for value, label in choices:
@@ -511,7 +511,7 @@ async def _read(
     if kind is FieldKind.MULTI_CHOICE:
         return _read_multi(ctx, dialogue, current, button, text)
     if kind is FieldKind.UNIT:
-        return await _read_unit(ctx, dialogue, button, text)
+        return await _read_unit(ctx, dialogue, current, button, text)
     if button is not None:
         raise Invalid(N_("Please answer this question in text."))
     today = ctx.today()
@@ -595,19 +595,25 @@ def _read_multi(
 
 
 async def _read_unit(
-    ctx: Context, dialogue: DialogueState, button: str | None, text: str
+    ctx: Context, dialogue: DialogueState, current: Field, button: str | None, text: str
 ) -> _Outcome:
     pending = dialogue.pending
     offered = [(str(unit_id), name) for unit_id, name in pending.get("offered", [])]
     if button in (UNIT_LIST, UNIT_NEXT, UNIT_PREV) or (
         button is None and fold(text) in {"danh sach", "list", "xem danh sach"}
     ):
+        # Only the page turns the prompt showed: a forged "previous" on the first page would
+        # ask the database for a negative offset (which PostgreSQL refuses).
+        if button in (UNIT_NEXT, UNIT_PREV) and button not in {
+            choice.value.rsplit(":", 1)[-1] for choice in await _choices(ctx, dialogue, current)
+        }:
+            raise Invalid(N_("That button belongs to an earlier question."))
         page = pending.get("page", -1)
         page = page - 1 if button == UNIT_PREV else (page + 1 if button == UNIT_NEXT else 0)
         units, total = await list_units(ctx.session, offset=page * UNIT_PAGE, limit=UNIT_PAGE)
         dialogue.pending = {
             "offered": [[u.id, u.name] for u in units],
-            "page": max(page, 0),
+            "page": page,
             "total": total,
         }
         return _Stay()
@@ -645,11 +651,15 @@ def _read_photos(
         return _Accept(files)
     if not inbound.attachments:
         raise Invalid(N_('Please send photos or PDF documents, then type "done".'))
+    again = False
     for attachment in inbound.attachments:
         if attachment.problem:
             raise Invalid(attachment.problem, attachment.problem_params)
         if attachment.sha256 is None or attachment.path is None:
             raise Invalid(N_("That file could not be received. Please send it again."))
+        if any(file["sha256"] == attachment.sha256 for file in files):
+            again = True  # the same content is one piece of evidence, counted once
+            continue
         if len(files) >= current.max_files:
             raise Invalid(N_("At most {max} files per entry."), {"max": current.max_files})
         files.append(
@@ -658,16 +668,17 @@ def _read_photos(
                 "path": attachment.path,
                 "mime": attachment.mime_type,
                 "size": attachment.size,
-                "name": attachment.file_name,
+                "name": clean_file_name(attachment.file_name),
                 "kind": attachment.kind,
             }
         )
     # The channel shows only the answer to an album's last photo (see the Telegram channel).
     dialogue.pending = {"files": files}
-    return _Stay(
-        ctx.t.ngettext(
-            'Received {n} file. Send more, or type "done".',
-            'Received {n} files. Send more, or type "done".',
-            len(files),
-        ).format(n=len(files))
-    )
+    received = ctx.t.ngettext(
+        'Received {n} file. Send more, or type "done".',
+        'Received {n} files. Send more, or type "done".',
+        len(files),
+    ).format(n=len(files))
+    if again:
+        received = ctx._("You had already sent that file; it counts once.") + "\n" + received
+    return _Stay(received)

@@ -22,6 +22,7 @@ from bot.events import Inbound, InboundKind, Reply
 from bot.flood import FloodGate
 from bot.i18n import N_, Catalogs, Translator, pick_locale
 from bot.router import Router, menu_reply
+from bot.text import escape
 from models import Database
 from models.dialogues import DialogueState, current_dialogue, end_dialogue
 from models.inbox import finish_handling, finish_update, mark_replied
@@ -217,7 +218,7 @@ class Dispatcher:
             command = self.router.commands.get(name)
             if command is None:
                 text = ctx._("I do not know the command /{name}. Type /help to see what I can do.")
-                reply = Reply(text.format(name=name[:32]))
+                reply = Reply(text.format(name=escape(name[:32])))
                 return [await prompt(ctx, dialogue, reply.text)] if dialogue else [reply]
             if command.members_only and not ctx.person.registered:
                 if dialogue is not None and dialogue.form == "registration":

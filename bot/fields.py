@@ -45,9 +45,18 @@ def parse_integer(raw: str, *, minimum: int = 0, maximum: int = 10**9) -> int:
     text = nfc(raw)
     if not _INTEGER.match(text):
         raise Invalid(N_("Please answer with a whole number, for example 25."))
-    value = int(re.sub(r"[.,\s]", "", text))
+    value = _whole(re.sub(r"[.,\s]", "", text), maximum)
     _check_range(value, minimum, maximum)
-    return value
+    return int(value)
+
+
+def _whole(digits: str, maximum: float) -> int | float:
+    """The value of a string of digits; infinity when it has more digits than `maximum`
+    (Python refuses to convert more than 4,300 digits, and no limit of ours has 20)."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(int(maximum))):
+        return float("inf")
+    return int(significant)
 
 
 def parse_decimal(raw: str, *, minimum: float = 0, maximum: float = 10**9) -> float:
@@ -103,6 +112,7 @@ def parse_money(raw: str, *, maximum: int = 10**13) -> int:
             N_("Please write an amount in đồng, for example 1.500.000, 1,5 triệu or 500k.")
         )
     number = match.group("number").replace(" ", "")
+    value: int | float
     if unit in _UNITS:
         # "1,5 triệu", "1.5 tr": a single separator is a decimal point; more are thousands.
         if len(re.findall(r"[.,]", number)) <= 1:
@@ -115,10 +125,10 @@ def parse_money(raw: str, *, maximum: int = 10**13) -> int:
             raise Invalid(
                 N_("Please write an amount in đồng, for example 1.500.000, 1,5 triệu or 500k.")
             )
-        value = int(re.sub(r"[.,]", "", number))
+        value = _whole(re.sub(r"[.,]", "", number), maximum)
     if not 0 <= value <= maximum:
         raise Invalid(N_("That amount is out of range."))
-    return value
+    return int(value)
 
 
 _TODAY = {"hom nay", "today", "nay"}

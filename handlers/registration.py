@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 
 from bot.context import Context
@@ -16,7 +17,7 @@ from models.invites import count_invite_use
 from models.people import load_person, register_member
 from models.tables import Identity
 
-__all__ = ["INVITE", "REGISTRATION", "register"]
+__all__ = ["INVITE", "REGISTRATION", "is_full_name", "register"]
 
 AGREE = "agree"
 INVITE = "_invite"  # prefilled by /start CODE, with the invitation's unit
@@ -52,8 +53,20 @@ async def check_consent(ctx: Context, value: Any, _answers: dict[str, Any]) -> S
     )
 
 
+def is_full_name(value: str) -> bool:
+    """Two words or more, each with a letter, of letters, their accents and punctuation
+    ("Lò Thị Kim-Anh", "Nguyễn Văn An (Tí)"): no digits, emoji or other symbols, and nothing
+    invisible."""
+    words = value.split()
+    return len(words) >= 2 and all(
+        any(unicodedata.category(char).startswith("L") for char in word)
+        and all(unicodedata.category(char)[0] in "LMP" for char in word)
+        for word in words
+    )
+
+
 async def check_name(_ctx: Context, value: Any, _answers: dict[str, Any]) -> Stop | None:
-    if any(char.isdigit() for char in value) or len(value.split()) < 2:
+    if not is_full_name(value):
         raise Invalid(N_("Please write your full name in letters, for example Hoàng Thị Mai."))
     return None
 

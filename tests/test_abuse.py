@@ -19,6 +19,7 @@ import logging
 import re
 import sqlite3
 import statistics
+import string
 import struct
 import time
 import uuid
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -39,13 +41,18 @@ from bot.channels.console import parse_line
 from bot.channels.telegram import TelegramChannel
 from bot.config import FloodConfig
 from bot.dialogue import FieldKind
-from bot.events import Inbound, InboundKind, Reply
+from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.evidence import EvidenceStore, StoredFile
 from bot.fields import Invalid, parse_text
-from bot.text import nfc
+from bot.text import escape, nfc
+from domain.text import BIDI_CONTROLS
+from handlers.registration import is_full_name
 from models.people import grant_role, identity_for
 from models.tables import Unit
 from tests.botapi import FakeBotApi, SentMessage
 from tests.botapi.server import render_html
+from tests.conftest import ROOT
+from tests.test_evidence import ACTIVE_PDF, SCRIPT, pdf_of
 from tests.test_reporting import VOLUNTEER
 from tests.test_telegram import started, stopped, telegram_config
 
@@ -161,6 +168,28 @@ class Chat:
             chat_id=self.user,
             kind=InboundKind.BUTTON,
             button=data,
+            client_language="vi",
+        )
+        return await self._handle(inbound)
+
+    async def attach(self, stored: StoredFile, kind: str, file_name: str) -> list[Reply]:
+        """Sends a file the channel has fetched, checked and stored already."""
+        attachment = Attachment(
+            f"file-{uuid.uuid4().hex}",
+            "document" if kind == "document" else "photo",
+            file_name=file_name,
+            mime_type=stored.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+            path=stored.relative_path,
+        )
+        inbound = Inbound(
+            channel="console",
+            update_key=uuid.uuid4().hex,
+            user_id=self.user,
+            chat_id=self.user,
+            kind=InboundKind.DOCUMENT if kind == "document" else InboundKind.PHOTO,
+            attachments=(attachment,),
             client_language="vi",
         )
         return await self._handle(inbound)
@@ -724,11 +753,6 @@ async def registered(
     return person
 
 
-def valid_name(value: str) -> bool:
-    """The registration form's own rule for a full name."""
-    return not any(char.isdigit() for char in value) and len(value.split()) >= 2
-
-
 async def joins(
     server: FakeBotApi, channel: TelegramChannel, part: str
 ) -> tuple[TelegramUser, str, list[SentMessage]]:
@@ -740,7 +764,9 @@ async def joins(
     name, replies = await person.answers(
         f"Hoàng {part} Mai", min_length=4, max_length=100, fallback="Hoàng Thị Mai"
     )
-    assert valid_name(name)
+    if not is_full_name(name):  # letters, accents and punctuation only: asked again
+        assert "⚠️" in texts(replies), texts(replies)
+        name, replies = nfc("Hoàng Thị Mai"), await person.says("Hoàng Thị Mai")
     assert "Bạn sinh năm nào?" in texts(replies), texts(replies)
     for line in ("2004", "na sam"):
         await person.says(line)
@@ -824,6 +850,184 @@ async def test_hostile_report_answers_are_shown_back_exactly_as_typed(
     )
     told = [m for m in server.sent[mark:] if m.chat_id == reporter.id]
     assert shown(reason, told), (reason, texts(told))
+
+
+# -- typed text shown back, and stored ---------------------------------------------------------
+
+# Telegram's HTML as our replies may use it: bold and italic, and escaped text.
+OUR_TAGS = re.compile(r"</?(?:b|i)>")
+
+
+def check_html(text: str) -> str:
+    """The visible text of a reply written in our HTML: only <b> and <i>, everything else
+    escaped (Telegram would refuse the message, or show a link the user typed)."""
+    shown = render_html(text)
+    assert "<" not in OUR_TAGS.sub("", text), text
+    return shown
+
+
+def placeholders(message: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(message) if name}
+
+
+def messages_with_parameters(language: str) -> list[tuple[str, str]]:
+    """(source, translation) of every message that has {placeholders}, plural forms apart."""
+    path = ROOT / "locales" / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    pairs = []
+    for message in catalog:
+        sources = (message.id,) if isinstance(message.id, str) else message.id
+        translations = (message.string,) if isinstance(message.string, str) else message.string
+        pairs += [
+            (source, translation)
+            for source in sources
+            for translation in translations or ()
+            if message.id and placeholders(source)
+        ]
+    return pairs
+
+
+@settings(EXAMPLES, max_examples=50)
+@given(typed=hostile_text)
+def test_every_translated_message_shows_escaped_user_text_exactly(typed: str) -> None:
+    """Whatever fills a message's placeholders, escaped as handlers escape user text, comes
+    out of every translation as valid Telegram HTML that shows it exactly as typed."""
+    pairs = messages_with_parameters("vi") + messages_with_parameters("en")
+    assert len(pairs) > 150
+    for source, translation in pairs:
+        values = {name: escape(typed) for name in placeholders(source)}
+        shown = check_html(translation.format(**values))
+        assert typed in shown or not typed, (source, translation)
+
+
+@settings(EXAMPLES, max_examples=10)
+@given(typed=hostile_text.filter(lambda text: text.strip()))
+async def test_typed_text_comes_back_escaped_from_every_command(world: World, typed: str) -> None:
+    """An unknown command, and every command with something typed after it, by a stranger
+    and by an admin: every reply is valid HTML that shows nothing as markup."""
+    name = typed.split(maxsplit=1)[0] if typed.split() else typed
+    for role in ("stranger", "admin"):
+        chat = world.chats[role]
+        replies = await chat.send(f"/{name}")
+        command = name.split("@")[0].lower()
+        if command not in world.app.router.commands:
+            shown = check_html(joined(replies))
+            assert f"/{command[:32]}" in shown, shown
+        for command in world.app.router.commands:
+            for reply in await chat.send(f"/{command} {typed}"):
+                check_html(reply.text)
+            await chat.send("/cancel")
+        for reply in await chat.send(typed):
+            check_html(reply.text)
+
+
+async def test_an_unknown_command_is_answered_as_typed(world: World) -> None:
+    """ "/a&b" got no answer at all (Telegram refuses the HTML); a crafted one became a link."""
+    for typed in ("/a&b", '/x<a href="https://evil.example">here</a>', "/<b>bold"):
+        (reply,) = await world.chats["member"].send(typed)
+        shown = check_html(reply.text)
+        assert typed.split()[0][:33].lower() in shown, shown
+
+
+async def test_a_number_of_thousands_of_digits_gets_the_fields_range_message(
+    world: World,
+) -> None:
+    """Python refuses to read more than 4,300 digits as a number: such an answer got "something
+    went wrong" and a traceback. Now it is out of the field's range like any other."""
+    chat = world.chats["member"]
+    huge = "9" * 5_000
+    await run(chat, ("/report", "2", *VOLUNTEER[:3]))  # at "how many people took part?"
+    for answer, refusal in (
+        (huge, "⚠️ Bạn vui lòng nhập một số từ 1 đến 100.000."),
+        ("1" + "0" * 4_400, "⚠️ Bạn vui lòng nhập một số từ 1 đến 100.000."),
+        ("0" * 4_999 + "7", "Mỗi người đã tham gia bao nhiêu giờ?"),  # leading zeros: 7
+    ):
+        assert refusal in joined(await chat.send(answer))
+    await run(chat, VOLUNTEER[4:6])  # at the value in đồng
+    for answer in (huge, f"{huge} triệu", "1." + ".".join(["000"] * 1_500)):
+        assert "⚠️ Số tiền này vượt quá giới hạn cho phép." in joined(await chat.send(answer))
+    await chat.send("/cancel")
+    # A typed number that picks a choice, and digits int() does not read.
+    await chat.send("/report")
+    for answer in (huge, "²", "٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣٣"):
+        text = joined(await chat.send(answer))
+        assert "⚠️ Bạn vui lòng chọn một trong các mục" in text, (answer, text)
+    await chat.send("/cancel")
+
+
+# Names that are no names: what registration must refuse, and why each once passed.
+NO_NAMES = {
+    "zero-width only": "\u200b\u200b \u200c\u200b",
+    "combining marks only": "\u0301\u0300 \u0303\u0309",
+    "emoji only": "😀😀 👩‍👩‍👧‍👦",
+    "a word of emoji": "Hoàng Thị 😀",
+    "letters and a number": "Hoàng Thị Mai 2",
+    "one word": "Hoàngthịmai",
+    "one word and bidi controls": "\u202eHoàng\u202c \u2066\u2069",
+}
+
+
+@pytest.mark.parametrize("name", NO_NAMES.values(), ids=NO_NAMES.keys())
+async def test_a_name_without_letters_is_refused(app: App, name: str) -> None:
+    chat = Chat(app, "newcomer")
+    await run(chat, ("/start", "1"))
+    refusal = joined(await chat.send(name))
+    assert "⚠️ Bạn vui lòng ghi đầy đủ họ và tên bằng chữ" in refusal, refusal
+    assert snapshot(app, only=["members"]) == {"members": []}
+
+
+async def test_bidi_controls_and_nul_are_never_stored(world: World) -> None:
+    """An override that reverses what others read ("Trojan Source"), an isolate, a mark, and
+    a NUL: typed into a name, a report and its file name, none of them reaches the database,
+    and what is left reads as the person meant."""
+    chat = Chat(world.app, "rtl")
+    await run(chat, ("/start", "1", "Ho\u202eàng\u202c Th\x00ị \u2067Mai\u2069", "2004"))
+    await run(chat, ("na sam", "bỏ qua"))
+    activity = "Dọn \u202dvệ\u202c sinh\u200f đường\x00 làng"
+    await run(chat, ("/report", "2", activity, *VOLUNTEER[1:-1]))
+    store = EvidenceStore(world.app.config.data_dir / "files")
+    stored = store.save(jpeg(), original_name="anh.jpg")
+    await chat.attach(stored, "document", "x" * 300 + "gpj\u202eexe.jpg")
+    await run(chat, ("xong",))
+    assert "✅ Đã lưu" in joined(await run(chat, ("1",)))
+    with sqlite3.connect(db_file(world.app)) as db:
+        member = db.execute(
+            "SELECT m.full_name FROM members m JOIN identities i ON i.member_id = m.id "
+            "WHERE i.user_id = 'rtl'"
+        ).fetchone()
+        (title,) = db.execute("SELECT title FROM entries ORDER BY id DESC LIMIT 1").fetchone()
+        (original,) = db.execute(
+            "SELECT original_name FROM entry_files ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    dump = json.dumps(snapshot(world.app), ensure_ascii=False, default=str)
+    assert member == ("Hoàng Thị Mai",)
+    assert title == "Dọn vệ sinh đường làng"
+    assert (len(original), original[-7:]) == (255, "xx….jpg"), original  # fits the column
+    for invisible in (*BIDI_CONTROLS, "\x00"):
+        assert invisible not in dump, repr(invisible)
+
+
+async def test_the_same_photo_sent_again_counts_once_toward_the_cap(world: World) -> None:
+    """Ten files an entry: a photo sent twice (an album resent, a double tap) is one of them."""
+    chat = Chat(world.app, "member")
+    await run(chat, ("/report", "2", *VOLUNTEER[:-1]))
+    store = EvidenceStore(world.app.config.data_dir / "files")
+    photos = [store.save(jpeg((80 + n, 60)), original_name=f"{n}.jpg") for n in range(11)]
+    for _ in range(3):
+        text = joined(await chat.attach(photos[0], "photo", "0.jpg"))
+        assert "Đã nhận 1 tệp" in text, text
+    assert "Bạn đã gửi tệp này rồi; tệp chỉ được tính một lần." in text
+    for n in range(1, 10):
+        text = joined(await chat.attach(photos[n], "photo", f"{n}.jpg"))
+    assert "Đã nhận 10 tệp" in text, text
+    again = joined(await chat.attach(photos[5], "photo", "5.jpg"))
+    assert "Đã nhận 10 tệp" in again and "⚠️" not in again, again
+    refused = joined(await chat.attach(photos[10], "photo", "10.jpg"))
+    assert "⚠️ Mỗi báo cáo được gửi tối đa 10 tệp." in refused, refused
+    summary = joined(await chat.send("xong"))
+    assert "<b>Minh chứng:</b> 10 tệp" in summary, summary
+    await chat.send("/cancel")
 
 
 # -- hostile uploads over Telegram ---------------------------------------------------------------
@@ -962,6 +1166,15 @@ UPLOADS = (
         (HEIC,),
     ),
     Upload("empty", as_document(lambda: b"", "anh.jpg", "image/jpeg"), (EMPTY,)),
+    Upload(
+        "pdf-with-javascript",
+        as_document(
+            lambda: pdf_of(SCRIPT, catalog=b"/OpenAction 4 0 R"),
+            "giay-khen.pdf",
+            "application/pdf",
+        ),
+        (ACTIVE_PDF,),
+    ),
 )
 
 

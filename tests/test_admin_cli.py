@@ -24,7 +24,7 @@ def test_a_campaign_from_the_command_line(tmp_path: Path) -> None:
         "campaigns",
         "add",
         "--title",
-        f"Thi đua năm {next_year}",
+        f"Thi đua\u202e năm {next_year}",  # a right-to-left override is never stored
         "--from",
         f"{next_year}-01-01",
         "--to",
@@ -38,7 +38,12 @@ def test_a_campaign_from_the_command_line(tmp_path: Path) -> None:
     assert f"Thi đua năm {next_year}\t{next_year}-01-01..{next_year}-12-31\topen" in listed
 
     news = run_bot(
-        tmp_path, "news", "--text", "Ra quân tình nguyện", "--at", f"{next_year}-01-02 20:00"
+        tmp_path,
+        "news",
+        "--text",
+        "Ra quân\u2067 tình nguyện\u2069",
+        "--at",
+        f"{next_year}-01-02 20:00",
     )
     assert news.returncode == 0, news.stderr
     reminder = run_bot(tmp_path, "reminders", "--who", "not_reported", "--monthly", "31")

@@ -11,26 +11,31 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import build_app
+from bot.app import App, build_app
 from bot.channels.console import parse_line
 from bot.config import Config, DatabaseConfig
-from models import Broadcast, Campaign, Consent, Member, Unit
+from bot.evidence import EvidenceStore
+from models import Broadcast, Campaign, Consent, Entry, EntryFile, Identity, Member, Unit
 from models.outbox import audience, due_messages, enqueue_broadcast
 from models.units import search_units
 from tests.conftest import make_config
+from tests.test_abuse import Chat, joined, run
 from tests.test_database import (
     AUDIT_AFTER_0008,
     audit_rows_after_upgrade,
     audit_rows_of_an_older_version,
     migrate_to,
 )
+from tests.test_evidence import pdf
+from tests.test_reporting import VOLUNTEER
 
 
 def postgres_bin() -> Path:
@@ -157,3 +162,53 @@ async def test_upgrading_the_audit_log_on_postgresql(postgres_url: str) -> None:
             assert await connection.run_sync(audit_rows_after_upgrade) == AUDIT_AFTER_0008
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def either(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    """The app on a SQLite file, then on the PostgreSQL server."""
+    config = make_config(tmp_path)
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        config = dataclasses.replace(config, database=DatabaseConfig(url=url))
+    app = build_app(config)
+    await app.prepare()
+    yield app
+    await app.close()
+
+
+async def test_what_postgresql_would_refuse_is_checked_first_on_both(either: App) -> None:
+    """A NUL in typed text, a file name longer than 255 characters and a forged "previous
+    page" (a negative OFFSET) failed on PostgreSQL alone, the first two at every retry. Each
+    is handled before the database, the same way on both."""
+    user = f"pg-{uuid.uuid4().hex[:8]}"  # the server's database is shared by these tests
+    chat = Chat(either, user)
+    await run(chat, ("/start", "1", "Hoàng\x00 Thị Mai", "2004"))
+    earlier = "⚠️ Nút này thuộc câu hỏi trước rồi."
+    for forged in ("_prev", "_next"):  # no page is shown yet
+        assert earlier in joined(await chat.press(f"f:registration:unit:{forged}"))
+    assert "Trang 1/" in joined(await chat.send("list"))
+    assert earlier in joined(await chat.press("f:registration:unit:_prev"))
+    assert "Trang 2/" in joined(await chat.press("f:registration:unit:_next"))
+    assert "Trang 1/" in joined(await chat.press("f:registration:unit:_prev"))
+    await run(chat, ("na sam", "bỏ qua"))
+
+    await run(chat, ("/report", "2", "Dọn rác\x00 bờ suối", *VOLUNTEER[1:-1]))
+    stored = EvidenceStore(either.config.data_dir / "files").save(pdf(), original_name="x.pdf")
+    long_name = "Giấy khen " * 40 + ".pdf"
+    assert "Đã nhận 1 tệp" in joined(await chat.attach(stored, "document", long_name))
+    await run(chat, ("xong",))
+    assert "✅ Đã lưu" in joined(await run(chat, ("1",)))
+    async with either.db.read() as session:
+        member = (
+            await session.scalars(select(Member).join(Identity).where(Identity.user_id == user))
+        ).one()
+        entry = (await session.scalars(select(Entry).where(Entry.reporter_id == member.id))).one()
+        (evidence,) = (
+            await session.scalars(select(EntryFile).where(EntryFile.entry_id == entry.id))
+        ).all()
+    assert member.full_name == "Hoàng Thị Mai"
+    assert entry.title == "Dọn rác bờ suối"
+    assert evidence.original_name is not None
+    assert len(evidence.original_name) == 255
+    assert evidence.original_name.endswith("….pdf")
