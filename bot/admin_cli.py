@@ -13,25 +13,31 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.announcements import (
+    REMINDER_TEMPLATES,
+    TimePassed,
+    add_reminder,
+    cancel_scheduled,
+    close_campaign,
+    post_news,
+    save_campaign,
+)
 from bot.app import App
+from bot.config import Config
 from bot.exports import UnknownUnit, unit_subtree
 from bot.i18n import SUPPORTED
-from bot.reminders import send_now
 from bot.statistics import charts, summary
 from bot.text import strip_html
 from domain.kinds import KINDS
 from domain.text import clean
-from models.people import audit
+from domain.vocabulary import CLI
 from models.schedules import (
     MONTH,
     ONCE,
     WEEK,
-    arrange_deadlines,
-    cancel_schedule,
-    next_run,
     pending_schedules,
 )
-from models.tables import Campaign, Schedule, Unit, utcnow
+from models.tables import Broadcast, Campaign, Unit
 
 __all__ = ["COMMANDS", "add_parsers"]
 
@@ -129,11 +135,7 @@ async def _campaigns(app: App, args: argparse.Namespace) -> int:
             campaign = await session.get(Campaign, args.id)
             if campaign is None or campaign.is_default or campaign.closed_at:
                 return _fail(f"campaigns close: no open campaign {args.id} to close")
-            campaign.closed_at = utcnow()
-            await arrange_deadlines(
-                session, campaign, config.schedules, config.tz, created_by=None
-            )
-            await audit(session, "cli", "campaign.closed", campaign_id=campaign.id)
+            await close_campaign(session, config, campaign, actor=CLI)
         print(f"closed campaign {args.id}")
         return 0
     kinds: list[str] | None = sorted(set(args.kinds.split(","))) if args.kinds else None
@@ -142,19 +144,17 @@ async def _campaigns(app: App, args: argparse.Namespace) -> int:
     if args.ends_on < args.starts_on:
         return _fail("campaigns add: --to is before --from")
     async with app.db.write() as session:
-        campaign = Campaign(
+        campaign, reminders = await save_campaign(
+            session,
+            config,
+            None,
             title=args.title,
             description=args.description,
             starts_on=args.starts_on,
             ends_on=args.ends_on,
-            kinds=None if kinds is None or set(kinds) == set(KINDS) else kinds,
+            kinds=kinds,
+            actor=CLI,
         )
-        session.add(campaign)
-        await session.flush()
-        reminders = await arrange_deadlines(
-            session, campaign, config.schedules, config.tz, created_by=None
-        )
-        await audit(session, "cli", "campaign.created", campaign_id=campaign.id)
     print(f"added campaign {campaign.id} with {len(reminders)} deadline reminder(s)")
     return 0
 
@@ -166,48 +166,30 @@ async def _news(app: App, args: argparse.Namespace) -> int:
             units = await _units(session, args.unit)
         except UnknownUnit:
             return _fail(f"news: unknown unit code {args.unit!r}")
-        who = NEWS_TO[args.to]
-        if args.at is None:
-            broadcast = await send_now(session, config, who=who, units=units, text=args.text)
-            await audit(
-                session, "cli", "news.sent", broadcast_id=broadcast.id, recipients=broadcast.total
+        try:
+            posted = await post_news(
+                session,
+                config,
+                text=args.text,
+                who=NEWS_TO[args.to],
+                units=units,
+                at=args.at,
+                actor=CLI,
             )
-            if broadcast.total == 0:
-                print("news: nobody matches this audience; nothing was sent")
-            else:
-                print(f"news {broadcast.id} queued for {broadcast.total} people")
-            return 0
-        rule = {"every": ONCE, "at": args.at}
-        when = next_run(rule, utcnow(), config.tz)
-        if when is None:
+        except TimePassed:
             return _fail("news: --at has already passed")
-        schedule = _schedule("news", rule, who=who, units=units, text=args.text, when=when)
-        session.add(schedule)
-        await session.flush()
-        await audit(session, "cli", "news.scheduled", schedule_id=schedule.id)
-    print(f"news scheduled as {schedule.id} for {when.astimezone(config.tz):%Y-%m-%d %H:%M}")
+    if isinstance(posted, Broadcast):
+        if posted.total == 0:
+            print("news: nobody matches this audience; nothing was sent")
+        else:
+            print(f"news {posted.id} queued for {posted.total} people")
+        return 0
+    print(f"news scheduled as {posted.id} for {_local(posted.next_run_at, config)}")
     return 0
 
 
-def _schedule(
-    kind: str,
-    rule: dict[str, Any],
-    *,
-    who: str,
-    units: set[int] | None,
-    text: str,
-    when: dt.datetime,
-    template: str | None = None,
-) -> Schedule:
-    return Schedule(
-        kind=kind,
-        rule=rule,
-        audience={"who": who, "units": sorted(units) if units is not None else None},
-        template=template,
-        text=text,
-        status="active",
-        next_run_at=when,
-    )
+def _local(moment: dt.datetime | None, config: Config) -> str:
+    return f"{moment.astimezone(config.tz):%Y-%m-%d %H:%M}" if moment else "—"
 
 
 async def _reminders(app: App, args: argparse.Namespace) -> int:
@@ -222,39 +204,28 @@ async def _reminders(app: App, args: argparse.Namespace) -> int:
         if not 1 <= args.monthly <= 31:
             return _fail("reminders: --monthly is a day from 1 to 31")
         rule = {"every": MONTH, "day": args.monthly, "time": args.time}
-    template = args.who if args.who in ("not_reported", "waiting_review") else "general"
-    if template == "general" and len(args.text.strip()) < 5:
+    if args.who not in REMINDER_TEMPLATES and len(args.text.strip()) < 5:
         return _fail("reminders: --text is required for this audience")
-    when = next_run(rule, utcnow(), config.tz)
-    if when is None:
-        return _fail("reminders: --once has already passed")
     async with app.db.write() as session:
         try:
             units = await _units(session, args.unit)
         except UnknownUnit:
             return _fail(f"reminders: unknown unit code {args.unit!r}")
-        schedule = _schedule(
-            "reminder",
-            rule,
-            who=args.who,
-            units=units,
-            text=args.text,
-            when=when,
-            template=template,
-        )
-        session.add(schedule)
-        await session.flush()
-        await audit(session, "cli", "reminder.created", schedule_id=schedule.id)
-    print(f"reminder {schedule.id}: next on {when.astimezone(config.tz):%Y-%m-%d %H:%M}")
+        try:
+            schedule = await add_reminder(
+                session, config, who=args.who, units=units, rule=rule, text=args.text, actor=CLI
+            )
+        except TimePassed:
+            return _fail("reminders: --once has already passed")
+    print(f"reminder {schedule.id}: next on {_local(schedule.next_run_at, config)}")
     return 0
 
 
 async def _schedules(app: App, args: argparse.Namespace) -> int:
     if args.action == "cancel":
         async with app.db.write() as session:
-            if not await cancel_schedule(session, args.id):
+            if not await cancel_scheduled(session, args.id, actor=CLI):
                 return _fail(f"schedules cancel: nothing scheduled as {args.id}")
-            await audit(session, "cli", "schedule.cancelled", schedule_id=args.id)
         print(f"cancelled {args.id}")
         return 0
     async with app.db.read() as session:

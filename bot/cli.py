@@ -33,7 +33,7 @@ from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, 
 from bot.i18n import SUPPORTED
 from bot.scheduler import Scheduler
 from domain.kinds import KINDS
-from domain.vocabulary import Role, Status
+from domain.vocabulary import CLI, Role, Status
 from models.people import audit, grant_role, identity_for, revoke_role
 from models.tables import AuditRecord, Entry, EntryFile, Member, Unit
 from models.units import UnitImportError, import_units, parse_units_csv
@@ -254,11 +254,11 @@ async def _roles(app: App, args: argparse.Namespace) -> int:
                 return 2
         identity = await identity_for(session, args.channel, str(args.user_id))
         if args.action == "grant":
-            changed = await grant_role(session, identity, args.role, unit, granted_by="cli")
+            changed = await grant_role(session, identity, args.role, unit, granted_by=CLI)
             where = f" of {unit.code}" if unit else ""
             print(f"granted {args.role}{where}" if changed else "already granted")
         else:
-            count = await revoke_role(session, identity, args.role, unit, revoked_by="cli")
+            count = await revoke_role(session, identity, args.role, unit, revoked_by=CLI)
             print(f"revoked {count} grant(s)")
     return 0
 
@@ -366,7 +366,7 @@ async def _export(app: App, args: argparse.Namespace) -> int:
     async with app.db.write() as session:
         await audit(
             session,
-            "cli",
+            CLI,
             "export.created",
             format=export_format.value,
             rows=result.rows,
@@ -401,6 +401,6 @@ async def _audit_export(app: App, args: argparse.Namespace) -> int:
         print(f"audit export: cannot write {args.out}: {error.strerror}", file=sys.stderr)
         return 2
     async with app.db.write() as session:
-        await audit(session, "cli", "audit.exported", rows=len(records))
+        await audit(session, CLI, "audit.exported", rows=len(records))
     print(f"exported {len(records)} audit rows to {args.out}")
     return 0

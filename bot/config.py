@@ -110,6 +110,8 @@ class Config:
     zalo: ZaloConfig = ZaloConfig()
     flood: FloodConfig = FloodConfig()
     schedules: ScheduleConfig = ScheduleConfig()
+    # A reviewer hears that entries wait for them at most this often (outside quiet hours).
+    review_digest_every: dt.timedelta = dt.timedelta(minutes=60)
     default_locale: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
     consent_version: str = "2026-11-27"
@@ -228,6 +230,9 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         zalo=zalo,
         flood=flood,
         schedules=schedules,
+        review_digest_every=dt.timedelta(
+            minutes=reader.integer("review.digest_minutes", 60, minimum=1)
+        ),
         default_locale=default_locale,
         timezone=timezone,
         consent_version=reader.string("registration.consent_version", "2026-11-27"),

@@ -1,4 +1,5 @@
-"""The delivery worker: drains one channel's outbox at the channel's pace.
+"""The delivery worker: drains one channel's outbox at the channel's pace: notices to one
+person first, at the pace of replies, then the parts of broadcasts, leaving room for replies.
 
 Messages are claimed with a short lease (their due time moves a minute ahead) in a short
 transaction, sent outside any transaction, and marked sent one by one. A crash loses
@@ -14,13 +15,15 @@ import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
-from bot.i18n import pick_locale
+from bot.events import Choice
+from bot.i18n import Translator, pick_locale
+from bot.notices import render_notice
 from bot.pacing import Pacer
 from bot.reminders import render
 from bot.text import escape
@@ -61,7 +64,11 @@ class Sender(Protocol):
     channel: str
     pacer: Pacer
 
-    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None: ...
+    async def deliver(
+        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
+    ) -> None:
+        """Sends one message; `choices` are buttons where the channel has them (the text
+        itself says what to type where it has none)."""
 
     async def show_progress(
         self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
@@ -76,6 +83,8 @@ class _Job:
     identity_id: int | None
     locale: str
     attempts: int
+    template: str | None
+    params: dict[str, Any] | None
 
 
 class DeliveryWorker:
@@ -144,6 +153,8 @@ class DeliveryWorker:
                     row.identity_id,
                     row.locale,
                     row.attempts,
+                    row.template,
+                    row.params,
                 )
                 for row in rows
             ]
@@ -160,10 +171,17 @@ class DeliveryWorker:
             }
 
     async def _deliver(self, job: _Job) -> None:
-        text, photo = await self._text(job)
-        await self.sender.pacer.bulk()
+        choices: tuple[Choice, ...] = ()
+        if job.broadcast_id is None:  # a notice to one person: as quick as a reply
+            t = self._translator(job.locale)
+            text, choices = render_notice(t, job.template or "", job.params or {})
+            photo = None
+            await self.sender.pacer.live()
+        else:
+            text, photo = await self._text(job)
+            await self.sender.pacer.bulk()
         try:
-            await self.sender.deliver(job.chat_id, text, photo)
+            await self.sender.deliver(job.chat_id, text, photo, choices)
         except RetryLater as later:
             self.sender.pacer.pause(later.seconds)
             await self._mark(
@@ -209,8 +227,8 @@ class DeliveryWorker:
     async def _text(self, job: _Job) -> tuple[str, str | None]:
         """The broadcast in the bot's frame (a reminder: its built-in text) in the
         recipient's language, and its photo."""
-        locale = pick_locale(None, job.locale or None, self.app.config.default_locale)
-        key = (job.broadcast_id or 0, locale)
+        t = self._translator(job.locale)
+        key = (job.broadcast_id or 0, t.locale)
         if key not in self._frames:
             async with self.app.db.read() as session:
                 broadcast = await session.get_one(Broadcast, job.broadcast_id)
@@ -219,7 +237,6 @@ class DeliveryWorker:
                     if broadcast.sender_unit_id
                     else None
                 )
-            t = self.app.catalogs.translator(locale, self.app.config.tz)
             if broadcast.template is not None:
                 text = render(t, broadcast.template, broadcast.params or {}, broadcast.text)
                 self._frames[key] = (text, broadcast.photo_path)
@@ -231,6 +248,11 @@ class DeliveryWorker:
             )
             self._frames[key] = (f"{frame}\n\n{escape(broadcast.text)}", broadcast.photo_path)
         return self._frames[key]
+
+    def _translator(self, locale: str) -> Translator:
+        """The recipient's language as stored with the message (else the default)."""
+        chosen = pick_locale(None, locale or None, self.app.config.default_locale)
+        return self.app.catalogs.translator(chosen, self.app.config.tz)
 
     async def _report_progress(self, *, final: bool = False) -> None:
         """Edits each sender's progress message every few seconds; a last report when done."""

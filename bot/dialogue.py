@@ -62,6 +62,10 @@ REVIEW = "_review"
 CHANGE = "_change"
 SUBMIT = "_submit"
 EDITING = "_editing"  # in the answers while one field of a reviewed form is being changed
+UNUSUAL = "unusual"  # in `pending`: an unusual answer waiting for the person to confirm it
+KEEP, AGAIN = "_keep", "_again"
+YES_WORDS = {"yes", "ok", "co", "dung", "dung roi", "dong y"}
+NO_WORDS = {"no", "khong", "sai", "nhap lai"}
 BACK_WORDS = {"back", "quay lai", "tro lai"}
 CANCEL_WORDS = {"cancel", "huy", "huy bo"}
 SKIP_WORDS = {"skip", "bo qua", "khong"}
@@ -156,9 +160,13 @@ async def prompt(ctx: Context, dialogue: DialogueState, notice: str | None = Non
                 form=ctx._(form.title), step=step, total=len(asked)
             )
         )
-    lines.append(f"<b>{ctx._(current.prompt).format(**params)}</b>")
-    if current.hint:
-        lines.append(f"<i>{ctx._(current.hint).format(**params)}</i>")
+    if UNUSUAL in dialogue.pending and current.unusual_prompt:
+        value = _number(ctx, dialogue.pending[UNUSUAL])
+        lines.append(f"<b>{ctx._(current.unusual_prompt).format(**params, value=value)}</b>")
+    else:
+        lines.append(f"<b>{ctx._(current.prompt).format(**params)}</b>")
+        if current.hint:
+            lines.append(f"<i>{ctx._(current.hint).format(**params)}</i>")
     choices = list(await _choices(ctx, dialogue, current))
     if current.kind is FieldKind.UNIT and dialogue.pending.get("total"):
         page = dialogue.pending.get("page", 0)
@@ -312,6 +320,11 @@ async def _answer_review(ctx: Context, form: Form, dialogue: DialogueState) -> l
 async def _choices(ctx: Context, dialogue: DialogueState, current: Field) -> list[Choice]:
     tag = f"f:{dialogue.form}:{current.name}:"
     choices: list[Choice] = []
+    if UNUSUAL in dialogue.pending:
+        return [
+            Choice(ctx._("Yes, that is right"), tag + KEEP),
+            Choice(ctx._("No, I will type it again"), tag + AGAIN),
+        ]
     if current.kind is FieldKind.CHOICE:
         options = await _options(ctx, current, dialogue.answers)
         choices = [Choice(ctx._(o.label), tag + o.value) for o in options]
@@ -367,6 +380,14 @@ async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
                 await prompt(ctx, dialogue, ctx._("That button belongs to an earlier question."))
             ]
         value = inbound.button.removeprefix(prefix)
+        if current.stale is not None and current.kind is FieldKind.CHOICE:
+            offered = {o.value for o in await _options(ctx, current, dialogue.answers)}
+            if value not in offered:
+                # A button of a record that changed since, or of an earlier card: it acts on
+                # nothing, and the person is told why.
+                why = await current.stale(ctx, value)
+                notice = why or ctx._("That button belongs to an earlier question.")
+                return [await prompt(ctx, dialogue, "⚠️ " + notice)]
     elif inbound.kind is InboundKind.TEXT:
         word = bare(inbound.text)
         if word in BACK_WORDS:
@@ -379,17 +400,16 @@ async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
             typed = match_choice(ctx, [(c.value, c.label) for c in shown], inbound.text)
             if typed is not None:
                 value = typed.removeprefix(f"f:{dialogue.form}:{current.name}:")
+    return await _take(ctx, dialogue, form, current, value)
 
-    if current.optional and (value == SKIP or _typed_word(ctx, SKIP_WORDS)):
-        outcome: _Outcome = _Accept(None)
-    else:
-        try:
-            outcome = await _read(ctx, dialogue, current, value)
-        except Invalid as invalid:
-            return [await _warn(ctx, dialogue, invalid)]
-    if isinstance(outcome, _Stay):
-        return [await prompt(ctx, dialogue, outcome.notice)]
 
+async def _take(
+    ctx: Context, dialogue: DialogueState, form: Form, current: Field, value: str | None
+) -> list[Reply]:
+    """Keeps a valid answer to the current field and moves the form on, or asks again."""
+    outcome = await _outcome(ctx, dialogue, current, value)
+    if not isinstance(outcome, _Accept):
+        return outcome
     if current.check is not None:
         try:
             stop = await current.check(ctx, outcome.value, dialogue.answers)
@@ -413,6 +433,47 @@ async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
         return replies
     dialogue.field = following.name if following else REVIEW
     return [await prompt(ctx, dialogue, outcome.notice)]
+
+
+async def _outcome(
+    ctx: Context, dialogue: DialogueState, current: Field, value: str | None
+) -> _Accept | list[Reply]:
+    """The answer as a value (a confirmed unusual one included), or the question again: with
+    what was wrong, the page or file it moved on by, or whether an unusual answer is right."""
+    if UNUSUAL in dialogue.pending:
+        settled = _settle_unusual(ctx, value)
+        if settled == KEEP:
+            return _Accept(dialogue.pending[UNUSUAL])
+        dialogue.pending = {}  # no, or a new answer instead of yes or no
+        if settled == AGAIN:
+            return [await prompt(ctx, dialogue)]
+    if current.optional and (value == SKIP or _typed_word(ctx, SKIP_WORDS)):
+        return _Accept(None)
+    try:
+        outcome = await _read(ctx, dialogue, current, value)
+    except Invalid as invalid:
+        return [await _warn(ctx, dialogue, invalid)]
+    if isinstance(outcome, _Stay):
+        return [await prompt(ctx, dialogue, outcome.notice)]
+    if current.unusual and outcome.value is not None and current.unusual(outcome.value):
+        dialogue.pending = {UNUSUAL: outcome.value}
+        return [await prompt(ctx, dialogue)]
+    return outcome
+
+
+def _settle_unusual(ctx: Context, button: str | None) -> str | None:
+    """KEEP or AGAIN when the person answered whether an unusual answer is right; None when
+    they typed a new answer instead."""
+    if button in (KEEP, AGAIN):
+        return button
+    if ctx.inbound.kind is not InboundKind.TEXT:
+        return None
+    typed, word = ctx.inbound.text.strip().rstrip(".)"), bare(ctx.inbound.text)
+    if typed == "1" or word in YES_WORDS:
+        return KEEP
+    if typed == "2" or word in NO_WORDS:
+        return AGAIN
+    return None
 
 
 async def _warn(ctx: Context, dialogue: DialogueState, invalid: Invalid) -> Reply:

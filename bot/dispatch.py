@@ -263,6 +263,9 @@ class Dispatcher:
             for item in self.router.menu_for(ctx):
                 if item.key == key:
                     return await item.handler(ctx)
+            why = await self._stale(ctx, inbound.button or "")
+            if why is not None:
+                return [menu_reply(ctx, "⚠️ " + why)]
             return [menu_reply(ctx, ctx._("That button is no longer active. Here is the menu:"))]
 
         if inbound.kind is InboundKind.TEXT:
@@ -282,6 +285,16 @@ class Dispatcher:
             ]
 
         return [Reply(ctx._(HINTS.get(inbound.kind, HINTS[InboundKind.OTHER])))]
+
+    async def _stale(self, ctx: Context, button: str) -> str | None:
+        """Why a button of a form no longer open did nothing, when its field can tell (a
+        decision on an entry decided since, a request answered already)."""
+        _, form_name, field_name, value = [*button.split(":", 3), "", "", ""][:4]
+        form = self.router.forms.get(form_name)
+        field = next((f for f in form.fields if f.name == field_name), None) if form else None
+        if field is None or field.stale is None or not value:
+            return None
+        return await field.stale(ctx, value)
 
 
 def _plain(t: Translator, reply: Reply, *, pictures: bool) -> Reply:

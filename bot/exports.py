@@ -30,7 +30,7 @@ from bot.dialogue import Field, FieldKind
 from bot.evidence import EvidenceStore
 from bot.i18n import N_, Translator
 from domain.kinds import KINDS
-from domain.vocabulary import STATUS_LABELS
+from domain.vocabulary import OPEN, STATUS_LABELS, Status
 from models.tables import Campaign, Entry, EntryFile, Member, Unit
 
 __all__ = [
@@ -178,12 +178,11 @@ def _conditions(filters: ExportFilters, tz: ZoneInfo) -> list[Any]:
         conditions.append(Entry.unit_id.in_(filters.unit_ids))
     if filters.campaign_id is not None:
         conditions.append(Entry.campaign_id == filters.campaign_id)
+    # A period holds the entries of what happened in it (not of when they were sent).
     if filters.date_from is not None:
-        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=tz)
-        conditions.append(Entry.submitted_at >= start.astimezone(dt.UTC))
+        conditions.append(Entry.happened_on >= filters.date_from)
     if filters.date_to is not None:
-        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-        conditions.append(Entry.submitted_at < end.astimezone(dt.UTC))
+        conditions.append(Entry.happened_on <= filters.date_to)
     return conditions
 
 
@@ -427,7 +426,8 @@ class _Xlsx:
         self.sheets: dict[str, Any] = {}
         self.next_row: dict[str, int] = {}
         self.formats: dict[str, list[Any]] = {}  # of each answer column: money, or none
-        self.totals: Counter[tuple[str, str]] = Counter()
+        self.totals: Counter[tuple[str, str]] = Counter()  # approved, by unit and kind
+        self.waiting: Counter[str] = Counter()  # waiting for review, by unit
         for kind in kinds:
             sheet = self.book.add_worksheet(t.gettext(KINDS[kind].title)[:31])
             headers = _headers(t, kind)
@@ -447,7 +447,10 @@ class _Xlsx:
         layout, write = self.layout, self._write
         for row in rows:
             kind = row.kind
-            self.totals[(row.unit, kind)] += 1
+            if row.status == Status.APPROVED:
+                self.totals[(row.unit, kind)] += 1
+            elif row.status in OPEN:
+                self.waiting[row.unit] += 1
             sheet, number = self.sheets[kind], self.next_row[kind]
             self.next_row[kind] = number + 1
             for column, value in enumerate(layout.fixed(row)):
@@ -479,21 +482,26 @@ class _Xlsx:
         self.book.close()
 
     def _write_summary(self) -> None:
-        """Entries per unit (rows) and kind (columns), with a total for each."""
+        """Approved entries per unit (rows) and kind (columns) with their total; the entries
+        waiting for review apart, not added in."""
         t, sheet, kinds = self.t, self.summary, list(self.sheets)
         headers = [
             t.gettext(N_("Unit")),
-            *(t.gettext(KINDS[k].title) for k in kinds),
-            t.gettext(N_("Total")),
+            *(
+                t.gettext(N_("{kind}: approved")).format(kind=t.gettext(KINDS[k].title))
+                for k in kinds
+            ),
+            t.gettext(N_("Total approved")),
+            t.gettext(N_("Waiting for review (not counted)")),
         ]
         for column, header in enumerate(headers):
             sheet.set_column(column, column, 28 if column == 0 else 16)
             sheet.write_string(0, column, header, self.bold)
-        units = sorted({unit for unit, _ in self.totals})
+        units = sorted({unit for unit, _ in self.totals} | set(self.waiting))
         for number, unit in enumerate(units, start=1):
             counts = [self.totals[(unit, kind)] for kind in kinds]
             sheet.write_string(number, 0, safe_text(unit))
-            for column, count in enumerate([*counts, sum(counts)], start=1):
+            for column, count in enumerate([*counts, sum(counts), self.waiting[unit]], start=1):
                 sheet.write_number(number, column, count)
         sheet.freeze_panes(1, 0)
         sheet.autofilter(0, 0, len(units), len(headers) - 1)

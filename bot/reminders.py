@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import N_, Translator
+from bot.notices import format_params
 from bot.text import escape
 from domain.vocabulary import OPEN
 from models.outbox import audience, enqueue_broadcast, leaders_audience
@@ -58,22 +59,18 @@ TEMPLATES = {
 
 def render(t: Translator, template: str, params: Mapping[str, Any], note: str) -> str:
     """A reminder in the recipient's language, with the admin's note below it."""
-    values = dict(params)
-    if "date" in values:
-        values["date"] = t.date(dt.date.fromisoformat(values["date"]))
-    if "month" in values:
-        year, month = values["month"].split("-")
-        values["month"] = f"{month}/{year}"
-    text = t.gettext(TEMPLATES[template]).format(
-        **{key: escape(str(value)) for key, value in values.items()}
-    )
+    text = t.gettext(TEMPLATES[template]).format(**format_params(t, params))
     return f"{text}\n\n{escape(note)}" if note else text
 
 
 async def _waiting_units(session: AsyncSession) -> set[int]:
-    """Units with entries waiting for review, and every unit above them."""
+    """Units whose secretaries have entries waiting for review, and every unit above."""
     waiting = set(
-        await session.scalars(select(distinct(Entry.unit_id)).where(Entry.status.in_(OPEN)))
+        await session.scalars(
+            select(distinct(Entry.review_unit_id)).where(
+                Entry.status.in_(OPEN), Entry.review_unit_id.is_not(None)
+            )
+        )
     )
     parents = dict((await session.execute(select(Unit.id, Unit.parent_id))).all())
     found = set()

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App
+from bot.digests import send_review_digests
 from bot.reminders import send_now
+from domain.vocabulary import SCHEDULER
 from models.people import audit
 from models.schedules import active_schedules, claim_run, skip_run
 from models.tables import Schedule, utcnow
@@ -27,6 +29,7 @@ __all__ = ["SYNC_EVERY", "Scheduler"]
 log = logging.getLogger(__name__)
 
 SYNC_EVERY = dt.timedelta(seconds=30)
+DIGEST_EVERY = dt.timedelta(minutes=1)  # how often digests are looked for (each has its period)
 _JOB = "schedule:{}"
 
 
@@ -60,6 +63,13 @@ class Scheduler:
         self.jobs.add_job(
             self.sync, "interval", seconds=SYNC_EVERY.total_seconds(), id="sync", coalesce=True
         )
+        self.jobs.add_job(
+            self.digest,
+            "interval",
+            seconds=DIGEST_EVERY.total_seconds(),
+            id="digests",
+            coalesce=True,
+        )
 
     def stop(self) -> None:
         if self.jobs.running:
@@ -82,7 +92,7 @@ class Scheduler:
                     log.warning("schedule %d missed its run at %s; skipped", schedule.id, due)
                     await audit(
                         session,
-                        "scheduler",
+                        SCHEDULER,
                         "schedule.missed",
                         schedule_id=schedule.id,
                         due_at=due.isoformat(),
@@ -96,6 +106,15 @@ class Scheduler:
         for schedule_id, due in wanted.items():
             if self._armed.get(schedule_id) != due:
                 self._arm(schedule_id, due)
+
+    async def digest(self) -> int:
+        """Tells reviewers that work waits for them (bot.digests); how many were told."""
+        async with self.app.db.write() as session:
+            told = await send_review_digests(session, self.app.config, self.now())
+        if told:
+            log.info("review digests queued for %d reviewers", told)
+            self.wake()
+        return told
 
     def _arm(self, schedule_id: int, due: dt.datetime) -> None:
         self.jobs.add_job(

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Translator
 from bot.text import escape
+from domain.figures import Figures
 from domain.kinds import KINDS
 from domain.vocabulary import OPEN, Status
-from models.stats import COUNTED, Figures, leaderboard, monthly_entries, totals
+from models.stats import COUNTED, leaderboard, monthly_entries, totals
 from models.tables import Unit
 
 __all__ = ["CHART_MONTHS", "Chart", "charts", "ranking_groups", "summary"]
@@ -31,7 +32,8 @@ class Chart:
 
 
 def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list[str]:
-    """Entries by kind (approved, waiting, returned) and what they add up to."""
+    """Approved entries by kind, the waiting and returned ones apart, and what the approved
+    ones add up to."""
     if not found:
         return [t.gettext("No entries yet.")]
     lines = []
@@ -39,14 +41,12 @@ def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list
         by_status = {status: f.entries for (k, status), f in found.items() if k == name}
         if not by_status:
             continue
-        counted = sum(by_status.get(status, 0) for status in COUNTED)
         lines.append(
             t.gettext(
-                "• {kind}: {count} (approved {approved}, waiting {waiting}, returned {returned})"
+                "• {kind}: {approved} approved (waiting for review {waiting}, returned {returned})"
             ).format(
                 kind=t.gettext(kind.title),
-                count=t.number(counted),
-                approved=t.number(by_status.get(Status.APPROVED, 0)),
+                approved=t.number(sum(by_status.get(status, 0) for status in COUNTED)),
                 waiting=t.number(sum(by_status.get(s, 0) for s in OPEN)),
                 returned=t.number(by_status.get(Status.REJECTED, 0)),
             )
@@ -56,6 +56,7 @@ def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list
         if status in COUNTED:
             total.add(figures)
     lines += [
+        t.gettext("<i>Of approved entries:</i>"),
         t.gettext("Volunteer hours: {n}").format(n=t.number(round(total.volunteer_hours, 1))),
         t.gettext("Participants: {n} · beneficiaries: {m}").format(
             n=t.number(total.participants), m=t.number(total.beneficiaries)
@@ -132,11 +133,11 @@ async def charts(
     ]
     monthly = await asyncio.to_thread(
         monthly_chart,
-        t.gettext("Entries per month: {name}").format(name=name),
+        t.gettext("Approved entries per month: {name}").format(name=name),
         [f"{m[5:]}/{m[:4]}" for m in months],
         series,
     )
-    found = [Chart("entries-per-month.png", t.gettext("📈 Entries per month"), monthly)]
+    found = [Chart("entries-per-month.png", t.gettext("📈 Approved entries per month"), monthly)]
     if ranked:
         board = await asyncio.to_thread(
             leaderboard_chart,

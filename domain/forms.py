@@ -76,6 +76,10 @@ class Field:
     check: Check | None = None
     stamp: bool = False  # store {"value": answer, "at": ISO time}, e.g. when consent was given
     ask_if: Callable[[dict[str, Any]], bool] | None = None
+    # An answer that is valid but unusual (more than a day of volunteer hours) is kept only
+    # once the person confirms it; `unusual_prompt` asks, with the answer as {value}.
+    unusual: Callable[[Any], bool] | None = None
+    unusual_prompt: str | None = None
     # For choices that act on a record (an entry at a revision): why a button that is not
     # among today's options no longer acts, e.g. "Entry #12 was approved at 10:02" (HTML).
     stale: Stale | None = None

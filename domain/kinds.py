@@ -7,13 +7,24 @@ and statistics all follow from it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from domain.forms import Field, FieldKind, Invalid, Option
 from domain.vocabulary import N_
 
-__all__ = ["KINDS", "EntryKind"]
+__all__ = ["BEHALF", "KINDS", "MYSELF", "EntryKind", "is_collective"]
+
+# For whom an entry is reported: the answer "on_behalf" is MYSELF, or the id of a unit the
+# reporter is secretary of (a collective entry, which counts for the unit).
+BEHALF = "on_behalf"
+MYSELF = "self"
+MOST_HOURS = 500  # a volunteer campaign of several days, counted in hours per person
+
+
+def is_collective(answers: dict[str, Any]) -> bool:
+    return answers.get(BEHALF) not in (None, MYSELF)
 
 
 def evidence_field() -> Field:
@@ -43,6 +54,7 @@ def description_field() -> Field:
         "description",
         FieldKind.TEXT,
         N_("Describe it in a few sentences"),
+        hint=N_("From 20 to 3,000 characters."),
         label=N_("Description"),
         min_length=20,
         max_length=3000,
@@ -90,6 +102,7 @@ INITIATIVE: tuple[Field, ...] = (
         "title",
         FieldKind.TEXT,
         N_("What is the initiative or solution called?"),
+        hint=N_("Up to 200 characters."),
         label=N_("Title"),
         min_length=5,
         max_length=200,
@@ -165,7 +178,7 @@ VOLUNTEER: tuple[Field, ...] = (
         "activity",
         FieldKind.TEXT,
         N_("What was the activity?"),
-        hint=N_("For example: Repairing the road to Bản Chu village."),
+        hint=N_("For example: Repairing the road to Bản Chu village (up to 200 characters)."),
         label=N_("Activity"),
         min_length=5,
         max_length=200,
@@ -179,21 +192,46 @@ VOLUNTEER: tuple[Field, ...] = (
     ),
     place_field(),
     Field(
+        "organised",
+        FieldKind.CHOICE,
+        N_("Was it organised by your youth union branch?"),
+        hint=N_("If your branch has already reported it, you can join its report."),
+        label=N_("Organised by the branch"),
+        options=(Option("yes", N_("Yes")), Option("no", N_("No"))),
+        ask_if=lambda answers: not is_collective(answers),
+    ),
+    Field(
+        "own_hours",
+        FieldKind.DECIMAL,
+        N_("How many hours did you give?"),
+        hint=N_("From 0,5 to 500 hours; an activity of several days counts them all."),
+        label=N_("Your hours"),
+        minimum=0.5,
+        maximum=MOST_HOURS,
+        unusual=lambda hours: hours > 24,
+        unusual_prompt=N_("{value} hours: did it last several days?"),
+        ask_if=lambda answers: not is_collective(answers),
+    ),
+    Field(
         "participants",
         FieldKind.INTEGER,
         N_("How many people took part?"),
         label=N_("Participants"),
         minimum=1,
         maximum=100_000,
+        ask_if=is_collective,
     ),
     Field(
         "hours",
         FieldKind.DECIMAL,
         N_("How many hours did each person give?"),
-        hint=N_("From 0,5 to 24."),
+        hint=N_("From 0,5 to 500 hours; an activity of several days counts them all."),
         label=N_("Hours per participant"),
         minimum=0.5,
-        maximum=24,
+        maximum=MOST_HOURS,
+        unusual=lambda hours: hours > 24,
+        unusual_prompt=N_("{value} hours for each person: did it last several days?"),
+        ask_if=is_collective,
     ),
     Field(
         "beneficiaries",
@@ -220,7 +258,7 @@ ECONOMIC_MODEL: tuple[Field, ...] = (
         "name",
         FieldKind.TEXT,
         N_("What is the model called?"),
-        hint=N_("For example: Hồi (star anise) farm of Hoàng Văn Nam."),
+        hint=N_("For example: Hồi (star anise) farm of Hoàng Văn Nam (up to 200 characters)."),
         label=N_("Name"),
         min_length=5,
         max_length=200,
@@ -287,6 +325,11 @@ class EntryKind:
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
+
+    def happened_on(self, answers: dict[str, Any]) -> dt.date | None:
+        """When it happened, by its answers; None when that is the day it is reported."""
+        day = answers.get(self.happened) if self.happened else None
+        return dt.date.fromisoformat(day) if isinstance(day, str) else None
 
 
 KINDS: dict[str, EntryKind] = {

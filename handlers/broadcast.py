@@ -146,6 +146,18 @@ async def running_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Optio
     return tuple(Option(str(b.id), f"#{b.id} · {_short(b.text)}") for b in await _running(ctx))
 
 
+async def stale_broadcast(ctx: Context, value: str) -> str | None:
+    """Why the button of a broadcast no longer listed cancels nothing."""
+    broadcast = await ctx.session.get(Broadcast, int(value)) if value.isdigit() else None
+    if broadcast is None or not (
+        ctx.person.is_admin or broadcast.sender_identity_id == ctx.person.identity_id
+    ):
+        return None
+    return ctx._("Broadcast #{id} is no longer running; nothing was changed.").format(
+        id=broadcast.id
+    )
+
+
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -245,6 +257,7 @@ RUNNING = Form(
             FieldKind.CHOICE,
             N_("Which broadcast do you want to cancel?"),
             options_for=running_options,
+            stale=stale_broadcast,
         ),
     ),
 )

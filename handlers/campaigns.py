@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.announcements import close_campaign, save_campaign
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, Stop, start_form
 from bot.events import Reply
@@ -17,9 +18,7 @@ from bot.i18n import N_
 from bot.router import Router, menu_reply
 from bot.text import escape
 from domain.kinds import KINDS
-from models.people import audit
-from models.schedules import arrange_deadlines
-from models.tables import Campaign, utcnow
+from models.tables import Campaign
 
 __all__ = ["register"]
 
@@ -117,15 +116,13 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
             },
         )
     if answers["action"] == "close" and campaign.closed_at is None and not campaign.is_default:
-        campaign.closed_at = utcnow()
-        await arrange_deadlines(
+        await close_campaign(
             ctx.session,
+            ctx.config,
             campaign,
-            ctx.config.schedules,
-            ctx.config.tz,
+            actor=ctx.person.actor,
             created_by=ctx.person.identity_id,
         )
-        await audit(ctx.session, ctx.person.actor, "campaign.closed", campaign_id=campaign.id)
         text = ctx._(
             "🔒 {title} is closed. New entries now go to the movement-wide campaign or another "
             "open one."
@@ -144,34 +141,23 @@ async def save(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     """Creates or updates the campaign and re-arranges its deadline reminders."""
     if not ctx.person.is_admin:
         return [Reply(ctx._("Managing campaigns is for admins."))]
-    kinds = sorted(answers["kinds"])
-    values = {
-        "title": answers["title"],
-        "description": answers.get("description") or "",
-        "starts_on": dt.date.fromisoformat(answers["starts_on"]),
-        "ends_on": dt.date.fromisoformat(answers["ends_on"]),
-        "kinds": None if set(kinds) == set(KINDS) else kinds,
-    }
+    campaign = None
     if "id" in answers:
         campaign = await ctx.session.get(Campaign, int(answers["id"]))
         if campaign is None or campaign.closed_at is not None:
             return [menu_reply(ctx, ctx._("That campaign can no longer be changed."))]
-        for name, value in values.items():
-            setattr(campaign, name, value)
-        action = "campaign.edited"
-    else:
-        campaign = Campaign(is_default=False, **values)
-        ctx.session.add(campaign)
-        action = "campaign.created"
-    await ctx.session.flush()
-    reminders = await arrange_deadlines(
+    campaign, reminders = await save_campaign(
         ctx.session,
+        ctx.config,
         campaign,
-        ctx.config.schedules,
-        ctx.config.tz,
+        title=answers["title"],
+        description=answers.get("description") or "",
+        starts_on=dt.date.fromisoformat(answers["starts_on"]),
+        ends_on=dt.date.fromisoformat(answers["ends_on"]),
+        kinds=answers["kinds"],
+        actor=ctx.person.actor,
         created_by=ctx.person.identity_id,
     )
-    await audit(ctx.session, ctx.person.actor, action, campaign_id=campaign.id)
     text = ctx._("✅ Saved.") + "\n\n" + card(ctx, campaign)
     if reminders:
         when = "; ".join(ctx.t.datetime(r.next_run_at) for r in reminders if r.next_run_at)

@@ -199,6 +199,19 @@ async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
     return tuple(options)
 
 
+async def stale_invite(ctx: Context, value: str) -> str | None:
+    """Why the button of an invitation no longer listed revokes nothing."""
+    invite = await ctx.session.get(Invite, int(value)) if value.isdigit() else None
+    scope = await scope_unit_ids(ctx.session, ctx.person.roles)
+    if invite is None or invite.revoked_at is None or scope == set():
+        return None
+    if scope is not None and invite.unit_id not in scope:
+        return None
+    return ctx._("Invitation {code} was already revoked; nothing was changed.").format(
+        code=invite.code
+    )
+
+
 async def action_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     """Creates a new code, or revokes the chosen one, if the unit is still the caller's."""
     unit = await ctx.session.get(Unit, int(answers["unit"]))
@@ -256,6 +269,7 @@ MANAGE = Form(
             N_("Create a new invitation, or choose one to revoke it?"),
             hint=N_("Those who already joined with a revoked code stay in the unit."),
             options_for=action_options,
+            stale=stale_invite,
         ),
     ),
 )

@@ -17,7 +17,15 @@ from models.invites import count_invite_use
 from models.people import load_person, register_member
 from models.tables import Identity
 
-__all__ = ["INVITE", "REGISTRATION", "is_full_name", "register"]
+__all__ = [
+    "BIRTH_YEAR",
+    "FULL_NAME",
+    "INVITE",
+    "PHONE",
+    "REGISTRATION",
+    "is_full_name",
+    "register",
+]
 
 AGREE = "agree"
 INVITE = "_invite"  # prefilled by /start CODE, with the invitation's unit
@@ -128,6 +136,35 @@ async def complete(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     return [Reply(text), menu_reply(ctx)]
 
 
+# The person's details, asked again when they correct their profile (handlers/profile.py).
+FULL_NAME = Field(
+    "full_name",
+    FieldKind.TEXT,
+    N_("What is your full name?"),
+    hint=N_("Write it with diacritics, for example: Hoàng Thị Mai."),
+    min_length=4,
+    max_length=100,
+    check=check_name,
+)
+BIRTH_YEAR = Field(
+    "birth_year",
+    FieldKind.YEAR,
+    N_("In which year were you born?"),
+    hint=N_("Four digits, for example 2004."),
+    minimum=1900,
+    check=check_age,
+)
+PHONE = Field(
+    "phone",
+    FieldKind.PHONE,
+    N_("Your phone number (optional)"),
+    hint=N_(
+        "Tap the button to share it, type it, or skip. Your secretary uses it only "
+        "to contact you about the movement."
+    ),
+    optional=True,
+)
+
 REGISTRATION = Form(
     name="registration",
     title=N_("Registration"),
@@ -141,23 +178,8 @@ REGISTRATION = Form(
             check=check_consent,
             stamp=True,
         ),
-        Field(
-            "full_name",
-            FieldKind.TEXT,
-            N_("What is your full name?"),
-            hint=N_("Write it with diacritics, for example: Hoàng Thị Mai."),
-            min_length=4,
-            max_length=100,
-            check=check_name,
-        ),
-        Field(
-            "birth_year",
-            FieldKind.YEAR,
-            N_("In which year were you born?"),
-            hint=N_("Four digits, for example 2004."),
-            minimum=1900,
-            check=check_age,
-        ),
+        FULL_NAME,
+        BIRTH_YEAR,
         Field(
             "unit",
             FieldKind.UNIT,
@@ -169,16 +191,7 @@ REGISTRATION = Form(
             # An invitation gave the unit: not asked, and not forgotten by /back either.
             ask_if=lambda answers: INVITE not in answers,
         ),
-        Field(
-            "phone",
-            FieldKind.PHONE,
-            N_("Your phone number (optional)"),
-            hint=N_(
-                "Tap the button to share it, type it, or skip. Your secretary uses it only "
-                "to contact you about the movement."
-            ),
-            optional=True,
-        ),
+        PHONE,
     ),
     complete=complete,
     cancelled=N_("Registration cancelled. Nothing was saved."),

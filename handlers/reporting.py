@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from sqlalchemy import select
 
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Reply
 from bot.i18n import N_
 from bot.router import Router, menu_reply
-from domain.kinds import KINDS, EntryKind
-from domain.vocabulary import Role, Status
-from models.entries import EvidenceRef, current_campaign, resubmit_entry, save_entry
-from models.tables import Entry, Unit
+from bot.text import escape
+from domain.kinds import BEHALF, KINDS, MYSELF, EntryKind
+from domain.units import union_name
+from domain.vocabulary import OPEN, Role, Status
+from models.entries import (
+    EvidenceRef,
+    current_campaign,
+    join_entry,
+    open_campaigns,
+    others_can_review,
+    reviewing_unit,
+    revise_entry,
+    save_entry,
+)
+from models.outbox import enqueue_notice
+from models.tables import Campaign, Entry, RoleGrant, Unit
 
-__all__ = ["ENTRY_ID", "SECRETARY", "entry_form", "register", "submit"]
+__all__ = ["ENTRY_ID", "SECRETARY", "entry_form", "register", "reviewer_label", "submit"]
 
 SECRETARY = "_secretary"  # prefilled: whether to ask "for myself or for my unit"
-ENTRY_ID = "_entry_id"  # prefilled when fixing a rejected entry
-MYSELF = "self"
+ENTRY_ID = "_entry_id"  # prefilled when changing an entry that waits or was returned
+# The questions asked after the summary: the report's answers wait in SAVED meanwhile.
+KIND, SAVED = "_kind", "_saved"
+WHERE_IT_COUNTS = "_counts_for"  # "movement": outside every running campaign, confirmed
+JOIN = "_join"  # "no": reported apart although the branch reported the same activity
 
 
 async def behalf_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
@@ -36,7 +54,7 @@ async def behalf_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option
 
 
 ON_BEHALF = Field(
-    "on_behalf",
+    BEHALF,
     FieldKind.CHOICE,
     N_("Are you reporting for yourself, or on behalf of a unit?"),
     hint=N_("An entry on behalf of a unit counts for the unit (a collective entry)."),
@@ -72,45 +90,71 @@ def entry_form(kind: EntryKind) -> Form:
 
 
 async def submit(ctx: Context, kind: str, answers: dict[str, Any]) -> list[Reply]:
-    """Saves the entry, its files, its history and an audit row in this one transaction."""
+    """Saves the entry (or a new revision of one still open or returned), its files, its
+    history and an audit row in this one transaction; first asks where it counts when it
+    happened outside the running campaigns, and offers to join the branch's own report of
+    the same activity instead of reporting it twice."""
     person = ctx.person
     if person.member_id is None or person.unit_id is None:
         return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
     unit_id, collective = person.unit_id, False
-    behalf = answers.get("on_behalf")
+    behalf = answers.get(BEHALF)
     if behalf not in (None, MYSELF):
         # Checked again now, not when the question was asked: the role may have gone since.
         if (Role.SECRETARY, int(behalf)) not in person.roles:
             return [Reply(ctx._("You are no longer a secretary of that unit. Nothing was saved."))]
         unit_id, collective = int(behalf), True
-    stored = {k: v for k, v in answers.items() if not k.startswith("_")}
-    evidence = [
-        EvidenceRef(f["sha256"], f["path"], f["mime"], f["size"], f.get("name"))
-        for f in stored.get("evidence") or []
-    ]
-    title = str(stored[KINDS[kind].headline])
+    entry: Entry | None = None
     if ENTRY_ID in answers:
         entry = await ctx.session.get(Entry, int(answers[ENTRY_ID]))
         if (
             entry is None
             or entry.reporter_id != person.member_id
-            or entry.status != Status.REJECTED
+            or entry.status not in (*OPEN, Status.REJECTED)
         ):
             return [Reply(ctx._("This entry can no longer be changed. Nothing was saved."))]
-        await resubmit_entry(
+    happened = KINDS[kind].happened_on(answers) or (entry.happened_on if entry else ctx.today())
+    campaign = await current_campaign(ctx.session, happened, kind)
+    if entry is not None and entry.campaign_id != campaign.id:
+        kept = await ctx.session.get(Campaign, entry.campaign_id)
+        if kept is not None and kept.is_default:
+            campaign = kept
+    if campaign.is_default and answers.get(WHERE_IT_COUNTS) != "movement":
+        running = await open_campaigns(ctx.session, ctx.today(), kind)
+        if running:
+            shown = {
+                "date": ctx.t.date(happened),
+                "campaign": running[0].title,
+                "start": ctx.t.date(running[0].starts_on),
+                "end": ctx.t.date(running[0].ends_on) if running[0].ends_on else "…",
+            }
+            return await start_form(ctx, "report_where", {KIND: kind, SAVED: answers, **shown})
+    if entry is None and answers.get("organised") == "yes" and answers.get(JOIN) != "no":
+        activities = await joinable(ctx, unit_id, happened)
+        if activities:
+            return await start_form(ctx, "report_join", {KIND: kind, SAVED: answers})
+    stored = {k: v for k, v in answers.items() if not k.startswith("_") and k != WHERE_IT_COUNTS}
+    evidence = [
+        EvidenceRef(f["sha256"], f["path"], f["mime"], f["size"], f.get("name"))
+        for f in stored.get("evidence") or []
+    ]
+    title = str(stored[KINDS[kind].headline])
+    if entry is not None:
+        entry.campaign_id = campaign.id
+        await revise_entry(
             ctx.session,
             entry,
             unit_id=unit_id,
             collective=collective,
             title=title,
             answers=stored,
+            happened_on=happened,
             evidence=evidence,
             actor=person.actor,
             tz=ctx.config.tz,
         )
-        text = ctx._("✅ Sent again. Entry #{id} is back with your secretary for review.")
+        text = ctx._("✅ Sent again. Entry #{id} goes to {reviewer} for review.")
     else:
-        campaign = await current_campaign(ctx.session, ctx.today(), kind)
         entry = await save_entry(
             ctx.session,
             kind=kind,
@@ -120,12 +164,125 @@ async def submit(ctx: Context, kind: str, answers: dict[str, Any]) -> list[Reply
             collective=collective,
             title=title,
             answers=stored,
+            happened_on=happened,
             evidence=evidence,
             actor=person.actor,
             tz=ctx.config.tz,
         )
-        text = ctx._("✅ Saved. Entry #{id} has been sent to your secretary for review.")
-    return [Reply(text.format(id=entry.id)), menu_reply(ctx)]
+        text = ctx._("✅ Saved. Entry #{id} has been sent to {reviewer} for review.")
+    reviewer = await reviewer_label(ctx, entry.review_unit_id, entry.reporter_id)
+    replies = [Reply(text.format(id=entry.id, reviewer=reviewer))]
+    if not await others_can_review(ctx.session, entry.review_unit_id, entry.reporter_id):
+        told = await tell_admins(ctx, "nobody_reviews", {"id": entry.id, "title": entry.title})
+        text = ctx._(
+            "Nobody else can review it yet (nobody reviews their own work): it waits until "
+            "a secretary of a unit above, or another admin, is appointed."
+        )
+        if told:
+            text += " " + ctx._("The admins have been told.")
+        replies.append(Reply(text))
+    return [*replies, menu_reply(ctx)]
+
+
+async def reviewer_label(ctx: Context, unit_id: int | None, member_id: int | None) -> str:
+    """Who will decide something of this member at this unit, as they read it: the secretary
+    of the nearest unit that has one (not themselves), or the provincial Youth Union."""
+    unit = await reviewing_unit(ctx.session, unit_id, member_id)
+    if unit is None or unit.parent_id is None:
+        return ctx._("the provincial Youth Union")
+    return ctx._("the secretary of {union}").format(union=escape(union_name(unit.name, unit.kind)))
+
+
+async def tell_admins(ctx: Context, template: str, params: dict[str, Any]) -> int:
+    """A notice to every admin, on the account they are reached on; how many were told."""
+    admins = await ctx.session.scalars(
+        select(RoleGrant.identity_id).where(RoleGrant.role == Role.ADMIN).distinct()
+    )
+    told = 0
+    for identity_id in admins.all():
+        told += await enqueue_notice(ctx.session, template, params, identity_id=identity_id)
+    return told
+
+
+# -- where an entry counts -------------------------------------------------------------------
+
+
+def where_params(_ctx: Context, answers: dict[str, Any]) -> dict[str, Any]:
+    return {key: answers[key] for key in ("date", "campaign", "start", "end")}
+
+
+async def counted_where(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Counts the entry for the movement as a whole, or goes back to its date."""
+    kind, saved = answers[KIND], dict(answers[SAVED])
+    if answers["where"] == "movement":
+        return await submit(ctx, kind, {**saved, WHERE_IT_COUNTS: "movement"})
+    happened = KINDS[kind].happened
+    if happened is not None:
+        saved.pop(happened, None)
+    return await start_form(ctx, kind, saved)
+
+
+# -- joining the branch's own report ---------------------------------------------------------
+
+
+async def joinable(ctx: Context, unit_id: int, day: dt.date) -> list[Entry]:
+    """Collective volunteer entries of the unit on that day that still count or wait."""
+    found = await ctx.session.scalars(
+        select(Entry)
+        .where(
+            Entry.kind == "volunteer",
+            Entry.collective.is_(True),
+            Entry.unit_id == unit_id,
+            Entry.happened_on == day,
+            Entry.status.not_in((Status.WITHDRAWN, Status.REJECTED)),
+        )
+        .order_by(Entry.id)
+        .limit(8)
+    )
+    return list(found.all())
+
+
+async def join_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:
+    saved = answers[SAVED]
+    day = KINDS["volunteer"].happened_on(saved) or ctx.today()
+    unit_id = ctx.person.unit_id or 0
+    options = [
+        Option(str(entry.id), f"#{entry.id} · {_place(entry)}{entry.title}")
+        for entry in await joinable(ctx, unit_id, day)
+    ]
+    return (*options, Option("own", N_("No, report it as my own")))
+
+
+def _place(entry: Entry) -> str:
+    place = entry.answers.get("place")
+    return f"{place['place']} · " if isinstance(place, dict) and "place" in place else ""
+
+
+async def joined(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Joins the chosen collective entry with the person's own hours, or reports it apart."""
+    kind, saved = answers[KIND], answers[SAVED]
+    if answers["activity"] == "own":
+        return await submit(ctx, kind, {**saved, JOIN: "no"})
+    member_id = ctx.person.member_id
+    day = KINDS["volunteer"].happened_on(saved) or ctx.today()
+    offered = {e.id: e for e in await joinable(ctx, ctx.person.unit_id or 0, day)}
+    entry = offered.get(int(answers["activity"]))
+    if member_id is None or entry is None:
+        text = ctx._("That activity can no longer be joined. Nothing was saved.")
+        return [menu_reply(ctx, text)]
+    hours = float(saved.get("own_hours") or 0)
+    if not await join_entry(ctx.session, entry, member_id, hours, actor=ctx.person.actor):
+        text = ctx._("You had already joined entry #{id}.").format(id=entry.id)
+        return [menu_reply(ctx, text)]
+    text = ctx._(
+        "✅ You have joined entry #{id} «{title}» with {hours} hours. They count in your "
+        "results once the entry is approved."
+    ).format(id=entry.id, title=escape(entry.title), hours=ctx.t.number(hours))
+    if saved.get("evidence"):
+        text += "\n" + ctx._(
+            "Your photos were not added: the branch's report keeps its own evidence."
+        )
+    return [menu_reply(ctx, text)]
 
 
 async def start_report(ctx: Context) -> list[Reply]:
@@ -159,8 +316,53 @@ CHOOSE_KIND = Form(
 )
 
 
+REPORT_WHERE = Form(
+    name="report_where",
+    title=N_("Report"),
+    steps=False,
+    complete=counted_where,
+    cancelled=N_("Report cancelled. Nothing was saved."),
+    fields=(
+        Field(
+            "where",
+            FieldKind.CHOICE,
+            N_(
+                "It happened on {date}, outside the campaign «{campaign}» ({start} to {end}). "
+                "It will count for the movement as a whole, not for that campaign."
+            ),
+            params=where_params,
+            options=(
+                Option("movement", N_("✅ Count it for the movement")),
+                Option("date", N_("📅 Change the date")),
+            ),
+        ),
+    ),
+)
+
+REPORT_JOIN = Form(
+    name="report_join",
+    title=N_("Report"),
+    steps=False,
+    complete=joined,
+    cancelled=N_("Report cancelled. Nothing was saved."),
+    fields=(
+        Field(
+            "activity",
+            FieldKind.CHOICE,
+            N_(
+                "Your branch has already reported an activity on that day. Is it the one you "
+                "took part in? Join it, and your hours count for you without reporting it twice."
+            ),
+            options_for=join_options,
+        ),
+    ),
+)
+
+
 def register(router: Router) -> None:
     router.form(CHOOSE_KIND)
+    router.form(REPORT_WHERE)
+    router.form(REPORT_JOIN)
     for kind in KINDS.values():
         router.form(entry_form(kind))
     router.command(

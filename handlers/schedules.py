@@ -8,11 +8,13 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+from bot.announcements import REMINDER_TEMPLATES, TimePassed, add_reminder, cancel_scheduled
+from bot.announcements import post_news as post
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Reply
 from bot.i18n import N_
-from bot.reminders import AUDIENCES, send_now
+from bot.reminders import AUDIENCES
 from bot.router import Router, menu_reply
 from bot.text import escape
 from domain.vocabulary import Role
@@ -22,12 +24,11 @@ from models.schedules import (
     MONTH,
     ONCE,
     WEEK,
-    cancel_schedule,
     next_run,
     outside_quiet_hours,
     pending_schedules,
 )
-from models.tables import Schedule, Unit, utcnow
+from models.tables import Broadcast, Schedule, Unit, utcnow
 
 __all__ = ["register"]
 
@@ -50,7 +51,6 @@ NEWS_AUDIENCES = (
     Option("secretaries", N_("Secretaries")),
     Option("everyone", N_("Members and secretaries")),
 )
-TEMPLATE_OF = {"not_reported": "not_reported", "waiting_review": "waiting_review"}
 
 
 def _admins_only(ctx: Context) -> list[Reply] | None:
@@ -82,8 +82,10 @@ async def _units(ctx: Context, answers: dict[str, Any]) -> set[int] | None:
     return await scope_unit_ids(ctx.session, [(Role.SECRETARY, int(answers["unit"]))])
 
 
-def _when_text(ctx: Context, moment: dt.datetime) -> str:
+def _when_text(ctx: Context, moment: dt.datetime | None) -> str:
     """When it is sent, saying so when quiet hours hold it back until the morning."""
+    if moment is None:
+        return "—"
     text = ctx.t.datetime(moment)
     leaves = outside_quiet_hours(moment, ctx.config.schedules, ctx.config.tz)
     if leaves != moment:
@@ -93,62 +95,36 @@ def _when_text(ctx: Context, moment: dt.datetime) -> str:
     return text
 
 
-def _schedule(ctx: Context, kind: str, rule: dict[str, Any], **values: Any) -> Schedule:
-    schedule = Schedule(
-        kind=kind,
-        rule=rule,
-        status="active",
-        next_run_at=next_run(rule, utcnow(), ctx.config.tz),
-        created_by_identity_id=ctx.person.identity_id,
-        **values,
-    )
-    ctx.session.add(schedule)
-    return schedule
-
-
 # -- news ------------------------------------------------------------------------------------
 
 
 async def post_news(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if refused := _admins_only(ctx):
         return refused
-    units = await _units(ctx, answers)
     photos = answers.get("photo") or []
-    values: dict[str, Any] = {
-        "text": answers["text"],
-        "photo_path": str(photos[0]["path"]) if photos else None,
-    }
-    if answers["when"] == NOW:
-        broadcast = await send_now(
+    try:
+        posted = await post(
             ctx.session,
             ctx.config,
+            text=answers["text"],
             who=answers["to"],
-            units=units,
+            units=await _units(ctx, answers),
+            at=answers["at"] if answers["when"] == LATER else None,
+            actor=ctx.person.actor,
+            photo_path=str(photos[0]["path"]) if photos else None,
             sender_identity_id=ctx.person.identity_id,
             progress_chat_id=ctx.inbound.chat_id,
-            **values,
         )
-        await audit(
-            ctx.session,
-            ctx.person.actor,
-            "news.sent",
-            broadcast_id=broadcast.id,
-            recipients=broadcast.total,
-        )
-        if broadcast.total == 0:
+    except TimePassed:
+        return [menu_reply(ctx, ctx._("That time has already passed. Nothing was scheduled."))]
+    if isinstance(posted, Broadcast):
+        if posted.total == 0:
             return [menu_reply(ctx, ctx._("Nobody matches this audience, so nothing was sent."))]
         text = ctx._("📰 News #{id} is on its way to {count} people.").format(
-            id=broadcast.id, count=ctx.t.number(broadcast.total)
+            id=posted.id, count=ctx.t.number(posted.total)
         )
         return [menu_reply(ctx, text)]
-    audience = {"who": answers["to"], "units": sorted(units) if units is not None else None}
-    schedule = _schedule(
-        ctx, "news", {"every": ONCE, "at": answers["at"]}, audience=audience, **values
-    )
-    await ctx.session.flush()
-    await audit(ctx.session, ctx.person.actor, "news.scheduled", schedule_id=schedule.id)
-    if schedule.next_run_at is None:
-        return [menu_reply(ctx, ctx._("That time has already passed. Nothing was scheduled."))]
+    schedule = posted
     text = ctx._(
         "🗓 The news is scheduled for {when}. Type /scheduled to see, change or cancel it."
     ).format(when=_when_text(ctx, schedule.next_run_at))
@@ -248,19 +224,18 @@ def describe_rule(ctx: Context, rule: dict[str, Any]) -> str:
 async def save_reminder(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if refused := _admins_only(ctx):
         return refused
-    units = await _units(ctx, answers)
-    who = answers["who"]
-    schedule = _schedule(
-        ctx,
-        "reminder",
-        _rule(answers),
-        audience={"who": who, "units": sorted(units) if units is not None else None},
-        template=TEMPLATE_OF.get(who, "general"),
-        text=answers.get("note") or answers.get("message") or "",
-    )
-    await ctx.session.flush()
-    await audit(ctx.session, ctx.person.actor, "reminder.created", schedule_id=schedule.id)
-    if schedule.next_run_at is None:
+    try:
+        schedule = await add_reminder(
+            ctx.session,
+            ctx.config,
+            who=answers["who"],
+            units=await _units(ctx, answers),
+            rule=_rule(answers),
+            text=answers.get("note") or answers.get("message") or "",
+            actor=ctx.person.actor,
+            created_by=ctx.person.identity_id,
+        )
+    except TimePassed:
         return [menu_reply(ctx, ctx._("That time has already passed. Nothing was scheduled."))]
     text = ctx._("🔔 Reminder saved: {rule}. The next one goes out on {when}.").format(
         rule=describe_rule(ctx, schedule.rule), when=_when_text(ctx, schedule.next_run_at)
@@ -269,7 +244,7 @@ async def save_reminder(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
 
 
 def _general(answers: dict[str, Any]) -> bool:
-    return answers.get("who") not in TEMPLATE_OF
+    return answers.get("who") not in REMINDER_TEMPLATES
 
 
 TIME = Field(
@@ -379,9 +354,7 @@ async def scheduled_card(ctx: Context, schedule: Schedule) -> str:
         where = ", ".join(names) + ("…" if len(units) > 3 else "")
     lines = [
         f"{KIND_ICONS[schedule.kind]} <b>#{schedule.id}</b> · {describe_rule(ctx, schedule.rule)}",
-        ctx._("Next: {when}").format(
-            when=_when_text(ctx, schedule.next_run_at) if schedule.next_run_at else "—"
-        ),
+        ctx._("Next: {when}").format(when=_when_text(ctx, schedule.next_run_at)),
         ctx._("To: {who} · {where}").format(
             who=ctx._(AUDIENCES[schedule.audience["who"]]), where=escape(where)
         ),
@@ -407,26 +380,39 @@ async def scheduled_actions(ctx: Context, answers: dict[str, Any]) -> tuple[Opti
     schedule = await ctx.session.get(Schedule, int(answers["id"]))
     options = []
     if schedule is not None and schedule.status == "active":
+        bound = f":{schedule.id}"  # each action names the item on the card
         if schedule.kind != "deadline":
-            options.append(Option("text", N_("✏️ Change the message")))
-        options.append(Option("time", N_("🕗 Change the time")))
-        options.append(Option("cancel", N_("🗑 Cancel it")))
+            options.append(Option("text" + bound, N_("✏️ Change the message")))
+        options.append(Option("time" + bound, N_("🕗 Change the time")))
+        options.append(Option("cancel" + bound, N_("🗑 Cancel it")))
     options.append(Option("back", N_("⬅️ Back to the list")))
     return tuple(options)
+
+
+async def stale_action(ctx: Context, value: str) -> str | None:
+    """Why a button of an earlier card does nothing: that item's state now."""
+    _, _, schedule_id = value.partition(":")
+    if not schedule_id.isdigit() or not ctx.person.is_admin:
+        return None
+    schedule = await ctx.session.get(Schedule, int(schedule_id))
+    if schedule is None or schedule.status != "active":
+        return ctx._("#{id} has already been sent or cancelled; nothing was changed.").format(
+            id=schedule_id
+        )
+    return ctx._("That button belongs to #{id}, not to the card shown now.").format(id=schedule.id)
 
 
 async def scheduled_act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if refused := _admins_only(ctx):
         return refused
-    schedule = await ctx.session.get(Schedule, int(answers["id"]))
-    action = answers["action"]
+    action, _, bound = str(answers["action"]).partition(":")
     if action == "back":
         return await open_scheduled(ctx)
-    if schedule is None or schedule.status != "active":
+    schedule = await ctx.session.get(Schedule, int(answers["id"]))
+    if schedule is None or schedule.status != "active" or bound != str(schedule.id):
         return [menu_reply(ctx, ctx._("That has already been sent or cancelled."))]
     if action == "cancel":
-        await cancel_schedule(ctx.session, schedule.id)
-        await audit(ctx.session, ctx.person.actor, "schedule.cancelled", schedule_id=schedule.id)
+        await cancel_scheduled(ctx.session, schedule.id, actor=ctx.person.actor)
         return [
             menu_reply(ctx, ctx._("🗑 Cancelled: #{id} will not be sent.").format(id=schedule.id))
         ]
@@ -495,6 +481,7 @@ SCHEDULED_ACTION = Form(
             FieldKind.CHOICE,
             N_("What would you like to do?"),
             options_for=scheduled_actions,
+            stale=stale_action,
         ),
     ),
 )

@@ -28,6 +28,7 @@ __all__ = [
     "count_audience",
     "due_messages",
     "enqueue_broadcast",
+    "enqueue_notice",
     "finish_done_broadcasts",
     "leaders_audience",
     "mark",
@@ -35,11 +36,10 @@ __all__ = [
 ]
 
 
-def audience(unit_ids: set[int] | None, *, not_reported_since: dt.datetime | None = None) -> Any:
-    """(member, identity, chat, channel, locale) of every member to reach: in the units (all
-    when None), not opted out, reachable; one account per member, the latest they used."""
+def _latest_account() -> Any:
+    """The account a member is reached on: the latest of their reachable ones."""
     account = aliased(Identity)
-    latest = (
+    return (
         select(func.max(account.id))
         .where(
             account.member_id == Member.id,
@@ -49,6 +49,12 @@ def audience(unit_ids: set[int] | None, *, not_reported_since: dt.datetime | Non
         .correlate(Member)
         .scalar_subquery()
     )
+
+
+def audience(unit_ids: set[int] | None, *, not_reported_since: dt.datetime | None = None) -> Any:
+    """(member, identity, chat, channel, locale) of every member to reach: in the units (all
+    when None), not opted out, reachable; one account per member, the latest they used."""
+    latest = _latest_account()
     conditions: list[ColumnElement[bool]] = [Member.broadcasts_off.is_(False)]
     if unit_ids is not None:
         conditions.append(Member.unit_id.in_(unit_ids))
@@ -135,22 +141,74 @@ async def enqueue_broadcast(
     return broadcast.total
 
 
+async def enqueue_notice(
+    session: AsyncSession,
+    template: str,
+    params: dict[str, Any],
+    *,
+    member_id: int | None = None,
+    identity_id: int | None = None,
+    due_at: dt.datetime | None = None,
+) -> bool:
+    """A notice to one person, on the account they are reached on, whatever its channel:
+    a member's latest reachable account, or (for an admin who never registered) the account
+    itself. Rendered in their language when sent. False when they cannot be reached."""
+    if member_id is None and identity_id is not None:
+        member_id = await session.scalar(
+            select(Identity.member_id).where(Identity.id == identity_id)
+        )
+    where = Identity.id == (_latest_account() if member_id is not None else identity_id)
+    statement = select(
+        Identity.id,
+        Identity.chat_id,
+        Identity.channel,
+        func.coalesce(Identity.locale, Identity.client_language, literal("")),
+    ).where(where, Identity.chat_id.is_not(None), Identity.unreachable_at.is_(None))
+    if member_id is not None:
+        statement = statement.join(Member, Member.id == member_id)
+    found = (await session.execute(statement)).first()
+    if found is None:
+        return False
+    account, chat_id, channel, locale = found
+    session.add(
+        OutboxMessage(
+            channel=channel,
+            chat_id=chat_id,
+            identity_id=account,
+            locale=locale[:8],
+            status="pending",
+            attempts=0,
+            due_at=due_at or utcnow(),
+            template=template,
+            params=params,
+        )
+    )
+    return True
+
+
 async def due_messages(
     session: AsyncSession, channel: str, now: dt.datetime, *, limit: int
 ) -> list[OutboxMessage]:
-    """The next pending messages; on PostgreSQL rows another worker holds are skipped."""
-    statement = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.status == "pending",
-            OutboxMessage.due_at <= now,
+    """The next pending messages, notices to one person before the parts of broadcasts; on
+    PostgreSQL rows another worker holds are skipped."""
+    found: list[OutboxMessage] = []
+    for part in (OutboxMessage.broadcast_id.is_(None), OutboxMessage.broadcast_id.is_not(None)):
+        statement = (
+            select(OutboxMessage)
+            .where(
+                part,
+                OutboxMessage.channel == channel,
+                OutboxMessage.status == "pending",
+                OutboxMessage.due_at <= now,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit - len(found))
+            .with_for_update(skip_locked=True)
         )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.scalars(statement)).all())
+        found += (await session.scalars(statement)).all()
+        if len(found) >= limit:
+            break
+    return found
 
 
 async def mark(

@@ -9,17 +9,32 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import Role, identity_actor, identity_of_actor, member_subject
-from models.tables import AuditRecord, Consent, Entry, Identity, Member, RoleGrant, Unit
+from models.tables import (
+    AuditRecord,
+    Consent,
+    Entry,
+    Identity,
+    Member,
+    RoleGrant,
+    Unit,
+    UnitChange,
+    utcnow,
+)
 
 __all__ = [
     "Person",
     "actor_name",
     "audit",
+    "correct_member",
+    "decide_unit_change",
     "grant_role",
     "identity_for",
     "load_person",
+    "member_roles",
+    "next_unit_change",
     "person_for",
     "register_member",
+    "request_unit_change",
     "revoke_role",
 ]
 
@@ -193,6 +208,16 @@ async def register_member(
     return member
 
 
+async def member_roles(session: AsyncSession, member_id: int) -> list[tuple[str, int | None]]:
+    """The roles held on any of a member's accounts."""
+    rows = await session.execute(
+        select(RoleGrant.role, RoleGrant.unit_id)
+        .join(Identity, Identity.id == RoleGrant.identity_id)
+        .where(Identity.member_id == member_id)
+    )
+    return [(role, unit_id) for role, unit_id in rows.all()]
+
+
 async def actor_name(session: AsyncSession, actor: str | None) -> str | None:
     """The full name of the member behind an audit actor; None when there is none."""
     identity_id = identity_of_actor(actor)
@@ -279,3 +304,103 @@ async def revoke_role(
             unit_id=unit.id if unit else None,
         )
     return count
+
+
+WAITING, APPROVED, REFUSED, WITHDRAWN = "waiting", "approved", "refused", "withdrawn"
+
+
+async def correct_member(
+    session: AsyncSession, member_id: int, *, actor: str, **values: object
+) -> list[str]:
+    """Sets the member's own details (name, birth year and whether a minor, phone); returns
+    the names of those that changed. Audited by name only, without the values."""
+    member = await session.get_one(Member, member_id)
+    changed = [name for name, value in values.items() if getattr(member, name) != value]
+    for name in changed:
+        setattr(member, name, values[name])
+    if changed:
+        await audit(session, actor, "member.corrected", member_id=member_id, fields=changed)
+    return changed
+
+
+async def request_unit_change(
+    session: AsyncSession, member_id: int, to_unit_id: int, *, actor: str
+) -> UnitChange:
+    """Asks to move the member to another unit; an earlier request still waiting is
+    replaced. The new unit's secretaries (or those above, or the admins) decide."""
+    member = await session.get_one(Member, member_id)
+    await session.execute(
+        update(UnitChange)
+        .where(UnitChange.member_id == member_id, UnitChange.status == WAITING)
+        .values(status=WITHDRAWN, decided_at=utcnow())
+    )
+    change = UnitChange(
+        member_id=member_id, from_unit_id=member.unit_id, to_unit_id=to_unit_id, status=WAITING
+    )
+    session.add(change)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "member.unit_change_requested",
+        member_id=member_id,
+        change_id=change.id,
+        to_unit_id=to_unit_id,
+    )
+    return change
+
+
+async def next_unit_change(
+    session: AsyncSession, scope: set[int] | None, decider_id: int | None, skipped: list[int]
+) -> UnitChange | None:
+    """The oldest request to move into a unit of this scope, not the decider's own."""
+    statement = select(UnitChange).where(
+        UnitChange.status == WAITING, UnitChange.id.not_in(skipped)
+    )
+    if scope is not None:
+        statement = statement.where(UnitChange.to_unit_id.in_(scope))
+    if decider_id is not None:
+        statement = statement.where(UnitChange.member_id != decider_id)
+    return await session.scalar(statement.order_by(UnitChange.id).limit(1))
+
+
+async def decide_unit_change(
+    session: AsyncSession,
+    change_id: int,
+    *,
+    approve: bool,
+    scope: set[int] | None,
+    decider_id: int | None,
+    actor: str,
+) -> UnitChange | None:
+    """Approves or refuses a waiting request whose new unit is in the decider's scope (None:
+    any), never the decider's own; None when that is no longer possible. An approved move
+    changes the member's unit; their past entries stay with the units they were sent in."""
+    conditions = [UnitChange.id == change_id, UnitChange.status == WAITING]
+    if scope is not None:
+        conditions.append(UnitChange.to_unit_id.in_(scope))
+    if decider_id is not None:
+        conditions.append(UnitChange.member_id != decider_id)
+    result = await session.execute(
+        update(UnitChange)
+        .where(*conditions)
+        .values(status=APPROVED if approve else REFUSED, decided_at=utcnow(), decided_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    change = await session.get_one(UnitChange, change_id, populate_existing=True)
+    if approve:
+        await session.execute(
+            update(Member).where(Member.id == change.member_id).values(unit_id=change.to_unit_id)
+        )
+    await audit(
+        session,
+        actor,
+        "member.unit_changed" if approve else "member.unit_change_refused",
+        member_id=change.member_id,
+        change_id=change.id,
+        from_unit_id=change.from_unit_id,
+        to_unit_id=change.to_unit_id,
+    )
+    return change

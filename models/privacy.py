@@ -20,6 +20,7 @@ from models.tables import (
     Dialogue,
     Entry,
     EntryFile,
+    EntryParticipant,
     EntryRevision,
     Identity,
     InboxUpdate,
@@ -27,16 +28,24 @@ from models.tables import (
     Member,
     OutboxMessage,
     ReporterMonth,
+    ReviewDigest,
     RoleGrant,
     Schedule,
     Unit,
+    UnitChange,
 )
 
 __all__ = ["ACTOR_COLUMNS", "Erasure", "erase_member", "member_data"]
 
 # Columns that name who acted, as the audit log does ("identity:12"): an erased person's
 # actions stay recorded there, as done by someone erased.
-ACTOR_COLUMNS = (AuditRecord.actor, Entry.decided_by, RoleGrant.granted_by, Invite.created_by)
+ACTOR_COLUMNS = (
+    AuditRecord.actor,
+    Entry.decided_by,
+    RoleGrant.granted_by,
+    Invite.created_by,
+    UnitChange.decided_by,
+)
 # The details of an audit row that point at the person it concerns (see models.people.audit).
 _POINTERS = ("member_id", "reporter_id", "identity_id")
 
@@ -111,6 +120,21 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
     ).all()
     actors = [identity_actor(identity_id) for identity_id in identity_ids]
     audited = await _audit_rows(session, member_id, actors)
+    joined = (
+        await session.scalars(
+            select(EntryParticipant).where(EntryParticipant.member_id == member_id)
+        )
+    ).all()
+    moves = (
+        await session.scalars(
+            select(UnitChange).where(UnitChange.member_id == member_id).order_by(UnitChange.id)
+        )
+    ).all()
+    digests = (
+        await session.scalars(
+            select(ReviewDigest).where(ReviewDigest.identity_id.in_(identity_ids))
+        )
+    ).all()
     return {
         "profile": {
             "member_id": member.id,
@@ -208,6 +232,21 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             }
             for record in audited
         ],
+        "activities_you_joined": [
+            {"entry_id": row.entry_id, "hours": row.hours, "joined_at": _time(row.joined_at)}
+            for row in joined
+        ],
+        "unit_changes": [
+            {
+                "from_unit_id": move.from_unit_id,
+                "to_unit_id": move.to_unit_id,
+                "status": move.status,
+                "requested_at": _time(move.requested_at),
+                "decided_at": _time(move.decided_at),
+            }
+            for move in moves
+        ],
+        "review_digests_sent_to_you": [_time(digest.sent_at) for digest in digests],
     }
 
 
@@ -265,6 +304,12 @@ async def erase_member(
             await tally(session, entry, tz, sign=-1)
     await forget_reporter(session, member_id)
     await session.execute(delete(EntryRevision).where(EntryRevision.entry_id.in_(removed)))
+    await session.execute(
+        delete(EntryParticipant).where(
+            (EntryParticipant.entry_id.in_(removed)) | (EntryParticipant.member_id == member_id)
+        )
+    )
+    await session.execute(delete(UnitChange).where(UnitChange.member_id == member_id))
     await session.execute(delete(Entry).where(Entry.id.in_(removed)))
     await session.execute(
         update(Entry).where(Entry.id.in_(approved + collective)).values(reporter_id=None)
@@ -272,6 +317,7 @@ async def erase_member(
     await _anonymise_audit(session, member_id, [identity.id for identity in identities])
     for identity in identities:
         await session.execute(delete(RoleGrant).where(RoleGrant.identity_id == identity.id))
+        await session.execute(delete(ReviewDigest).where(ReviewDigest.identity_id == identity.id))
         # Messages queued for them go; what they sent or scheduled stays, without them.
         await session.execute(
             delete(OutboxMessage).where(OutboxMessage.identity_id == identity.id)

@@ -1,28 +1,28 @@
 """Statistics: running totals kept with every change of an entry, and the queries over them.
 
-An entry counts in one row of `stat_totals` (its unit, local month of submission, kind and
-status). Every change of status or answers moves it between rows in the same transaction, so
-the figures are always those of the entries, and a query adds up a few hundred rows.
+An entry counts in one row of `stat_totals` (its unit, the month it happened, kind and
+status) with what it adds up to (domain.figures). Every change of status or answers moves it
+between rows in the same transaction, so the figures are always those of the entries, and a
+query adds up a few hundred rows. Headline figures read the approved rows; waiting entries
+are counted apart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.figures import NAMES, Figures, figures_of
 from domain.vocabulary import Status
 from models.tables import Entry, Member, ReporterMonth, StatTotal, Unit
 
 __all__ = [
     "COUNTED",
-    "Figures",
     "forget_reporter",
     "leaderboard",
     "month_of",
@@ -33,43 +33,8 @@ __all__ = [
     "totals",
 ]
 
-# Statuses an entry counts in figures that describe the movement's work (not withdrawn or
-# rejected); the leaderboard counts approved entries only.
-COUNTED = (Status.SUBMITTED, Status.RESUBMITTED, Status.APPROVED)
-
-
-@dataclass
-class Figures:
-    """What entries add up to. Answers with these names count whatever the kind."""
-
-    entries: int = 0
-    participants: int = 0
-    volunteer_hours: float = 0.0  # hours per participant × participants
-    beneficiaries: int = 0
-    jobs: int = 0
-    revenue: int = 0
-
-    @classmethod
-    def of(cls, answers: Mapping[str, Any]) -> Figures:
-        participants = int(answers.get("participants") or 0)
-        return cls(
-            entries=1,
-            participants=participants,
-            volunteer_hours=float(answers.get("hours") or 0) * participants,
-            beneficiaries=int(answers.get("beneficiaries") or 0),
-            jobs=int(answers.get("jobs") or 0),
-            revenue=int(answers.get("revenue") or 0),
-        )
-
-    def add(self, other: Figures) -> None:
-        for name in _NAMES:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def scaled(self, sign: int) -> dict[str, Any]:
-        return {name: getattr(self, name) * sign for name in _NAMES}
-
-
-_NAMES = tuple(f.name for f in fields(Figures))
+# The statuses headline figures count: approved only. Waiting entries (OPEN) are shown apart.
+COUNTED = (Status.APPROVED,)
 
 
 def month_of(at: dt.datetime, tz: ZoneInfo) -> str:
@@ -84,13 +49,13 @@ async def tally(
     sign: int = 1,
     status: str | None = None,
 ) -> None:
-    """Adds the entry as it is now to the totals; sign -1 takes it away (before a change,
-    or with the `status` it had)."""
-    month = month_of(entry.submitted_at, tz)
-    values = Figures.of(entry.answers).scaled(sign)
+    """Adds the entry as it is now to the totals (in the month it happened); sign -1 takes it
+    away (before a change, or with the `status` it had). Its reporter has reported in the
+    month it was sent."""
+    values = figures_of(entry.kind, entry.answers, collective=entry.collective).scaled(sign)
     key = {
         "unit_id": entry.unit_id,
-        "month": month,
+        "month": entry.happened_on.strftime("%Y-%m"),
         "kind": entry.kind,
         "status": status or entry.status,
     }
@@ -103,7 +68,9 @@ async def tally(
         )
     )
     if sign > 0 and entry.reporter_id is not None:
-        reported = dialect.insert(ReporterMonth).values(member_id=entry.reporter_id, month=month)
+        reported = dialect.insert(ReporterMonth).values(
+            member_id=entry.reporter_id, month=month_of(entry.submitted_at, tz)
+        )
         await session.execute(reported.on_conflict_do_nothing())
 
 
@@ -135,7 +102,7 @@ async def totals(
         select(
             StatTotal.kind,
             StatTotal.status,
-            *(func.sum(getattr(StatTotal, name)) for name in _NAMES),
+            *(func.sum(getattr(StatTotal, name)) for name in NAMES),
         )
         .where(_scoped(scope), *_months(first, last))
         .group_by(StatTotal.kind, StatTotal.status)

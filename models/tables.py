@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -33,6 +34,7 @@ __all__ = [
     "Dialogue",
     "Entry",
     "EntryFile",
+    "EntryParticipant",
     "EntryRevision",
     "Identity",
     "InboxUpdate",
@@ -40,11 +42,13 @@ __all__ = [
     "Member",
     "OutboxMessage",
     "ReporterMonth",
+    "ReviewDigest",
     "RoleGrant",
     "Schedule",
     "ScheduleRun",
     "StatTotal",
     "Unit",
+    "UnitChange",
     "utcnow",
 ]
 
@@ -258,6 +262,12 @@ class Entry(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     collective: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When it happened (the kind's date answer, else the day it was first sent): months,
+    # periods and campaigns count by it.
+    happened_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    # Whose secretaries decide it: the entry's unit, or a unit above when it is the work of
+    # a secretary of that unit (see models.entries.review_unit_for); None: admins only.
+    review_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     title: Mapped[str] = mapped_column(String(300))
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -296,6 +306,49 @@ class EntryFile(Base):
     size: Mapped[int] = mapped_column(Integer)
     original_name: Mapped[str | None] = mapped_column(String(255))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class EntryParticipant(Base):
+    """A member who took part in a collective volunteer entry and joined it instead of
+    reporting the activity again: their own hours, counted in their own results only (the
+    entry's total already counts every participant)."""
+
+    __tablename__ = "entry_participants"
+    __table_args__ = (UniqueConstraint("entry_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    hours: Mapped[float] = mapped_column(Float)
+    joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class UnitChange(Base):
+    """A member asking to move to another unit; the new unit's secretaries decide. Past
+    entries stay with the unit they were reported in."""
+
+    __tablename__ = "unit_changes"
+    __table_args__ = (Index("ix_unit_changes_waiting", "status", "to_unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    from_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    to_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    status: Mapped[str] = mapped_column(String(16))  # waiting, approved, refused, withdrawn
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReviewDigest(Base):
+    """When a reviewer was last told that entries wait for them, and up to which change."""
+
+    __tablename__ = "review_digests"
+
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), primary_key=True)
+    sent_at: Mapped[dt.datetime]
+    # Entries changed after this moment are news for the next digest.
+    seen_until: Mapped[dt.datetime]
 
 
 class Invite(Base):
@@ -337,10 +390,23 @@ class Broadcast(Base):
 
 
 class OutboxMessage(Base):
-    """One message to one recipient, waiting to be delivered by the delivery worker."""
+    """One message to one recipient, waiting to be delivered by the delivery worker: a part
+    of a broadcast, or a notice to one person (a review decision, a digest), which names its
+    built-in text (bot/notices.py) and that text's values."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "channel", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "channel", "status", "due_at"),
+        # Notices are claimed before broadcasts: found without reading a broadcast's rows.
+        Index(
+            "ix_outbox_notices",
+            "channel",
+            "status",
+            "due_at",
+            sqlite_where=text("broadcast_id IS NULL"),
+            postgresql_where=text("broadcast_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
@@ -355,6 +421,8 @@ class OutboxMessage(Base):
     due_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     error: Mapped[str | None] = mapped_column(String(200))
+    template: Mapped[str | None] = mapped_column(String(40))  # a notice's text
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class StatTotal(Base):

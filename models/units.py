@@ -25,6 +25,7 @@ __all__ = [
     "list_units",
     "parse_units_csv",
     "search_units",
+    "unit_path",
 ]
 
 # The movement itself, named as the provincial plan names it (data, not a UI string).
@@ -107,6 +108,16 @@ async def count_units(session: AsyncSession) -> int:
 
 async def get_unit(session: AsyncSession, unit_id: int) -> Unit | None:
     return await session.get(Unit, unit_id)
+
+
+async def unit_path(session: AsyncSession, unit_id: int) -> list[Unit]:
+    """The unit and every unit above it, nearest first."""
+    path: list[Unit] = []
+    current = await session.get(Unit, unit_id)
+    while current is not None and current not in path:
+        path.append(current)
+        current = await session.get(Unit, current.parent_id) if current.parent_id else None
+    return path
 
 
 async def search_units(session: AsyncSession, query: str, *, limit: int) -> list[Unit]:

@@ -287,7 +287,7 @@ class Reporter:
             (activity, "bước 2/9"),
             ("hôm qua", "bước 3/9"),
             ("Thôn Bản Chu, xã Na Sầm", "bước 4/9"),
-            ("25", "bước 5/9"),
+            ("2", "bước 5/9"),  # organised by the branch? No: own hours next
             ("4", "bước 6/9"),
             ("120", "bước 7/9"),
             ("2 tr", "bước 8/9"),

@@ -3,13 +3,16 @@ refused to those without the role, in the chat as typed."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
 from bot.app import App
+from models.entries import current_campaign, save_entry
 from models.people import grant_role, identity_for
-from models.tables import Entry, Identity, RoleGrant, Unit
-from tests.test_reporting import REGISTER, VOLUNTEER, say
+from models.tables import Identity, Member, RoleGrant, Unit
+from tests.test_reporting import REGISTER, say
 
 
 async def give(app: App, role: str, unit_code: str | None = None) -> None:
@@ -119,6 +122,8 @@ async def test_a_secretary_adds_a_branch_that_young_people_can_join(app: App) ->
 
 
 async def test_review_shows_what_waits_in_each_unit(app: App) -> None:
+    from tests.test_stats import add_plain_members  # noqa: PLC0415 (it imports this module)
+
     for line in REGISTER:
         await say(app, line)
     await give(app, "secretary", "ls-x-na-sam")
@@ -127,21 +132,31 @@ async def test_review_shows_what_waits_in_each_unit(app: App) -> None:
     await say(app, "Chi đoàn thôn Bản Chu")
     await say(app, "1")
     await say(app, "1")
-    for _ in range(3):
-        await say(app, "/report")
-        await say(app, "2")
-        await say(app, "1")  # a secretary is asked for whom: myself
-        for answer in VOLUNTEER:
-            await say(app, answer)
-        await say(app, "1")
     async with app.db.write() as session:
+        others = await add_plain_members(session, 3)
         branch = (await session.scalars(select(Unit).where(Unit.name.like("Chi đoàn%")))).one()
-        entry = (await session.scalars(select(Entry).order_by(Entry.id))).first()
-        assert entry is not None
-        entry.unit_id = branch.id
+        for number, member_id in enumerate(others):
+            member = await session.get_one(Member, member_id)
+            if number == 0:
+                member.unit_id = branch.id
+            campaign = await current_campaign(session, dt.date(2026, 11, 2), "initiative")
+            await save_entry(
+                session,
+                kind="initiative",
+                reporter_id=member_id,
+                unit_id=member.unit_id,
+                campaign_id=campaign.id,
+                collective=False,
+                title=f"Sáng kiến {number}",
+                answers={"title": f"Sáng kiến {number}", "applied_on": "2026-11-02"},
+                happened_on=dt.date(2026, 11, 2),
+                evidence=[],
+                actor="test",
+                tz=app.config.tz,
+            )
     review = await say(app, "/review")
-    assert "Báo cáo chờ duyệt theo đơn vị\nXã Na Sầm: 2\nChi đoàn thôn Bản Chu: 1" in review
-    assert "Đơn vị của bạn có 3 báo cáo đang chờ duyệt" in review
+    assert "Báo cáo chờ bạn duyệt, theo đơn vị\nXã Na Sầm: 2\nChi đoàn thôn Bản Chu: 1" in review
+    assert "Có 3 báo cáo chờ bạn duyệt" in review
 
 
 async def test_the_audit_log_is_for_admins_and_names_who_acted(app: App) -> None:

@@ -183,7 +183,7 @@ def test_upgrading_counts_the_entries_made_before_the_totals_existed(tmp_path: P
                 "(?, ?, ?, 1, 1, 1, 0, 't', ?, 1, ?, ?)",
                 (number, kind, status, answers, submitted_at, submitted_at),
             )
-        command.upgrade(config, "head")
+        command.upgrade(config, "0007")  # the rules of 0006; 0008 counts again by its own
         totals = connection.exec_driver_sql(
             "SELECT month, kind, status, entries, participants, volunteer_hours, "
             "beneficiaries, jobs, revenue FROM stat_totals ORDER BY month, kind, status"
@@ -290,3 +290,81 @@ def test_upgrading_notes_whom_each_audit_row_concerns(tmp_path: Path) -> None:
         migrate_to(connection, "head")
         assert audit_rows_after_upgrade(connection) == AUDIT_AFTER_0008
     engine.dispose()
+
+
+def test_upgrading_dates_routes_and_counts_entries_by_the_new_rules(tmp_path: Path) -> None:
+    """0009: entries count in the month they happened; an individual volunteer entry counts
+    its reporter's own hours, a collective one participants times hours; a secretary's own
+    and collective entries go to the level above for review."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        run = connection.exec_driver_sql
+        run(
+            "INSERT INTO units (id, code, name, search_name, kind, parent_id, created_at) VALUES "
+            "(1, 'p', 'Tỉnh', 'tinh', 'province', NULL, '2025-01-01'), "
+            "(2, 'x', 'Xã X', 'xa x', 'commune', 1, '2025-01-01'), "
+            "(3, 'b', 'Chi đoàn B', 'chi doan b', 'branch', 2, '2025-01-01')"
+        )
+        run(
+            "INSERT INTO campaigns (id, title, description, starts_on, is_default, created_at) "
+            "VALUES (1, 'C', '', '2021-01-01', 1, '2025-01-01 00:00:00')"
+        )
+        run(
+            "INSERT INTO members (id, full_name, birth_year, is_minor, unit_id, broadcasts_off, "
+            "registered_at) VALUES (1, 'A', 2000, 0, 3, 0, '2025-01-01'), "
+            "(2, 'S', 1995, 0, 2, 0, '2025-01-01')"
+        )
+        run(
+            "INSERT INTO identities (id, channel, user_id, chat_id, member_id, created_at) "
+            "VALUES (1, 'telegram', '1', '1', 1, '2025-01-01'), "
+            "(2, 'telegram', '2', '2', 2, '2025-01-01')"
+        )
+        run(  # S is the commune's secretary
+            "INSERT INTO role_grants (identity_id, role, unit_id, granted_at, granted_by) "
+            "VALUES (2, 'secretary', 2, '2025-01-01', 'test')"
+        )
+        rows = [  # (reporter, unit, collective, kind, status, sent, answers)
+            (1, 3, 0, "volunteer", "approved", "2026-12-01 03:00:00",
+             '{"date": "2026-06-20", "participants": 25, "hours": 3.5, "beneficiaries": 40}'),
+            (2, 2, 1, "volunteer", "submitted", "2026-12-02 03:00:00",
+             '{"date": "2026-11-30", "participants": 10, "hours": 2, "beneficiaries": 5}'),
+            (2, 3, 0, "initiative", "submitted", "2026-12-02 04:00:00",
+             '{"title": "t", "applied_on": "2025-03-15"}'),
+            (1, 3, 0, "economic_model", "approved", "2026-10-31 18:00:00",
+             '{"jobs": 7, "revenue": 300000000}'),
+        ]  # fmt: skip
+        for number, (reporter, unit, collective, kind, status, sent, answers) in enumerate(
+            rows, start=1
+        ):
+            run(
+                "INSERT INTO entries (id, kind, status, reporter_id, unit_id, campaign_id, "
+                "collective, title, answers, version, submitted_at, updated_at) VALUES "
+                "(?, ?, ?, ?, ?, 1, ?, 't', ?, 1, ?, ?)",
+                (number, kind, status, reporter, unit, collective, answers, sent, sent),
+            )
+        command.upgrade(config, "head")
+        entries = run(
+            "SELECT id, happened_on, review_unit_id, answers FROM entries ORDER BY id"
+        ).fetchall()
+        totals = run(
+            "SELECT month, kind, status, entries, participants, volunteer_hours "
+            "FROM stat_totals ORDER BY month, kind, status"
+        ).fetchall()
+    engine.dispose()
+    assert [(i, day, unit) for i, day, unit, _ in entries] == [
+        (1, "2026-06-20", 3),  # a member's entry: their branch decides
+        (2, "2026-11-30", 1),  # the commune's collective entry: the province decides
+        (3, "2025-03-15", 1),  # the commune secretary's own entry in a branch: above them
+        (4, "2026-11-01", 3),  # no date answer: the local day it was sent
+    ]
+    assert '"own_hours": 3.5' in entries[0][3] and '"hours"' not in entries[0][3]
+    assert totals == [
+        ("2025-03", "initiative", "submitted", 1, 0, 0.0),
+        ("2026-06", "volunteer", "approved", 1, 1, 3.5),  # one person's own hours
+        ("2026-11", "economic_model", "approved", 1, 0, 0.0),
+        ("2026-11", "volunteer", "submitted", 1, 10, 20.0),  # the activity's total
+    ]

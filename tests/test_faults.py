@@ -39,7 +39,7 @@ from bot.config import Config
 from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, write_export
 from bot.scheduler import Scheduler
-from models.entries import current_campaign, decide, save_entry
+from models.entries import Reviewer, current_campaign, decide, save_entry
 from models.tables import AuditRecord, Entry, EntryFile, Schedule, Unit
 from tests.botapi import FakeBotApi
 from tests.conftest import make_config, run_bot
@@ -253,12 +253,7 @@ async def save(
 ) -> int:
     """A volunteer entry saved in the caller's transaction; its id."""
     campaign = await current_campaign(session, dt.datetime.now(tz).date(), "volunteer")
-    answers: dict[str, Any] = {
-        "activity": title,
-        "participants": 3,
-        "hours": 2.5,
-        "beneficiaries": 10,
-    }
+    answers: dict[str, Any] = {"activity": title, "own_hours": 2.5, "beneficiaries": 10}
     if note:
         answers["description"] = note
     entry = await save_entry(
@@ -270,6 +265,7 @@ async def save(
         collective=False,
         title=title,
         answers=answers,
+        happened_on=dt.datetime.now(tz).date(),
         evidence=[],
         actor="test",
         tz=tz,
@@ -314,15 +310,17 @@ async def test_fifty_writers_at_once_never_find_the_database_locked(
 
         async def review(app: App, entry_id: int, n: int) -> bool:
             async with app.db.write() as session:
-                return await decide(
+                decision = await decide(
                     session,
                     entry_id,
-                    None,
+                    version=1,
+                    who=Reviewer(scope=None, member_id=None),
                     approve=n % 2 == 0,
                     reason=None if n % 2 == 0 else "Thiếu ảnh",
                     actor="test",
                     tz=config.tz,
                 )
+                return decision is not None
 
         async def export() -> int:
             async with cli_app.db.read() as session:

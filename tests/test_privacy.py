@@ -23,7 +23,9 @@ from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
 from domain.vocabulary import ERASED
 from models import AuditRecord, Base, Entry, EntryFile
+from models.people import identity_for
 from models.privacy import ACTOR_COLUMNS
+from models.tables import ReviewDigest, utcnow
 from tests.botapi import FakeBotApi
 from tests.test_abuse import Chat, TelegramUser, joined, register, texts
 from tests.test_abuse import give as give_to
@@ -225,6 +227,9 @@ SECTIONS = {
     ("outbox", "identity_id"): "messages_to_you",
     ("broadcasts", "sender_identity_id"): "broadcasts_you_sent",
     ("schedules", "created_by_identity_id"): "schedules_you_made",
+    ("entry_participants", "member_id"): "activities_you_joined",
+    ("unit_changes", "member_id"): "unit_changes",
+    ("review_digests", "identity_id"): "review_digests_sent_to_you",
 }
 
 
@@ -239,8 +244,23 @@ async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
         await say(app, line)  # the admin is a member too: the news reaches them
     for line in ("/reminders", "1", "1", "1", "5", "08:00", "bỏ qua", "1"):
         await say(app, line)
+    # As secretary they report their commune's clean-up; as a member they took part in it.
+    await give(app, "secretary", "ls-x-na-sam")
+    for line in ("/report", "2", "2", *VOLUNTEER[:3], "30", "4", *VOLUNTEER[5:], "1"):
+        await say(app, line)
+    for line in ("/report", "2", "1", *VOLUNTEER[:3], "1", *VOLUNTEER[4:]):
+        await say(app, line)
+    joining = await say(app, "1")  # submit: the branch reported it already
+    assert "Chi đoàn của bạn đã báo cáo một hoạt động trong ngày này" in joining
+    assert "Bạn đã ghi tên tham gia báo cáo #3" in await say(app, "1")
+    for line in ("/profile", "🔁 Chuyển sinh hoạt sang đơn vị khác", "dong dang"):
+        await say(app, line)
+    async with app.db.write() as session:  # a reviewer is told what waits (bot.digests)
+        identity = await identity_for(session, "console", "local")
+        session.add(ReviewDigest(identity_id=identity.id, sent_at=utcnow(), seen_until=utcnow()))
     await say(app, "/report")
     await say(app, "2")
+    await say(app, "1")  # for themselves
     await say(app, "Dọn rác bờ suối")  # a form left half-way holds what they typed
     reply, question = await app.dispatcher.handle(parse_line("/mydata")) or []
     assert "Hoạt động diễn ra ngày nào?" in question.text  # the form goes on where it was
@@ -556,8 +576,8 @@ async def test_erasing_a_secretary_keeps_their_units_collective_entries(app: App
     assert revisions == 1
     assert len(totals_after) == 1 and totals_after[0][3] == 1  # the unit's entry still counts
     assert len(totals_before) == 1 and totals_before[0][3] == 2
-    # A secretary of the unit can still review it.
+    # It can still be reviewed, at the level above the unit as any collective entry.
     reviewer = Chat(app, "son")
     await register(reviewer, "Lý Văn Sơn", "na sam")
-    await give_to(app, "son", "secretary", "ls-x-na-sam")
+    await give_to(app, "son", "admin")
     assert f"#{kept.id}" in joined(await reviewer.send("/review"))

@@ -16,6 +16,7 @@ from bot.dialogue import Field, FieldKind
 from bot.events import Attachment, Inbound, InboundKind
 from domain.kinds import KINDS, EntryKind
 from models import AuditRecord, Entry, EntryRevision
+from models.entries import Reviewer, decide
 from models.people import grant_role, identity_for
 from models.tables import Unit
 from tests.conftest import run_bot
@@ -34,11 +35,11 @@ INITIATIVE = (
     "bỏ qua",
     "bỏ qua",
 )
-VOLUNTEER = (
+VOLUNTEER = (  # as a member reports it: their own hours, not organised by the branch
     "Sửa đường vào thôn Bản Chu",
     "hôm qua",
     "Thôn Bản Chu, xã Na Sầm",
-    "25",
+    "2",  # organised by the branch? No
     "4",
     "120",
     "2 tr",
@@ -102,8 +103,8 @@ async def test_each_kind_from_the_menu_to_a_saved_entry(app: App) -> None:
     assert initiative.answers["applied_on"] == "2025-03-15"
     assert initiative.answers["scope"] == "commune"
     assert initiative.answers["field"] == "digital"
-    assert volunteer.answers["participants"] == 25
-    assert volunteer.answers["hours"] == 4.0
+    assert "participants" not in volunteer.answers  # a member reports their own hours
+    assert (volunteer.answers["organised"], volunteer.answers["own_hours"]) == ("no", 4.0)
     assert volunteer.answers["value"] == 2_000_000
     assert volunteer.answers["place"] == {"place": "Thôn Bản Chu, xã Na Sầm"}
     assert economic.answers["capital"] == 200_000_000
@@ -125,21 +126,28 @@ async def test_the_summary_is_formatted_and_one_answer_can_be_changed(app: App) 
     for answer in VOLUNTEER:
         reply = await say(app, answer)
     assert "Giá trị: 2.000.000 ₫" in reply
-    assert "Số giờ mỗi người: 4" in reply
+    assert "Số giờ của bạn: 4" in reply
     change = await say(app, "2")
     assert "Bạn muốn sửa câu trả lời nào?" in change
-    hours = await say(app, "Số giờ mỗi người")  # by label, or number 5
-    assert "Mỗi người đã tham gia bao nhiêu giờ?" in hours
-    assert "Bạn vui lòng nhập một số từ 0,5 đến 24." in await say(app, "30")
+    hours = await say(app, "Số giờ của bạn")  # by label, or number 5
+    assert "Bạn đã tham gia bao nhiêu giờ?" in hours
+    assert "Từ 0,5 đến 500 giờ" in hours  # the limit is told before it is broken
+    assert "Bạn vui lòng nhập một số từ 0,5 đến 500." in await say(app, "600")
     back = await say(app, "/back")  # nothing changed: back to the summary
-    assert "Số giờ mỗi người: 4" in back
+    assert "Số giờ của bạn: 4" in back
     await say(app, "2")
     await say(app, "5")
-    review = await say(app, "2,5")
-    assert "Số giờ mỗi người: 2,5" in review
+    # More than a day's hours is allowed (a campaign of several days), once confirmed.
+    unusual = await say(app, "36")
+    assert "36 giờ: hoạt động kéo dài nhiều ngày phải không?" in unusual
+    assert "1. Đúng vậy\n  2. Không, tôi nhập lại" in unusual
+    assert "Bạn đã tham gia bao nhiêu giờ?" in await say(app, "2")  # no: asked again
+    assert "kéo dài nhiều ngày" in await say(app, "48")
+    review = await say(app, "1")  # yes
+    assert "Số giờ của bạn: 48" in review
     assert "✅ Đã lưu" in await say(app, "1")
     (entry,) = await entries(app)
-    assert entry.answers["hours"] == 2.5
+    assert entry.answers["own_hours"] == 48
 
 
 async def test_bad_answers_explain_the_rule_and_save_nothing(app: App) -> None:
@@ -189,7 +197,9 @@ def test_the_console_chat_reports_by_typing_only(tmp_path: Path) -> None:
     typed = "\n".join([*REGISTER[1:], "/report", "2", *VOLUNTEER, "1", ""])
     result = run_bot(tmp_path, "chat", stdin=typed)
     assert result.returncode == 0, result.stderr
-    assert "✅ Đã lưu. Báo cáo #1 đã được gửi tới bí thư để xét duyệt." in result.stdout
+    # No secretary nor admin yet on a fresh database: the entry waits, and says so.
+    assert "✅ Đã lưu. Báo cáo #1 đã được gửi tới Tỉnh Đoàn để duyệt." in result.stdout
+    assert "Hiện chưa có ai khác có thể duyệt báo cáo này" in result.stdout
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         assert db.execute("SELECT kind, status FROM entries").fetchall() == [
             ("volunteer", "submitted")
@@ -219,16 +229,32 @@ async def test_my_entries_lists_shows_and_withdraws(app: App) -> None:
     detail = await say(app, "2")  # entry #1, the oldest
     assert "#1 · Hoạt động tình nguyện" in detail
     assert "Trạng thái: ⏳ Chờ duyệt" in detail
-    assert "Số người tham gia: 25" in detail
-    confirm = await say(app, "1")
+    assert "Số giờ của bạn: 4" in detail
+    confirm = await say(app, "🗑 Rút báo cáo này")
     assert "Bạn muốn rút báo cáo này?" in confirm
     assert "Đã rút báo cáo #1." in await say(app, "1")
     entries_now = {entry.id: entry.status for entry in await entries(app)}
     assert entries_now[1] == "withdrawn"
     totals = await say(app, "/totals")
     assert "Hoạt động tình nguyện — ⏳ Chờ duyệt: 9; 🗑 Đã rút: 1" in totals
-    assert "Số giờ tình nguyện: 900" in totals  # 9 entries × 25 people × 4 hours
-    assert "Số người được hưởng lợi: 1.080" in totals
+    assert "Số giờ tình nguyện của bạn: 0" in totals  # nothing approved yet
+    assert "9 báo cáo đang chờ duyệt, chưa được tính." in totals
+    async with app.db.write() as session:  # three are approved: they count
+        for entry_id in (2, 3, 4):
+            await decide(
+                session,
+                entry_id,
+                version=1,
+                who=Reviewer(scope=None, member_id=None),
+                approve=True,
+                reason=None,
+                actor="test",
+                tz=app.config.tz,
+            )
+    totals = await say(app, "/totals")
+    assert "Số giờ tình nguyện của bạn: 12" in totals  # 3 entries × their own 4 hours
+    assert "Số người được hưởng lợi: 360" in totals
+    assert "6 báo cáo đang chờ duyệt, chưa được tính." in totals
 
 
 async def test_a_rejected_entry_is_fixed_and_sent_again(app: App) -> None:
@@ -248,9 +274,9 @@ async def test_a_rejected_entry_is_fixed_and_sent_again(app: App) -> None:
     await say(app, "5")
     await say(app, "3")
     sent = await say(app, "1")
-    assert "✅ Đã gửi lại. Báo cáo #1 đã được chuyển lại cho bí thư xét duyệt." in sent
+    assert "✅ Đã gửi lại. Báo cáo #1 được chuyển tới Tỉnh Đoàn để duyệt." in sent
     (entry,) = await entries(app)
-    assert (entry.status, entry.version, entry.answers["hours"]) == ("resubmitted", 2, 3.0)
+    assert (entry.status, entry.version, entry.answers["own_hours"]) == ("resubmitted", 2, 3.0)
     async with app.db.read() as session:
         history = (
             await session.execute(
@@ -259,7 +285,7 @@ async def test_a_rejected_entry_is_fixed_and_sent_again(app: App) -> None:
                 ).order_by(EntryRevision.id)
             )
         ).all()
-    assert [(v, s, a["hours"]) for v, s, a in history] == [
+    assert [(v, s, a["own_hours"]) for v, s, a in history] == [
         (1, "submitted", 4.0),
         (2, "resubmitted", 3.0),
     ]
@@ -346,7 +372,8 @@ async def test_reporting_in_english(app: App) -> None:
     for answer in VOLUNTEER:
         review = await say(app, answer)
     assert "Value: 2,000,000 ₫" in review
-    assert "✅ Saved. Entry #1 has been sent to your secretary for review." in await say(app, "1")
+    saved = await say(app, "1")
+    assert "✅ Saved. Entry #1 has been sent to the provincial Youth Union for review." in saved
     listing = await say(app, "/myentries")
     assert "#1 · Volunteer work · Sửa đường vào thôn Bản Chu · ⏳ Waiting for review" in listing
 
@@ -368,7 +395,7 @@ async def test_wrong_kinds_of_message_in_a_step_change_nothing(app: App) -> None
         )
         replies = await app.dispatcher.handle(inbound) or []
         assert "Bạn vui lòng trả lời câu hỏi này bằng chữ." in replies[0].text
-        assert "Có bao nhiêu người tham gia?" in replies[0].text  # still the same question
+        assert "có do chi đoàn của bạn tổ chức không?" in replies[0].text  # the same question
     typed = "Sửa đường \u200b🌟 <b>&amp;</b> _x_"
     await say(app, "/back")
     await say(app, "/back")

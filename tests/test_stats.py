@@ -17,14 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.channels.console import parse_line
-from models.entries import current_campaign, decide, resubmit_entry, save_entry, withdraw_entry
+from domain.figures import Figures, figures_of
+from models.entries import (
+    Reviewer,
+    current_campaign,
+    decide,
+    revise_entry,
+    save_entry,
+    withdraw_entry,
+)
 from models.privacy import erase_member
-from models.stats import Figures, silent_members, totals
+from models.stats import silent_members, totals
 from models.tables import Campaign, Entry, Identity, Member, OutboxMessage, Unit
 from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, say
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+ADMIN = Reviewer(scope=None, member_id=None)  # decides anything
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -65,24 +74,42 @@ async def add_plain_members(
     return ids
 
 
-def _answers(kind: str, rng: random.Random) -> dict[str, Any]:
+def _answers(kind: str, rng: random.Random, *, collective: bool) -> dict[str, Any]:
+    day = (dt.date(2026, 1, 1) + dt.timedelta(days=rng.randint(0, 330))).isoformat()
+    if kind == "volunteer" and collective:
+        return {
+            "activity": "Dọn vệ sinh",
+            "date": day,
+            "participants": rng.randint(1, 50),
+            "hours": rng.choice([0.5, 1, 2.5, 4, 36]),
+            "beneficiaries": rng.randint(0, 500),
+        }
     if kind == "volunteer":
         return {
             "activity": "Dọn vệ sinh",
-            "participants": rng.randint(1, 50),
-            "hours": rng.choice([0.5, 1, 2.5, 4]),
+            "date": day,
+            "own_hours": rng.choice([0.5, 1, 2.5, 4, 36]),
             "beneficiaries": rng.randint(0, 500),
         }
     if kind == "economic_model":
         return {"name": "Trang trại", "jobs": rng.randint(0, 20), "revenue": rng.randint(0, 10**9)}
-    return {"title": "Sáng kiến"}
+    return {"title": "Sáng kiến", "applied_on": day}
 
 
-async def recount(session: AsyncSession) -> dict[tuple[str, str], Figures]:
-    """The figures counted the slow way: from every entry."""
+def _happened(kind: str, answers: dict[str, Any]) -> dt.date:
+    day = answers.get("date") or answers.get("applied_on")
+    return dt.date.fromisoformat(day) if day else dt.datetime.now(LOCAL).date()
+
+
+async def recount(
+    session: AsyncSession, month: str | None = None
+) -> dict[tuple[str, str], Figures]:
+    """The figures counted the slow way: from every entry (of the month it happened)."""
     found: dict[tuple[str, str], Figures] = defaultdict(lambda: Figures(entries=0))
     for entry in (await session.scalars(select(Entry))).all():
-        found[(entry.kind, entry.status)].add(Figures.of(entry.answers))
+        if month is None or entry.happened_on.strftime("%Y-%m") == month:
+            figures = figures_of(entry.kind, entry.answers, collective=entry.collective)
+            found[(entry.kind, entry.status)].add(figures)
     return {key: figures for key, figures in found.items() if figures.entries}
 
 
@@ -98,16 +125,19 @@ async def test_totals_equal_a_recount_after_any_sequence_of_changes(app: App) ->
             action = rng.choice(["submit", "submit", "decide", "resubmit", "withdraw"])
             if action == "submit" or not entries:
                 kind = rng.choice(["initiative", "volunteer", "economic_model"])
-                campaign = await current_campaign(session, dt.datetime.now(LOCAL).date(), kind)
+                collective = rng.random() < 0.3
+                answers = _answers(kind, rng, collective=collective)
+                campaign = await current_campaign(session, _happened(kind, answers), kind)
                 await save_entry(
                     session,
                     kind=kind,
                     reporter_id=rng.choice(members),
                     unit_id=rng.choice(units),
                     campaign_id=campaign.id,
-                    collective=False,
+                    collective=collective,
                     title="x",
-                    answers=_answers(kind, rng),
+                    answers=answers,
+                    happened_on=_happened(kind, answers),
                     evidence=[],
                     actor="test",
                     tz=tz,
@@ -118,31 +148,36 @@ async def test_totals_equal_a_recount_after_any_sequence_of_changes(app: App) ->
                 await decide(
                     session,
                     entry.id,
-                    None,
+                    version=entry.version,
+                    who=ADMIN,
                     approve=rng.random() < 0.6,
                     reason="thiếu ảnh",
                     actor="test",
                     tz=tz,
                 )
-            elif action == "resubmit" and entry.status == "rejected":
-                await resubmit_entry(
+            elif action == "resubmit" and entry.status != "withdrawn":
+                collective = rng.random() < 0.3
+                answers = _answers(entry.kind, rng, collective=collective)
+                await revise_entry(
                     session,
                     entry,
                     unit_id=rng.choice(units),
-                    collective=False,
+                    collective=collective,
                     title="y",
-                    answers=_answers(entry.kind, rng),
+                    answers=answers,
+                    happened_on=_happened(entry.kind, answers),
                     evidence=[],
                     actor="test",
                     tz=tz,
                 )
-            elif action == "withdraw" and entry.status in ("submitted", "resubmitted"):
-                await withdraw_entry(session, entry, actor="test", tz=tz)
+            elif action == "withdraw":
+                await withdraw_entry(session, entry, version=entry.version, actor="test", tz=tz)
         if step == 100:  # one member deletes their account
             async with app.db.write() as session:
                 await erase_member(
                     session, members[0], keep_update=("", ""), action="member.deleted", tz=tz
                 )
+            members = members[1:]  # gone: they report nothing more
     async with app.db.read() as session:
         kept = await totals(session, None)
         counted = await recount(session)
@@ -155,6 +190,13 @@ async def test_totals_equal_a_recount_after_any_sequence_of_changes(app: App) ->
         assert kept[key].jobs == figures.jobs
         assert kept[key].revenue == figures.revenue
     assert {status for _, status in kept} >= {"submitted", "approved", "rejected"}
+    async with app.db.read() as session:  # and month by month, by when things happened
+        for month in ("2026-01", "2026-06", "2026-11"):
+            by_month = await totals(session, None, month, month)
+            again = await recount(session, month)
+            assert {k: f.entries for k, f in by_month.items()} == {
+                k: f.entries for k, f in again.items()
+            }
 
 
 async def report_volunteer(app: App) -> None:
@@ -163,6 +205,87 @@ async def report_volunteer(app: App) -> None:
     for answer in VOLUNTEER:
         await say(app, answer)
     assert "Đã lưu" in await say(app, "1")
+
+
+async def add_entry(
+    session: AsyncSession,
+    kind: str,
+    reporter_id: int,
+    unit_code: str,
+    answers: dict[str, Any],
+    *,
+    collective: bool = False,
+    approve: bool = False,
+) -> int:
+    """An entry written as the bot saves it (dated by its answers), approved if asked."""
+    unit = (await session.scalars(select(Unit.id).where(Unit.code == unit_code))).one()
+    happened = _happened(kind, answers)
+    entry = await save_entry(
+        session,
+        kind=kind,
+        reporter_id=reporter_id,
+        unit_id=unit,
+        campaign_id=(await current_campaign(session, happened, kind)).id,
+        collective=collective,
+        title=str(answers.get("activity") or answers.get("name") or "x"),
+        answers=answers,
+        happened_on=happened,
+        evidence=[],
+        actor="test",
+        tz=LOCAL,
+    )
+    if approve:
+        await decide(
+            session, entry.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
+        )
+    return entry.id
+
+
+async def test_headline_figures_count_approved_work_when_it_happened(app: App) -> None:
+    """A mix a secretary could add up by hand: Mai's own 4 hours wait for review; a member's
+    own 2 hours are approved; the commune's clean-up of 20 June, sent now, is approved: 25
+    people × 3,5 hours, counted in June, not in the month it was sent."""
+    for line in REGISTER:  # Hoàng Thị Mai, Xã Na Sầm
+        await say(app, line)
+    await say(app, "/report")
+    await say(app, "2")
+    for answer in (VOLUNTEER[0], "hôm nay", *VOLUNTEER[2:]):  # her own 4 hours: waiting
+        await say(app, answer)
+    assert "Đã lưu" in await say(app, "1")
+    today = dt.datetime.now(LOCAL).date()
+    async with app.db.write() as session:
+        (member, secretary) = await add_plain_members(session, 2)
+        day = today.isoformat()
+        own = {"activity": "Dọn vệ sinh", "date": day, "own_hours": 2, "beneficiaries": 10}
+        await add_entry(session, "volunteer", member, "ls-x-na-sam", own, approve=True)
+        clean_up = {
+            "activity": "Ra quân làm sạch bờ suối",
+            "date": f"{today.year}-06-20",
+            "participants": 25,
+            "hours": 3.5,
+            "beneficiaries": 300,
+        }
+        await add_entry(
+            session, "volunteer", secretary, "ls-x-na-sam", clean_up, collective=True, approve=True
+        )
+    await give(app, "secretary", "ls-x-na-sam")
+    (figures, *_) = await app.dispatcher.handle(parse_line("/stats")) or []
+    month, year, ever = figures.text.split("\n\n")[1:4]
+    assert "Hoạt động tình nguyện: 1 đã duyệt (chờ duyệt 1, bị trả lại 0)" in month
+    assert "Số giờ tình nguyện: 2" in month  # Mai's 4 waiting hours are not added in
+    assert "Người tham gia: 1 · người được hưởng lợi: 10" in month
+    if today.month != 6:
+        assert "Hoạt động tình nguyện: 2 đã duyệt (chờ duyệt 1, bị trả lại 0)" in year
+        assert "Số giờ tình nguyện: 89,5" in year  # 2 + 25 × 3,5
+        assert "Người tham gia: 26 · người được hưởng lợi: 310" in year
+    assert "Số giờ tình nguyện: 89,5" in ever
+    async with app.db.read() as session:
+        june = await totals(session, None, f"{today.year}-06", f"{today.year}-06")
+    assert june[("volunteer", "approved")].volunteer_hours == 87.5
+    # Mai's own results: her own hours, and nothing until it is approved.
+    mine = await say(app, "/totals")
+    assert "Số giờ tình nguyện của bạn: 0" in mine
+    assert "1 báo cáo đang chờ duyệt, chưa được tính." in mine
 
 
 async def test_a_secretary_sees_the_figures_and_charts_of_their_units_only(app: App) -> None:
@@ -183,6 +306,7 @@ async def test_a_secretary_sees_the_figures_and_charts_of_their_units_only(app: 
             collective=False,
             title="Trang trại",
             answers={"name": "Trang trại", "jobs": 9, "revenue": 500_000_000},
+            happened_on=dt.datetime.now(LOCAL).date(),
             evidence=[],
             actor="test",
             tz=app.config.tz,
@@ -193,8 +317,8 @@ async def test_a_secretary_sees_the_figures_and_charts_of_their_units_only(app: 
     replies = await app.dispatcher.handle(parse_line("/stats")) or []
     text = replies[0].text
     assert "Thống kê: Xã Na Sầm" in text
-    assert "Hoạt động tình nguyện: 1 (đã duyệt 0, chờ duyệt 1, trả lại 0)" in text
-    assert "Số giờ tình nguyện: 100" in text  # 25 people × 4 hours
+    assert "Hoạt động tình nguyện: 0 đã duyệt (chờ duyệt 1, bị trả lại 0)" in text
+    assert "Số giờ tình nguyện: 0" in text  # nothing is approved yet
     assert "Mô hình kinh tế" not in text  # Đông Kinh's model is not theirs
     charts = [reply.document for reply in replies if reply.document is not None]
     assert [c.file_name for c in charts] == ["entries-per-month.png"]  # nothing approved yet
@@ -220,7 +344,9 @@ async def test_an_admin_ranks_units_and_looks_at_any_one(app: App) -> None:
     await give(app, "admin")
     async with app.db.write() as session:
         entry = (await session.scalars(select(Entry))).one()
-        await decide(session, entry.id, None, approve=True, reason=None, actor="t", tz=LOCAL)
+        await decide(
+            session, entry.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
+        )
     replies = await app.dispatcher.handle(parse_line("/stats")) or []
     assert "Thống kê: toàn tỉnh" in replies[0].text
     names = [reply.document.file_name for reply in replies if reply.document]
@@ -244,6 +370,7 @@ async def test_who_has_not_reported_counts_members_of_the_month(app: App) -> Non
             collective=False,
             title="x",
             answers={"title": "x"},
+            happened_on=dt.datetime.now(LOCAL).date(),
             evidence=[],
             actor="t",
             tz=LOCAL,

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.app import App
 from bot.delivery import DeliveryWorker, Unreachable
-from bot.events import Document, Inbound, InboundKind, Reply
+from bot.events import Choice, Document, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
 from bot.pacing import Pacer
 from bot.text import strip_html
@@ -73,7 +73,9 @@ class ConsoleChannel:
         self.pacer = Pacer(1000)
         self.worker = DeliveryWorker(app, self)
 
-    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None:
+    async def deliver(
+        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
+    ) -> None:
         if chat_id != USER:
             raise Unreachable
         self._write(strip_html(text) + "\n")

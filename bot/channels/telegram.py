@@ -44,7 +44,7 @@ from tornado.web import RequestHandler
 
 from bot.app import App
 from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
-from bot.events import Attachment, Document, Inbound, InboundKind, Reply
+from bot.events import Attachment, Choice, Document, Inbound, InboundKind, Reply
 from bot.evidence import (
     MAX_BYTES,
     EvidenceRejected,
@@ -473,14 +473,19 @@ class TelegramChannel:
 
     # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
 
-    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None:
+    async def deliver(
+        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
+    ) -> None:
         """Sends one outbox message, telling the worker what went wrong in its terms."""
         try:
             if photo is not None:
                 await self._deliver_photo(int(chat_id), text, photo)
             else:
                 await self.bot.send_message(
-                    chat_id=int(chat_id), text=text, parse_mode=ParseMode.HTML
+                    chat_id=int(chat_id),
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    **render(Reply(text, choices)),
                 )
         except RetryAfter as error:
             raise RetryLater(_seconds(error.retry_after)) from None

@@ -29,7 +29,7 @@ from tornado.web import RequestHandler
 
 from bot.app import App
 from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
-from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.events import Attachment, Choice, Inbound, InboundKind, Reply
 from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
 from bot.i18n import N_
 from bot.pacing import Pacer
@@ -387,9 +387,12 @@ class ZaloChannel:
 
     # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
 
-    async def deliver(self, chat_id: str, text: str, photo: str | None) -> None:
+    async def deliver(
+        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
+    ) -> None:
         """Sends one outbox message as plain text, and its photo by a short-lived link when
-        the bot has a public address (without one, only the text goes)."""
+        the bot has a public address (without one, only the text goes). No buttons: the text
+        says what to type."""
         parts = split_text(strip_html(text), TEXT_LIMIT)
         try:
             for index, part in enumerate(parts):
