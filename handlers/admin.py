@@ -60,24 +60,27 @@ async def member_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
 
 
 async def grant_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:
-    """What to grant, or which of the person's roles to revoke."""
+    """What to grant, or which of the person's roles to revoke; each names the person, so
+    that a button of an earlier /roles about someone else changes nothing."""
+    person = int(answers.get("member", 0))
     options = [
-        Option("grant:secretary", N_("Make secretary of a unit")),
-        Option("grant:admin", N_("Make admin")),
+        Option(f"{person}|grant:secretary", N_("Make secretary of a unit")),
+        Option(f"{person}|grant:admin", N_("Make admin")),
     ]
     grants = (
         await ctx.session.execute(
             select(RoleGrant, Unit.name)
             .join(Identity, Identity.id == RoleGrant.identity_id)
             .outerjoin(Unit, Unit.id == RoleGrant.unit_id)
-            .where(Identity.member_id == int(answers.get("member", 0)))
+            .where(Identity.member_id == person)
         )
     ).all()
     for grant, unit_name in grants:
         label = ctx._("Revoke: {role} {unit}").format(
             role=ctx._(ROLE_LABELS[grant.role]), unit=unit_name or ""
         )
-        options.append(Option(f"revoke:{grant.role}:{grant.unit_id or ''}", label.strip()))
+        change = f"{person}|revoke:{grant.role}:{grant.unit_id or ''}"
+        options.append(Option(change, label.strip()))
     return tuple(options)
 
 
@@ -92,7 +95,7 @@ async def apply_role(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         await ctx.session.scalars(select(Identity).where(Identity.member_id == member.id))
     ).all()
     actor = ctx.person.actor
-    action, role, *rest = answers["change"].split(":")
+    action, role, *rest = str(answers["change"]).partition("|")[2].split(":")
     if action == "grant":
         unit = (
             await ctx.session.get(Unit, int(answers["unit"])) if role == Role.SECRETARY else None
@@ -134,7 +137,7 @@ ROLES = Form(
             FieldKind.UNIT,
             N_("Secretary of which unit?"),
             hint=N_('Type part of its name, or "list".'),
-            ask_if=lambda answers: answers.get("change") == "grant:secretary",
+            ask_if=lambda answers: str(answers.get("change", "")).endswith("|grant:secretary"),
         ),
     ),
 )

@@ -89,20 +89,32 @@ async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
     campaign = await ctx.session.get(Campaign, int(answers["id"]))
     if campaign is None or campaign.closed_at is not None:
         return (Option("back", N_("⬅️ Back to the list")),)
-    options = [Option("edit", N_("✏️ Edit"))]
+    bound = f":{campaign.id}"  # each action names the campaign on the card
+    options = [Option("edit" + bound, N_("✏️ Edit"))]
     if not campaign.is_default:
-        options.append(Option("close", N_("🔒 Close it")))
+        options.append(Option("close" + bound, N_("🔒 Close it")))
     options.append(Option("back", N_("⬅️ Back to the list")))
     return tuple(options)
+
+
+async def stale_action(ctx: Context, value: str) -> str | None:
+    """Why a button of another campaign's card does nothing."""
+    _, _, campaign_id = value.partition(":")
+    if not campaign_id.isdigit() or not ctx.person.is_admin:
+        return None
+    return ctx._("That button belongs to another campaign's card; nothing was changed.")
 
 
 async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     if not ctx.person.is_admin:
         return [Reply(ctx._("Managing campaigns is for admins."))]
     campaign = await ctx.session.get(Campaign, int(answers["id"]))
-    if answers["action"] == "back" or campaign is None:
+    action, _, bound = str(answers["action"]).partition(":")
+    if action == "back" or campaign is None:
         return await start_form(ctx, "campaigns")
-    if answers["action"] == "edit" and campaign.closed_at is None:
+    if bound != str(campaign.id):
+        return [menu_reply(ctx, ctx._("That campaign can no longer be changed."))]
+    if action == "edit" and campaign.closed_at is None:
         return await start_form(
             ctx,
             "campaign_edit",
@@ -115,7 +127,7 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
                 "kinds": list(campaign.kinds or KINDS),
             },
         )
-    if answers["action"] == "close" and campaign.closed_at is None and not campaign.is_default:
+    if action == "close" and campaign.closed_at is None and not campaign.is_default:
         await close_campaign(
             ctx.session,
             ctx.config,
@@ -197,6 +209,7 @@ CAMPAIGN_ACTION = Form(
             FieldKind.CHOICE,
             N_("What would you like to do?"),
             options_for=action_options,
+            stale=stale_action,
         ),
     ),
 )

@@ -120,6 +120,8 @@ KEYWORDS = (
     "all",
     "grant:admin",
     "grant:secretary",
+    "1|grant:admin",
+    "1|revoke:admin:",
     "revoke:admin:",
     "initiative",
     "volunteer",
@@ -608,7 +610,7 @@ async def test_the_admin_may_do_what_the_others_are_refused(world: World) -> Non
     before = snapshot(world.app, only=("campaigns", "schedules"))
     await admin.send("/campaigns")
     await admin.press(f"f:campaigns:campaign:{campaign}")
-    closed = await admin.press("f:campaign_action:action:close")
+    closed = await admin.press(f"f:campaign_action:action:close:{campaign}")
     assert "🔒 Đã kết thúc Thi đua năm 2027" in joined(closed), joined(closed)
     await admin.send("/scheduled")
     await admin.press(f"f:scheduled:schedule:{schedule}")

@@ -243,6 +243,11 @@ async def test_only_the_sender_or_an_admin_cancels_a_broadcast(
         await son.says("/broadcasts", expect="Bạn muốn hủy thông báo nào?")
         cancelled = await son.says("1", expect="Đã hủy thông báo #1")
         assert "tin nhắn sẽ không được gửi" in (cancelled.text or "")
+        # The list's button pressed once more: nothing more is cancelled, and it says why.
+        mark = len(server.sent)
+        server.user_callback(1002, "f:broadcasts:broadcast:1")
+        again = await son.reply(mark, "Thông báo #1 không còn đang gửi; chưa có gì thay đổi.")
+        assert again.text
         async with channel.app.db.read() as session:
             statuses = Counter((await session.scalars(select(OutboxMessage.status))).all())
         assert statuses["cancelled"] > 0

@@ -34,7 +34,7 @@ from tests.botapi import FakeBotApi
 from tests.test_abuse import Chat, joined
 from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, say
-from tests.test_review import MAI, SON, join, make_secretary, report, statuses
+from tests.test_review import MAI, SON, TUAN, join, make_secretary, report, statuses
 from tests.test_schedules import clock, local
 from tests.test_stats import ADMIN, add_entry, add_plain_members
 from tests.test_telegram import started, stopped, telegram_config
@@ -381,3 +381,59 @@ async def test_old_cards_of_scheduled_items_broadcasts_and_invitations_do_nothin
     async with app.db.read() as session:
         actions = (await session.scalars(select(AuditRecord.action))).all()
     assert actions.count("invite.revoked") == 0
+
+
+async def test_the_same_photo_in_two_entries_is_shown_to_the_reviewer(
+    server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    """Two reports of different things on different days, with the same photo: the content
+    fingerprint tells the reviewer the second may repeat the first."""
+    from tests.test_telegram_reporting import jpeg  # noqa: PLC0415
+
+    mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
+    john = await join(server, TUAN, "Nguyễn Văn Tuấn", "na sam")
+    son = await join(server, SON, "Lý Văn Sơn", "na sam")
+    await make_secretary(bot, SON, "ls-x-na-sam")
+    photo = jpeg("red")
+    for person, user_id, activity, day in (
+        (mai, MAI, "Sửa đường vào thôn Bản Chu", "hôm qua"),
+        (john, TUAN, "Trồng cây ở trường tiểu học", "hôm nay"),
+    ):
+        await person.says("/report", expect="")
+        await person.says("2", expect="")
+        for answer in (activity, day, *VOLUNTEER[2:-1]):
+            await person.says(answer, expect="")
+        mark = len(server.sent)
+        server.user_photo(user_id, photo)
+        await person.reply(mark, "Đã nhận 1 tệp")
+        await person.says("xong", expect="bạn vui lòng kiểm tra trước khi gửi")
+        await person.says("1", expect="Đã lưu")
+    await son.says("/review", expect="#1 ·")
+    await son.presses("⏭ Tạm bỏ qua", expect="#2 ·")
+    card = await son.reply(0, "#2 · Hoạt động tình nguyện")
+    assert "⚠️ Có thể trùng với báo cáo #1 «Sửa đường vào thôn Bản Chu» (cùng ảnh minh chứng)" in (
+        card.text or ""
+    )
+
+
+async def test_a_roles_button_of_an_earlier_person_changes_nobody(app: App) -> None:
+    """The admin looked at Mai's roles, then at Sơn's: the "make admin" button still on screen
+    from Mai's card makes neither of them admin."""
+    admin = Chat(app, "local")
+    for line in REGISTER:
+        await admin.send(line)
+    await give(app, "admin")
+    async with app.db.write() as session:
+        mai, son = await add_plain_members(session, 2)
+    for member in (mai, son):
+        await admin.send("/cancel")
+        await admin.send("/roles")
+        await admin.send("Đoàn viên")  # the plain members' names start so
+        await admin.press(f"f:roles:member:{member}")
+    old = joined(await admin.press(f"f:roles:change:{mai}|grant:admin"))
+    assert "⚠️" in old
+    async with app.db.read() as session:
+        actions = (await session.scalars(select(AuditRecord.action))).all()
+    assert actions.count("role.granted") == 1  # the console admin's own, by the test
+    made = joined(await admin.press(f"f:roles:change:{son}|grant:admin"))
+    assert "nay là quản trị" in made
