@@ -174,9 +174,13 @@ async def submit(ctx: Context, kind: str, answers: dict[str, Any]) -> list[Reply
     replies = [Reply(text.format(id=entry.id, reviewer=reviewer))]
     if not await others_can_review(ctx.session, entry.review_unit_id, entry.reporter_id):
         told = await tell_admins(ctx, "nobody_reviews", {"id": entry.id, "title": entry.title})
-        text = ctx._(
-            "Nobody else can review it yet (nobody reviews their own work): it waits until "
-            "a secretary of a unit above, or another admin, is appointed."
+        text = (
+            ctx._(
+                "Nobody else can review it yet (nobody reviews their own work): it waits "
+                "until a secretary of a unit above, or another admin, is appointed."
+            )
+            if person.leads
+            else ctx._("No secretary or admin can review it yet: it waits until one is appointed.")
         )
         if told:
             text += " " + ctx._("The admins have been told.")

@@ -199,7 +199,7 @@ def test_the_console_chat_reports_by_typing_only(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     # No secretary nor admin yet on a fresh database: the entry waits, and says so.
     assert "✅ Đã lưu. Báo cáo #1 đã được gửi tới Tỉnh Đoàn để duyệt." in result.stdout
-    assert "Hiện chưa có ai khác có thể duyệt báo cáo này" in result.stdout
+    assert "Hiện chưa có Bí thư hay quản trị viên nào có thể duyệt báo cáo này" in result.stdout
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         assert db.execute("SELECT kind, status FROM entries").fetchall() == [
             ("volunteer", "submitted")
