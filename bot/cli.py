@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import InvalidToken
 
-from bot import admin_cli
+from bot import admin_cli, documents_cli
 from bot import config as config_module
 from bot.app import App, build_app
 from bot.backups import BadBackup, DatabaseInPlace, restore_backup, write_backup
@@ -32,6 +32,7 @@ from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
 from bot.i18n import SUPPORTED
 from bot.scheduler import Scheduler
+from bot.verify_page import VerifyServer
 from domain.kinds import KINDS
 from domain.vocabulary import CLI, Role, Status
 from models.people import audit, grant_role, identity_for, revoke_role
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_export.add_argument("--out", required=True, type=Path, help="the CSV file to write")
     audit_export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
     admin_cli.add_parsers(commands)
+    documents_cli.add_parsers(commands)
     return parser
 
 
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": _export,
         "audit": _audit_export,
         **admin_cli.COMMANDS,
+        **documents_cli.COMMANDS,
     }
     try:
         if args.command == "restore":  # before anything opens (and so creates) the database
@@ -169,8 +172,20 @@ async def _with_app(
 
 
 async def _run(app: App, args: argparse.Namespace) -> int:
-    """Runs every configured channel (Telegram, Zalo) in this process; with none, the console
-    chat."""
+    """Runs every configured channel (Telegram, Zalo) in this process, and the verify page
+    when verify.listen is set; with no channel, the console chat."""
+    verify = app.config.verify
+    page = VerifyServer(app) if verify.listen_host else None
+    if page is not None and verify.listen_host:
+        page.start(verify.listen_host, verify.listen_port)
+    try:
+        return await _run_channels(app, args)
+    finally:
+        if page is not None:
+            await page.stop()
+
+
+async def _run_channels(app: App, args: argparse.Namespace) -> int:
     channels: list[TelegramChannel | ZaloChannel] = []
     if app.config.telegram.enabled:
         channels.append(TelegramChannel(app))

@@ -17,6 +17,7 @@ __all__ = [
     "FloodConfig",
     "ScheduleConfig",
     "TelegramConfig",
+    "VerifyConfig",
     "ZaloConfig",
     "load",
 ]
@@ -103,6 +104,25 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class VerifyConfig:
+    """Certificates anyone can check: the key that signs their codes, the public address of
+    the verify page (printed and put in the QR code), and where the bot serves that page."""
+
+    secret: str | None = field(default=None, repr=False)  # from $CERTIFICATE_SECRET only
+    public_url: str | None = None  # "https://thidua.example.vn/verify": codes go after a "/"
+    listen_host: str | None = None  # None: the bot serves no verify page
+    listen_port: int = 8445
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret is not None
+
+    def link(self, code: str) -> str | None:
+        """The page that checks this code, when the bot has a public address."""
+        return f"{self.public_url.rstrip('/')}/{code}" if self.public_url else None
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -110,6 +130,7 @@ class Config:
     zalo: ZaloConfig = ZaloConfig()
     flood: FloodConfig = FloodConfig()
     schedules: ScheduleConfig = ScheduleConfig()
+    verify: VerifyConfig = VerifyConfig()
     # A reviewer hears that entries wait for them at most this often (outside quiet hours).
     review_digest_every: dt.timedelta = dt.timedelta(minutes=60)
     default_locale: str = "vi"
@@ -230,6 +251,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         zalo=zalo,
         flood=flood,
         schedules=schedules,
+        verify=_verify(reader, env),
         review_digest_every=dt.timedelta(
             minutes=reader.integer("review.digest_minutes", 60, minimum=1)
         ),
@@ -267,6 +289,25 @@ def _zalo(reader: _Reader, env: dict[str, str]) -> ZaloConfig:
         poll_timeout=reader.integer("zalo.poll_timeout", 30, minimum=1, maximum=60),
         rate_per_second=reader.integer("zalo.rate_per_second", 5, minimum=1, maximum=1000),
         media_hosts=tuple(host.lower().strip(".") for host in hosts),
+    )
+
+
+def _verify(reader: _Reader, env: dict[str, str]) -> VerifyConfig:
+    secret = env.get("CERTIFICATE_SECRET") or None
+    if secret is not None and len(secret) < 16:
+        raise ConfigError("CERTIFICATE_SECRET: at least 16 characters (a long random string)")
+    public_url = env.get("VERIFY_PUBLIC_URL") or reader.string("verify.public_url", "")
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise ConfigError("verify.public_url: must be an https:// (or http://) URL")
+    listen = reader.string("verify.listen", "")
+    host, port = None, VerifyConfig.listen_port
+    if listen:
+        host, _, number = listen.rpartition(":")
+        if not host or not number.isdecimal() or int(number) > 65535:
+            raise ConfigError('verify.listen: must be "host:port", e.g. "127.0.0.1:8445"')
+        host, port = host.strip("[]"), int(number)
+    return VerifyConfig(
+        secret=secret, public_url=public_url or None, listen_host=host, listen_port=port
     )
 
 

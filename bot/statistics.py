@@ -18,17 +18,27 @@ from domain.vocabulary import OPEN, Status
 from models.stats import COUNTED, leaderboard, monthly_entries, totals
 from models.tables import Unit
 
-__all__ = ["CHART_MONTHS", "Chart", "charts", "ranking_groups", "summary"]
+__all__ = [
+    "CHART_MONTHS",
+    "Chart",
+    "charts",
+    "months_between",
+    "period_charts",
+    "ranking_groups",
+    "summary",
+]
 
 CHART_MONTHS = 12
 RANKED = 15
+MONTHLY_UP_TO = 24  # months a chart shows one by one; a longer period is drawn by year
 
 
 @dataclass(frozen=True)
 class Chart:
     file_name: str
-    caption: str
+    caption: str  # for the chat
     png: bytes
+    title: str = ""  # what it shows, as drawn on it
 
 
 def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list[str]:
@@ -109,17 +119,55 @@ async def ranking_groups(session: AsyncSession, scope: set[int] | None) -> dict[
     return groups
 
 
+def months_between(first: str, last: str) -> list[str]:
+    """Every month from first to last ("2026-01" … "2026-06"), both included."""
+    year, month = int(first[:4]), int(first[5:7])
+    months = []
+    while f"{year:04d}-{month:02d}" <= last:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
 async def charts(
     session: AsyncSession, t: Translator, scope: set[int] | None, name: str, today: dt.date
 ) -> list[Chart]:
     """Entries per month of the last year by kind, and units ranked by approved entries
     (when any is approved); drawn in worker threads."""
+    months = _month_keys(today, CHART_MONTHS)
+    return await _draw(session, t, scope, name, months=months, period=None)
+
+
+async def period_charts(
+    session: AsyncSession,
+    t: Translator,
+    scope: set[int] | None,
+    name: str,
+    *,
+    first: str,
+    last: str,
+) -> list[Chart]:
+    """The same charts for the months of a period (by year when it is longer than two years),
+    units ranked by what was approved in it."""
+    months = months_between(first, last)
+    return await _draw(session, t, scope, name, months=months, period=(first, last))
+
+
+async def _draw(
+    session: AsyncSession,
+    t: Translator,
+    scope: set[int] | None,
+    name: str,
+    *,
+    months: list[str],
+    period: tuple[str, str] | None,
+) -> list[Chart]:
     # matplotlib and NumPy take some 40 MB: loaded when the first chart is drawn.
     from bot.charts import leaderboard_chart, monthly_chart  # noqa: PLC0415
 
-    months = _month_keys(today, CHART_MONTHS)
     per_month = await monthly_entries(session, scope, months[0], months[-1])
-    ranked = (await leaderboard(session, await ranking_groups(session, scope)))[:RANKED]
+    groups = await ranking_groups(session, scope)
+    ranked = (await leaderboard(session, groups, *(period or (None, None))))[:RANKED]
     names = dict(
         (
             await session.execute(
@@ -127,23 +175,35 @@ async def charts(
             )
         ).all()
     )
+    if len(months) > MONTHLY_UP_TO:
+        labels = sorted({m[:4] for m in months})
+        counts = {
+            (year, key): sum(n for (m, k), n in per_month.items() if m[:4] == year and k == key)
+            for year in labels
+            for key in KINDS
+        }
+        title = t.gettext("Approved entries per year: {name}").format(name=name)
+        caption = t.gettext("📈 Approved entries per year")
+    else:
+        labels = [f"{m[5:]}/{m[:4]}" for m in months]
+        counts = {
+            (f"{m[5:]}/{m[:4]}", key): per_month.get((m, key), 0) for m in months for key in KINDS
+        }
+        title = t.gettext("Approved entries per month: {name}").format(name=name)
+        caption = t.gettext("📈 Approved entries per month")
     series = [
-        (t.gettext(kind.title), [per_month.get((m, key), 0) for m in months])
+        (t.gettext(kind.title), [counts[(label, key)] for label in labels])
         for key, kind in KINDS.items()
     ]
-    monthly = await asyncio.to_thread(
-        monthly_chart,
-        t.gettext("Approved entries per month: {name}").format(name=name),
-        [f"{m[5:]}/{m[:4]}" for m in months],
-        series,
-    )
-    found = [Chart("entries-per-month.png", t.gettext("📈 Approved entries per month"), monthly)]
+    monthly = await asyncio.to_thread(monthly_chart, title, labels, series)
+    found = [Chart("entries-per-month.png", caption, monthly, title)]
     if ranked:
+        board_title = t.gettext("Units ranked by approved entries")
         board = await asyncio.to_thread(
             leaderboard_chart,
-            t.gettext("Units ranked by approved entries"),
+            board_title,
             [(names.get(unit, "?"), count) for unit, count in ranked],
             value_label=t.gettext("approved entries"),
         )
-        found.append(Chart("units-ranked.png", t.gettext("🏆 Units ranked"), board))
+        found.append(Chart("units-ranked.png", t.gettext("🏆 Units ranked"), board, board_title))
     return found

@@ -12,10 +12,13 @@ def union_name(name: str, kind: str) -> str:
     """The youth-union organisation of a unit, as secretaries write it: "Xã Na Sầm" →
     "Đoàn xã Na Sầm", "Phường Đông Kinh" → "Đoàn phường Đông Kinh"; a branch or a body that
     is already a union organisation keeps its name ("Chi đoàn thôn Bản Chu", "Tỉnh Đoàn Lạng
-    Sơn"); any other unit is "Đoàn <name>"."""
+    Sơn"); the province's is its Tỉnh Đoàn ("Tỉnh Lạng Sơn" → "Tỉnh Đoàn Lạng Sơn"); any other
+    unit is "Đoàn <name>"."""
     lowered = name.casefold()
     if lowered.startswith(("đoàn", "chi đoàn", "tỉnh đoàn", "liên chi đoàn")):
         return name
+    if kind == "province" and lowered.startswith("tỉnh "):
+        return f"Tỉnh Đoàn {name[len('tỉnh ') :]}"
     if kind in ADMINISTRATIVE:
         return f"Đoàn {name[:1].lower()}{name[1:]}"
     return f"Đoàn {name}"

@@ -7,10 +7,12 @@ from handlers import (
     audit,
     broadcast,
     campaigns,
+    certificates,
     export,
     invites,
     language,
     my_entries,
+    period_reports,
     privacy,
     profile,
     registration,
@@ -30,10 +32,12 @@ def register_all(router: Router) -> None:
     registration.register(router)
     reporting.register(router)
     my_entries.register(router)
+    certificates.register(router)  # /certificate for members, /verify for anyone
     review.register(router)
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
     stats.register(router)
+    period_reports.register(router)
     admin.register(router)
     campaigns.register(router)
     schedules.register(router)  # /news /reminders /scheduled

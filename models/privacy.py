@@ -11,11 +11,13 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import ERASED, Status, identity_actor, member_subject
+from models.certificates import forget_holder
 from models.people import audit
 from models.stats import forget_reporter, tally
 from models.tables import (
     AuditRecord,
     Broadcast,
+    Certificate,
     Consent,
     Dialogue,
     Entry,
@@ -45,6 +47,8 @@ ACTOR_COLUMNS = (
     RoleGrant.granted_by,
     Invite.created_by,
     UnitChange.decided_by,
+    Certificate.issued_by,
+    Certificate.revoked_by,
 )
 # The details of an audit row that point at the person it concerns (see models.people.audit).
 _POINTERS = ("member_id", "reporter_id", "identity_id")
@@ -133,6 +137,11 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
     digests = (
         await session.scalars(
             select(ReviewDigest).where(ReviewDigest.identity_id.in_(identity_ids))
+        )
+    ).all()
+    certificates = (
+        await session.scalars(
+            select(Certificate).where(Certificate.member_id == member_id).order_by(Certificate.id)
         )
     ).all()
     return {
@@ -247,6 +256,18 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             for move in moves
         ],
         "review_digests_sent_to_you": [_time(digest.sent_at) for digest in digests],
+        "certificates": [
+            {
+                "kind": certificate.kind,
+                "holder": certificate.holder,
+                "unit": certificate.unit_name,
+                "certifies": certificate.details,
+                "issued_at": _time(certificate.issued_at),
+                "revoked_at": _time(certificate.revoked_at),
+                "revoke_reason": certificate.revoke_reason,
+            }
+            for certificate in certificates
+        ],
     }
 
 
@@ -310,6 +331,7 @@ async def erase_member(
         )
     )
     await session.execute(delete(UnitChange).where(UnitChange.member_id == member_id))
+    certificates = await forget_holder(session, member_id)
     await session.execute(delete(Entry).where(Entry.id.in_(removed)))
     await session.execute(
         update(Entry).where(Entry.id.in_(approved + collective)).values(reporter_id=None)
@@ -357,6 +379,7 @@ async def erase_member(
         kept_anonymised=len(approved),
         kept_for_units=len(collective),
         deleted_entries=len(removed),
+        withdrawn_certificates=certificates,
     )
     # A file stays if another entry (a co-reported photo) still uses it.
     still_used = set(

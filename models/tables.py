@@ -30,6 +30,7 @@ __all__ = [
     "Base",
     "Broadcast",
     "Campaign",
+    "Certificate",
     "Consent",
     "Dialogue",
     "Entry",
@@ -508,3 +509,26 @@ class ScheduleRun(Base):
     ran_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Certificate(Base):
+    """A certificate given to a person: their approved volunteer hours in a period, or an award
+    decision. What it certifies is kept as it was printed; the code on it carries the random
+    serial that finds this row and a signature over what it certifies (bot.certificates)."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # volunteer_hours, award
+    # The holder, when a member (an award may go to a unit); None once they erased their data.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    holder: Mapped[str] = mapped_column(String(200))  # the name, as printed
+    unit_name: Mapped[str] = mapped_column(String(200))  # as printed
+    # What is certified: {"hours", "from", "to"} or {"award", "decision", "decided_on", ...}.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)

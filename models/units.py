@@ -24,6 +24,8 @@ __all__ = [
     "import_units",
     "list_units",
     "parse_units_csv",
+    "place_name",
+    "province",
     "search_units",
     "unit_path",
 ]
@@ -118,6 +120,21 @@ async def unit_path(session: AsyncSession, unit_id: int) -> list[Unit]:
         path.append(current)
         current = await session.get(Unit, current.parent_id) if current.parent_id else None
     return path
+
+
+async def province(session: AsyncSession) -> Unit | None:
+    """The root of the unit tree: the province."""
+    return await session.scalar(
+        select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1)
+    )
+
+
+async def place_name(session: AsyncSession) -> str:
+    """Where documents are dated, as administrative documents write it: the province's name
+    without "Tỉnh" ("Lạng Sơn, ngày …")."""
+    root = await province(session)
+    name = root.name if root is not None else ""
+    return name[len("Tỉnh ") :] if name.casefold().startswith("tỉnh ") else name
 
 
 async def search_units(session: AsyncSession, query: str, *, limit: int) -> list[Unit]:

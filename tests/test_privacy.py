@@ -21,8 +21,9 @@ from bot.app import App
 from bot.channels.console import parse_line
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
-from domain.vocabulary import ERASED
+from domain.vocabulary import CLI, ERASED
 from models import AuditRecord, Base, Entry, EntryFile
+from models.certificates import VOLUNTEER_HOURS, add_certificate
 from models.people import identity_for
 from models.privacy import ACTOR_COLUMNS
 from models.tables import ReviewDigest, utcnow
@@ -230,6 +231,7 @@ SECTIONS = {
     ("entry_participants", "member_id"): "activities_you_joined",
     ("unit_changes", "member_id"): "unit_changes",
     ("review_digests", "identity_id"): "review_digests_sent_to_you",
+    ("certificates", "member_id"): "certificates",
 }
 
 
@@ -258,6 +260,17 @@ async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
     async with app.db.write() as session:  # a reviewer is told what waits (bot.digests)
         identity = await identity_for(session, "console", "local")
         session.add(ReviewDigest(identity_id=identity.id, sent_at=utcnow(), seen_until=utcnow()))
+        await add_certificate(  # and their certificate is in the register
+            session,
+            serial="01234567",
+            kind=VOLUNTEER_HOURS,
+            member_id=identity.member_id,
+            holder="Hoàng Thị Mai",
+            unit_name="Xã Na Sầm",
+            details={"hours": 4, "from": "2026-01-01", "to": "2026-06-30"},
+            issued_at=utcnow(),
+            actor=CLI,
+        )
     await say(app, "/report")
     await say(app, "2")
     await say(app, "1")  # for themselves
@@ -495,7 +508,12 @@ async def test_after_erasure_the_audit_keeps_what_happened_but_not_who(app: App)
             assert record.actor == ERASED
     assert about(records, identities, member_id, set()) == []
     (erasure,) = [r for r in records if r.action == "member.deleted"]
-    assert erasure.details == {"kept_anonymised": 2, "kept_for_units": 0, "deleted_entries": 0}
+    assert erasure.details == {
+        "kept_anonymised": 2,
+        "kept_for_units": 0,
+        "deleted_entries": 0,
+        "withdrawn_certificates": 0,
+    }
     # Nothing else in the database names them as an actor either.
     async with app.db.read() as session:
         for column in ACTOR_COLUMNS:
