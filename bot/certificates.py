@@ -162,10 +162,9 @@ async def _issue(
     """A certificate of exactly this for the member, the one already valid if there is one;
     True when it is new."""
     secret = _secret(config)
-    if member_id is not None:
-        found = await same_certificate(session, member_id, kind, details)
-        if found is not None:
-            return await _issued(session, secret, found), False
+    found = await same_certificate(session, kind, holder, member_id, details)
+    if found is not None:
+        return await _issued(session, secret, found), False
     row = await add_certificate(
         session,
         serial=await _new_serial(session),
@@ -398,14 +397,17 @@ _REFUSALS = {
 def certificate_file(t: Translator, config: Config, issued: Issued) -> bytes:
     """The certificate as a one-page PDF, its QR code holding the verify address and code."""
     link = config.verify.link(issued.code)
+    heading: tuple[str, ...]
     if issued.kind == AWARD:
         heading = (
             t.gettext("SOCIALIST REPUBLIC OF VIETNAM"),
             t.gettext("Independence - Freedom - Happiness"),
         )
+        subtitle = ""
         signed = t.gettext("Decision signed by {signer}").format(signer=issued.details["signer"])
     else:
-        heading = (t.gettext("HO CHI MINH COMMUNIST YOUTH UNION"), DEFAULT_CAMPAIGN_TITLE)
+        heading = (t.gettext("HO CHI MINH COMMUNIST YOUTH UNION"),)
+        subtitle = DEFAULT_CAMPAIGN_TITLE
         signed = t.gettext("Issued from the approved entries of the emulation movement")
     check = (
         t.gettext("Check it at {link} or send /verify {code} to the bot.")
@@ -416,6 +418,7 @@ def certificate_file(t: Translator, config: Config, issued: Issued) -> bytes:
     )
     sheet = CertificateSheet(
         heading=heading,
+        subtitle=subtitle,
         title=t.gettext("CERTIFICATE"),
         holder=issued.holder,
         lines=(

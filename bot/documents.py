@@ -211,7 +211,8 @@ class PeriodReport:
 class CertificateSheet:
     """A one-page certificate, every text already in the reader's language."""
 
-    heading: tuple[str, ...]  # the motto (or the union's name) and the movement
+    heading: tuple[str, ...]  # the motto and "Độc lập - Tự do - Hạnh phúc", or the union
+    subtitle: str  # the movement, under the heading (or nothing)
     title: str  # "GIẤY CHỨNG NHẬN"
     holder: str
     lines: tuple[str, ...]  # the unit, then what is certified
@@ -442,8 +443,7 @@ def _letterhead(t: Translator, document: DocxDocument, head: Letterhead) -> None
             underline=True,
         )
     _paragraph(right, dated(t, head.place, head.day), italic=True, size=HEADER_PT, align=centre)
-    for cell, width in ((left, 70), (right, 95)):
-        cell.width = Mm(width)
+    _widths(table, (70, 95))
 
 
 def _heading(document: DocxDocument, text: str) -> None:
@@ -460,22 +460,31 @@ def _grid(
     165 mm wide)."""
     table = document.add_table(rows=1, cols=len(headers))
     table.style = "Table Grid"
-    table.autofit = False
     for cell, text in zip(table.rows[0].cells, headers, strict=True):
         _first(cell, text, bold=True, size=12, align=WD_ALIGN_PARAGRAPH.CENTER)
     for values in rows:
         cells = table.add_row().cells
         for cell, text in zip(cells, values, strict=True):
             _first(cell, text, size=12)
+    _widths(table, widths)
+    return table
+
+
+def _widths(table: Table, widths: Sequence[float]) -> None:
+    """Column widths in millimetres, on the grid (LibreOffice reads it) and on every cell
+    (Word does)."""
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = Mm(width)
     for row in table.rows:
         for cell, width in zip(row.cells, widths, strict=True):
             cell.width = Mm(width)
-    return table
 
 
 def _signatures(document: DocxDocument, left: Sequence[str], right: Sequence[str]) -> None:
     """Two signature blocks side by side: title in bold capitals, then how to sign."""
     table = document.add_table(rows=1, cols=2)
+    _widths(table, (82, 83))
     for cell, lines in zip(table.rows[0].cells, (left, right), strict=True):
         if not lines:
             continue
@@ -761,6 +770,7 @@ def _recognition(t: Translator, document: DocxDocument, report: PeriodReport) ->
 def _closing(t: Translator, document: DocxDocument, recipients: Sequence[str]) -> None:
     """Who receives the report (left) and who signs it (right)."""
     table = document.add_table(rows=1, cols=2)
+    _widths(table, (70, 95))
     left, right = table.rows[0].cells
     _first(left, t.gettext("Recipients:"), bold=True, italic=True, size=12)
     for name in recipients:
@@ -919,7 +929,9 @@ def certificate_pdf(sheet: CertificateSheet) -> bytes:
 
     pdf.set_y(20)
     for index, text in enumerate(sheet.heading):
-        line(text, "B" if index == 0 else "", 12 if index == 0 else 10)
+        line(text, "B", 12 if index == 0 else 11)
+    if sheet.subtitle:
+        line(sheet.subtitle, "", 10)
     pdf.ln(6)
     pdf.set_text_color(*_RED)
     line(sheet.title, "B", 30, 4)

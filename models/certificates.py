@@ -57,14 +57,20 @@ async def approved_volunteer_hours(
 
 
 async def same_certificate(
-    session: AsyncSession, member_id: int, kind: str, details: dict[str, Any]
+    session: AsyncSession, kind: str, holder: str, member_id: int | None, details: dict[str, Any]
 ) -> Certificate | None:
-    """A valid certificate of the member that certifies exactly this already."""
+    """A valid certificate that certifies exactly this of the same holder already."""
+    member = (
+        Certificate.member_id.is_(None)
+        if member_id is None
+        else (Certificate.member_id == member_id)
+    )
     found = await session.scalars(
         select(Certificate)
         .where(
-            Certificate.member_id == member_id,
+            member,
             Certificate.kind == kind,
+            Certificate.holder == holder,
             Certificate.revoked_at.is_(None),
         )
         .order_by(Certificate.id.desc())

@@ -240,7 +240,8 @@ def test_a_certificate_is_one_page_with_its_fonts_and_a_qr_code_that_reads(
 ) -> None:
     link = "https://thidua.example.vn/verify/ABCD-EFGH-JKMN-PQRS"
     sheet = CertificateSheet(
-        heading=("ĐOÀN TNCS HỒ CHÍ MINH", "Phong trào thi đua"),
+        heading=("ĐOÀN TNCS HỒ CHÍ MINH",),
+        subtitle="Phong trào thi đua",
         title="GIẤY CHỨNG NHẬN",
         holder="Hoàng Thị Mai",
         lines=("Đơn vị: Xã Na Sầm", "Đã tham gia 40 giờ hoạt động tình nguyện năm 2026."),

@@ -227,7 +227,7 @@ async def add_entry(
         unit_id=unit,
         campaign_id=(await current_campaign(session, happened, kind)).id,
         collective=collective,
-        title=str(answers.get("activity") or answers.get("name") or "x"),
+        title=str(answers.get("activity") or answers.get("name") or answers.get("title") or "x"),
         answers=answers,
         happened_on=happened,
         evidence=[],
