@@ -111,6 +111,7 @@ class Issued:
     id: int
     code: str  # "ABCD-EFGH-JKMN-PQRS"
     kind: str
+    member_id: int | None  # the holder, when a member
     holder: str
     unit_name: str
     details: dict[str, Any]
@@ -125,6 +126,7 @@ async def _issued(session: AsyncSession, secret: str, row: Certificate) -> Issue
         id=row.id,
         code=_grouped(row.serial + _signature(secret, row)),
         kind=row.kind,
+        member_id=row.member_id,
         holder=row.holder,
         unit_name=row.unit_name,
         details=dict(row.details),

@@ -87,6 +87,7 @@ PDF_MIME = "application/pdf"
 # Vietnamese letter, whatever fonts the machine has.
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _RED = (160, 20, 20)
+IDLE_NAMED = 20  # units without members a period report names, before "and N more"
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class PeriodReport:
     exemplary: tuple[Achievement, ...]
     criteria: str  # how the exemplary entries were chosen
     quiet_units: tuple[QuietUnit, ...]
+    idle_units: tuple[str, ...]  # below, with no member registered and no entry
     # None: not recorded in the bot (yet); the section asks the unit to add it by hand.
     nominations: tuple[NominationRow, ...] | None = None
     awards: tuple[AwardLine, ...] | None = None
@@ -698,8 +700,20 @@ def period_report_docx(t: Translator, report: PeriodReport) -> bytes:
             for n, unit in enumerate(report.quiet_units, start=1)
         ]
         _grid(document, headers, rows, (14, 65, 30, 28, 28))
-    else:
+    elif not report.idle_units:
         _note(document, t.gettext("There are no units below this one."))
+    if report.idle_units:
+        shown = ", ".join(report.idle_units[:IDLE_NAMED])
+        if len(report.idle_units) > IDLE_NAMED:
+            shown += " " + t.gettext("and {n} more").format(
+                n=t.number(len(report.idle_units) - IDLE_NAMED)
+            )
+        idle = t.ngettext(
+            "{n} unit has no member registered and no entry yet: {units}.",
+            "{n} units have no member registered and no entry yet: {units}.",
+            len(report.idle_units),
+        )
+        _note(document, idle.format(n=t.number(len(report.idle_units)), units=shown))
     _heading(document, t.gettext("II. ASSESSMENT"))
     _to_add(t, document, t.gettext("strengths, shortcomings and their causes"))
     _heading(document, t.gettext("III. TASKS FOR THE NEXT PERIOD"))

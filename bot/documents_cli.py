@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.admin_cli import _day
 from bot.app import App
 from bot.certificates import (
     CertificatesOff,
@@ -34,13 +35,6 @@ __all__ = ["COMMANDS", "add_parsers"]
 
 Command = Callable[[App, argparse.Namespace], Awaitable[int]]
 NO_KEY = "certificates: CERTIFICATE_SECRET is not set, so no certificate can be issued"
-
-
-def _day(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def add_parsers(commands: Any) -> None:

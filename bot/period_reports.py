@@ -117,6 +117,7 @@ async def write_period_report(
         await totals(session, scope, previous.first, previous.last),
     )
     charts = await period_charts(session, t, scope, name, first=period.first, last=period.last)
+    quiet, idle = await _quiet_units(session, scope, period, root.id if root else None)
     report = PeriodReport(
         letterhead=Letterhead(
             issuer=issuer,
@@ -143,7 +144,8 @@ async def write_period_report(
             "applied (then their estimated value), economic models by the jobs created (then "
             "their revenue); at most {n} of each kind."
         ).format(n=EXEMPLARY_PER_KIND),
-        quiet_units=await _quiet_units(session, scope, period),
+        quiet_units=quiet,
+        idle_units=idle,
         nominations=await _nominations(session, scope, period),
         awards=await _awards(session, scope, period),
         recipients=(superior,) if superior else (),
@@ -213,16 +215,15 @@ async def _exemplary(
 
 
 async def _quiet_units(
-    session: AsyncSession, scope: set[int] | None, period: Period
-) -> tuple[QuietUnit, ...]:
+    session: AsyncSession, scope: set[int] | None, period: Period, root: int | None
+) -> tuple[tuple[QuietUnit, ...], tuple[str, ...]]:
     """The units right below the report's unit (a branch counts for its commune) with the
-    fewest entries sent in the period; those with no member and no entry are left out."""
+    fewest entries sent in the period, and the names of those with neither a member nor an
+    entry (listed apart: they have not begun)."""
     groups = await ranking_groups(session, scope)
     reported = await reported_by_unit(session, scope, period.first, period.last)
     members = await members_by_unit(session, scope)
-    tops = {unit for unit, group in groups.items() if group == unit}
-    below = {group for group in groups.values()} - (tops if len(tops) == 1 else set())
-    counts = {group: [0, 0, 0] for group in below}
+    counts = {group: [0, 0, 0] for group in set(groups.values()) - {root}}
     for unit, group in groups.items():
         if group in counts:
             sent, approved = reported.get(unit, (0, 0))
@@ -236,7 +237,8 @@ async def _quiet_units(
         (QuietUnit(names[group], *values) for group, values in counts.items() if any(values)),
         key=lambda unit: (unit.reported, unit.approved, -unit.members, unit.name),
     )
-    return tuple(ranked[:QUIET_UNITS])
+    idle = sorted(names[group] for group, values in counts.items() if not any(values))
+    return tuple(ranked[:QUIET_UNITS]), tuple(idle)
 
 
 async def _nominations(

@@ -150,12 +150,17 @@ async def _check(ctx: Context, typed: str) -> list[Reply]:
     verdict = await check_code(ctx.session, ctx.config, typed)
     text = _answer(ctx, verdict)
     issued = verdict.certificate
-    if verdict.valid and issued is not None and ctx.person.is_admin:
+    if verdict.valid and issued is not None and _may_revoke(ctx, issued.member_id):
         return [
             Reply(text),
             *await start_form(ctx, "revoke_certificate", {"id": issued.id, "code": issued.code}),
         ]
     return [Reply(text)]
+
+
+def _may_revoke(ctx: Context, holder: int | None) -> bool:
+    """Admins revoke certificates, but nobody decides on their own: another admin does."""
+    return ctx.person.is_admin and (holder is None or holder != ctx.person.member_id)
 
 
 async def revoke_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:
@@ -185,8 +190,16 @@ async def revoke_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     an admin; audited."""
     if not str(answers["action"]).startswith(REVOKE) or answers.get("confirm") != "yes":
         return [menu_reply(ctx, ctx._("Nothing was changed."))]
-    if not ctx.person.is_admin:
-        return [Reply(ctx._("Only admins can revoke certificates."))]
+    certificate = await ctx.session.get(Certificate, int(answers["id"]))
+    if certificate is None or not _may_revoke(ctx, certificate.member_id):
+        return [
+            Reply(
+                ctx._(
+                    "Only admins can revoke certificates, and never their own: another admin "
+                    "decides."
+                )
+            )
+        ]
     revoked = await revoke(
         ctx.session,
         ctx.config,
@@ -294,3 +307,9 @@ def register(router: Router) -> None:
         members_only=True,
     )
     router.command("verify", verify_command, N_("check a certificate's code"))
+    router.menu_item(
+        "certificate",
+        N_("🎖 My certificate"),
+        ask_certificate,
+        visible=lambda ctx: ctx.person.registered,
+    )

@@ -12,7 +12,6 @@ import io
 import re
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,15 +54,9 @@ CODE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}")
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
+    """The test's config with a certificate key and a public verify address (the `app`
+    fixture is built from it)."""
     return make_config(tmp_path, **ENV)
-
-
-@pytest.fixture
-async def app(config: Config) -> AsyncIterator[App]:
-    app = build_app(config)
-    await app.prepare()
-    yield app
-    await app.close()
 
 
 def joined(replies: list[Reply]) -> str:
@@ -556,3 +549,45 @@ async def test_run_serves_the_verify_page_beside_the_channels(
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_a_double_tap_issues_one_certificate(app: App) -> None:
+    mai = await volunteer_member(app)
+    await mai.send("/certificate")
+    first = await mai.press("f:certificate:period:year")
+    again = await mai.press("f:certificate:period:year")  # the same button, tapped twice
+    assert pdf_of(first)[1]
+    assert not any(reply.document for reply in again)  # the form is over: nothing more
+    async with app.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Certificate)) == 1
+
+
+async def test_two_admins_revoking_at_once_the_first_decides(app: App) -> None:
+    code = await certificate_of_mai(app)
+    admins = [Chat(app, "ha"), Chat(app, "son")]
+    for admin, name in zip(admins, ("Nông Thị Hà", "Lý Văn Sơn"), strict=True):
+        await register(admin, name, "dong kinh")
+        await give_to(app, admin.user, "admin")
+        await admin.send(f"/verify {code}")
+        await admin.send("1")
+        await admin.send(f"Lý do của {name}")
+    answers = [joined(replies) for replies in await asyncio.gather(*(a.send("1") for a in admins))]
+    assert sum("Đã thu hồi giấy chứng nhận" in answer for answer in answers) == 1
+    assert sum("đã bị thu hồi từ ngày" in answer for answer in answers) == 1
+    async with app.db.read() as session:
+        actions = (await session.scalars(select(AuditRecord.action))).all()
+    assert actions.count("certificate.revoked") == 1
+
+
+async def test_nobody_revokes_their_own_certificate(app: App) -> None:
+    code = await certificate_of_mai(app)
+    await give_to(app, "local", "admin")  # Mai is an admin too
+    mine = await Chat(app, "local").send(f"/verify {code}")
+    assert len(mine) == 1 and "hợp lệ" in joined(mine)  # nothing to revoke
+    # A revoke button forged for her own certificate acts on nothing.
+    async with app.db.read() as session:
+        certificate_id = (await session.scalars(select(Certificate.id))).one()
+    forged = await Chat(app, "local").press(f"f:revoke_certificate:action:revoke:{certificate_id}")
+    assert "Đã thu hồi" not in joined(forged)
+    async with app.db.read() as session:
+        assert (await session.scalars(select(Certificate.revoked_at))).one() is None

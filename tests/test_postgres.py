@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import io
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from docx import Document as open_docx
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -23,7 +25,9 @@ from bot.app import App, build_app
 from bot.channels.console import parse_line
 from bot.config import Config, DatabaseConfig
 from bot.evidence import EvidenceStore
+from bot.period_reports import Period, write_period_report
 from models import Broadcast, Campaign, Consent, Entry, EntryFile, Identity, Member, Unit
+from models.entries import Reviewer, decide
 from models.outbox import audience, due_messages, enqueue_broadcast
 from models.units import search_units
 from tests.conftest import make_config
@@ -212,3 +216,47 @@ async def test_what_postgresql_would_refuse_is_checked_first_on_both(either: App
     assert evidence.original_name is not None
     assert len(evidence.original_name) == 255
     assert evidence.original_name.endswith("….pdf")
+
+
+async def test_certificates_and_the_period_report_on_postgresql(pg_config: Config) -> None:
+    """The JSON measures that rank exemplary entries, the totals by unit and the register of
+    certificates, on PostgreSQL."""
+    verify = dataclasses.replace(pg_config.verify, secret="k" * 32)
+    app = build_app(dataclasses.replace(pg_config, verify=verify))
+    try:
+        await app.prepare()
+        user = f"pg-{uuid.uuid4().hex[:8]}"  # the server's database is shared by these tests
+        chat = Chat(app, user)
+        await run(chat, ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"))
+        activity = f"Sửa đường {user}"
+        await run(chat, ("/report", "2", activity, *VOLUNTEER[1:], "1"))
+        async with app.db.write() as session:
+            entry = (await session.scalars(select(Entry).where(Entry.title == activity))).one()
+            await decide(
+                session,
+                entry.id,
+                version=1,
+                who=Reviewer(scope=None, member_id=None),
+                approve=True,
+                reason=None,
+                actor="test",
+                tz=app.config.tz,
+            )
+        await run(chat, ("/certificate",))
+        replies = await run(chat, ("1",))
+        (document,) = [reply.document for reply in replies if reply.document is not None]
+        code = document.file_name.removeprefix("giay-chung-nhan-").removesuffix(".pdf")
+        assert "hợp lệ" in joined(await Chat(app, "someone").send(f"/verify {code}"))
+        happened = entry.happened_on
+        async with app.db.read() as session:
+            content = await write_period_report(
+                session,
+                app.catalogs.translator("vi", app.config.tz),
+                unit=None,
+                scope=None,
+                period=Period.of_days(happened, happened),
+                today=happened,
+            )
+        assert activity in "\n".join(p.text for p in open_docx(io.BytesIO(content)).paragraphs)
+    finally:
+        await app.close()
