@@ -175,8 +175,9 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     """Runs every configured channel (Telegram, Zalo) in this process, and the verify page
     when verify.listen is set; with no channel, the console chat."""
     verify = app.config.verify
-    page = VerifyServer(app) if verify.listen_host else None
-    if page is not None and verify.listen_host:
+    page = None
+    if verify.listen_host:
+        page = VerifyServer(app)
         page.start(verify.listen_host, verify.listen_port)
     try:
         return await _run_channels(app, args)

@@ -32,7 +32,6 @@ def register_all(router: Router) -> None:
     registration.register(router)
     reporting.register(router)
     my_entries.register(router)
-    certificates.register(router)  # /certificate for members, /verify for anyone
     review.register(router)
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
@@ -46,4 +45,7 @@ def register_all(router: Router) -> None:
     profile.register(router)
     language.register(router)
     privacy.register(router)
+    # /certificate for members, /verify for anyone: last before help in the menu, so that
+    # the numbers people have learnt for the others stay.
+    certificates.register(router)
     router.menu_item("help", N_("❓ Help"), start.show_help)

@@ -66,7 +66,9 @@ log = logging.getLogger(__name__)
 
 # Commands each role may use. Anything else, including every command added later, must be
 # refused to that role: secure by default, so a new command fails here until classified.
-PUBLIC_COMMANDS = frozenset({"start", "join", "menu", "help", "cancel", "back", "language"})
+PUBLIC_COMMANDS = frozenset(
+    {"start", "join", "menu", "help", "cancel", "back", "language", "verify"}
+)
 MEMBER_COMMANDS = PUBLIC_COMMANDS | {
     "report",
     "myentries",
@@ -76,6 +78,7 @@ MEMBER_COMMANDS = PUBLIC_COMMANDS | {
     "deleteme",
     "withdrawconsent",
     "stop",
+    "certificate",
 }
 SECRETARY_COMMANDS = MEMBER_COMMANDS | {
     "review",
@@ -85,9 +88,12 @@ SECRETARY_COMMANDS = MEMBER_COMMANDS | {
     "stats",
     "units",
     "export",
+    "periodreport",
 }
 STRANGER_MENU = frozenset({"register", "language", "help"})
-MEMBER_MENU = frozenset({"report", "entries", "totals", "profile", "language", "help"})
+MEMBER_MENU = frozenset(
+    {"report", "entries", "totals", "certificate", "profile", "language", "help"}
+)
 SECRETARY_MENU = MEMBER_MENU | {"review", "invite", "broadcast", "stats", "export"}
 ALLOWED_COMMANDS = {
     "stranger": PUBLIC_COMMANDS,

@@ -31,7 +31,7 @@ from bot.certificates import (
     issue_award_certificate,
 )
 from bot.channels.console import render
-from bot.config import Config
+from bot.config import Config, ConfigError, load
 from bot.events import Reply
 from bot.verify_page import VerifyServer
 from models.entries import Reviewer, current_campaign, decide, save_entry
@@ -591,3 +591,25 @@ async def test_nobody_revokes_their_own_certificate(app: App) -> None:
     assert "Đã thu hồi" not in joined(forged)
     async with app.db.read() as session:
         assert (await session.scalars(select(Certificate.revoked_at))).one() is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "env", "problem"),
+    [
+        ("", {"CERTIFICATE_SECRET": "short"}, "CERTIFICATE_SECRET: at least 16 characters"),
+        ('public_url = "thidua.vn/verify"', {}, "verify.public_url: must be an https://"),
+        ('listen = "8445"', {}, 'verify.listen: must be "host:port"'),
+        ('listen = "127.0.0.1:99999"', {}, 'verify.listen: must be "host:port"'),
+    ],
+)
+def test_bad_certificate_settings_name_the_key(
+    tmp_path: Path, setting: str, env: dict[str, str], problem: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[verify]\n{setting}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load(path, env)
+    listening = tmp_path / "ok.toml"
+    listening.write_text('[verify]\nlisten = "[::1]:8445"\n', encoding="utf-8")
+    verify = load(listening, {}).verify
+    assert (verify.listen_host, verify.listen_port) == ("::1", 8445)
