@@ -113,17 +113,30 @@ SENTENCES = (
     "Thu nhập của các hộ tham gia tăng khoảng hai mươi phần trăm so với năm trước.",
 )
 STATUSES = ("approved",) * 12 + ("submitted",) * 4 + ("rejected", "resubmitted", "withdrawn")
+WAITING = ("submitted", "resubmitted")  # domain.vocabulary.OPEN: shown apart in the summary
 KIND_SHARES = ("volunteer",) * 5 + ("initiative",) * 3 + ("economic_model",) * 2
 HEADLINES = {"initiative": "title", "volunteer": "activity", "economic_model": "name"}
 START = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
 SPAN_SECONDS = int((dt.datetime(2026, 11, 1, tzinfo=dt.UTC) - START).total_seconds())
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+# The shape of the generated data: part of the cached database's name, so that data made by an
+# older generator is made again rather than reused (changed when the generator changes).
+GENERATION = 2  # 2: when entries happened, their reviewing units, own and collective hours
 
 
 class _Generator:
     """Entries as the dialogue stores them: text, money (đồng, int), dates (ISO), counts."""
 
-    def __init__(self, rng: random.Random, units: list[int], members: dict[int, list[int]]):
+    def __init__(
+        self,
+        rng: random.Random,
+        units: list[int],
+        members: dict[int, list[int]],
+        parents: dict[int, int | None],
+        kinds: dict[str, Any],
+    ):
         self.rng, self.units, self.members = rng, units, members
+        self.parents, self.kinds = parents, kinds  # each unit's parent; domain.kinds.KINDS
 
     def name(self) -> str:
         return " ".join(self.rng.choice(part) for part in (FAMILY, MIDDLE, GIVEN))
@@ -138,8 +151,11 @@ class _Generator:
     def money(self, low: int, high: int) -> int:
         return self.rng.randint(low, high) * 100_000
 
-    def day(self) -> str:
-        return (START + dt.timedelta(days=self.rng.randrange(2100))).date().isoformat()
+    def day(self, sent: dt.date, *, late: float) -> str:
+        """The day something reported on `sent` happened: that day or the few before, or
+        with the chance `late` weeks to a year before (not before the movement began)."""
+        back = self.rng.randint(7, 365) if self.rng.random() < late else self.rng.randint(0, 6)
+        return max(sent - dt.timedelta(days=back), START.date()).isoformat()
 
     def place(self) -> dict[str, Any]:
         if self.rng.random() < 0.1:  # shared from the phone's map
@@ -163,7 +179,9 @@ class _Generator:
             for position in range(self.rng.randint(1, 3))
         ]
 
-    def answers(self, kind: str, entry_id: int) -> dict[str, Any]:
+    def answers(
+        self, kind: str, entry_id: int, *, collective: bool, unit_id: int, sent: dt.date
+    ) -> dict[str, Any]:
         rng = self.rng
         if kind == "initiative":
             return {
@@ -174,19 +192,26 @@ class _Generator:
                 "scope": rng.choice(("unit", "commune", "province")),
                 "effect": self.text(1),
                 "value": self.money(1, 500) if rng.random() < 0.7 else None,
-                "applied_on": self.day(),
+                "applied_on": self.day(sent, late=1.0),
                 # A few start as a formula would (the export neutralises those).
                 "coauthors": rng.choice((None, None, self.name(), "- " + self.name())),
                 "evidence": self.evidence(entry_id),
             }
         if kind == "volunteer":
-            participants = rng.randint(3, 120)
+            hours = rng.choice((1.5, 2.0, 3.0, 4.0, 6.0, 8.0))
+            # A member gives their own hours; a secretary filing for the unit, participants
+            # and the hours each gave.
+            counted = (
+                {"participants": rng.randint(3, 120), "hours": hours}
+                if collective
+                else {"organised": rng.choice(("yes", "no")), "own_hours": hours}
+            )
             return {
+                **({"on_behalf": str(unit_id)} if collective else {}),
                 "activity": self.headline(ACTIVITIES),
-                "date": self.day(),
+                "date": self.day(sent, late=0.1),
                 "place": self.place(),
-                "participants": participants,
-                "hours": rng.choice((1.5, 2.0, 3.0, 4.0, 6.0, 8.0)),
+                **counted,
                 "beneficiaries": rng.randint(0, 2_000),
                 "value": self.money(5, 200) if rng.random() < 0.4 else None,
                 "description": self.text(2),
@@ -208,14 +233,16 @@ class _Generator:
         }
 
     def entry(self, entry_id: int, campaign_id: int) -> dict[str, Any]:
+        """An entry: it happened on its kind's date answer, else the day it was sent; it
+        waits for its unit's reviewers, or the level above's when it is collective (no one
+        here is a secretary: models.entries.review_unit_for)."""
         rng = self.rng
         kind = rng.choice(KIND_SHARES)
         unit_id = rng.choice(self.units)
         collective = rng.random() < 0.1
-        answers = self.answers(kind, entry_id)
-        if collective:
-            answers = {"on_behalf": str(unit_id), **answers}
         submitted = START + dt.timedelta(seconds=rng.randrange(SPAN_SECONDS))
+        sent = submitted.astimezone(LOCAL).date()
+        answers = self.answers(kind, entry_id, collective=collective, unit_id=unit_id, sent=sent)
         reporter = None if rng.random() < 0.01 else rng.choice(self.members[unit_id])
         return {
             "id": entry_id,
@@ -225,6 +252,8 @@ class _Generator:
             "unit_id": unit_id,
             "campaign_id": campaign_id,
             "collective": collective,
+            "happened_on": self.kinds[kind].happened_on(answers) or sent,
+            "review_unit_id": self.parents[unit_id] if collective else unit_id,
             "title": answers[HEADLINES[kind]],
             "answers": answers,
             "version": 1,
@@ -237,9 +266,9 @@ def prepare(rows: int, data_dir: Path) -> Path:
     """The folder of the database of `rows` entries (generated on first use) at the current
     schema, with layout.json: the columns of each kind, for the bare variants (which import
     nothing of the bot, so that their memory is the libraries' alone)."""
-    folder = data_dir / f"entries-{rows}"
+    folder = data_dir / f"entries-{rows}-g{GENERATION}"
     if not (folder / "bench.sqlite3").is_file():
-        partial = data_dir / f"entries-{rows}.partial"
+        partial = data_dir / f"entries-{rows}-g{GENERATION}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         started = time.perf_counter()
@@ -269,6 +298,7 @@ def _fill(path: Path, rows: int) -> None:
     """Members and entries with SQLAlchemy Core executemany (the ORM's add_all is far slower)."""
     from sqlalchemy import create_engine, insert, select  # noqa: PLC0415
 
+    from domain.kinds import KINDS  # noqa: PLC0415
     from models.tables import Campaign, Entry, EntryFile, Member, Unit  # noqa: PLC0415
 
     rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not a secret)
@@ -276,6 +306,7 @@ def _fill(path: Path, rows: int) -> None:
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         units = list(connection.scalars(select(Unit.id).where(Unit.kind != "province")))
+        parents = dict(connection.execute(select(Unit.id, Unit.parent_id)).all())
         campaign_id = connection.scalar(select(Campaign.id).where(Campaign.is_default))
         assert campaign_id is not None
         registered = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
@@ -296,7 +327,7 @@ def _fill(path: Path, rows: int) -> None:
         members: dict[int, list[int]] = {}
         for member_id, unit_id in connection.execute(select(Member.id, Member.unit_id)):
             members.setdefault(unit_id, []).append(member_id)
-    generator = _Generator(rng, units, members)
+    generator = _Generator(rng, units, members, parents, KINDS)
     for first in range(1, rows + 1, BATCH):
         batch = [
             generator.entry(n, campaign_id) for n in range(first, min(first + BATCH, rows + 1))
@@ -476,7 +507,7 @@ def _bare_xlsx(path: Path, out: Path, layout: _BareLayout) -> int:
         sheet.write_row(0, 0, [*BARE_HEADERS, *(f.name for f in fields)], bold)
         sheet.freeze_panes(1, 0)
         sheets[kind], next_row[kind] = sheet, 1
-    totals: Counter[tuple[str, str]] = Counter()
+    counted = _BareSummary(list(columns))
     rows = 0
     for (
         entry_id,
@@ -491,7 +522,7 @@ def _bare_xlsx(path: Path, out: Path, layout: _BareLayout) -> int:
         files,
     ) in _bare_rows(path, layout.tz):
         rows += 1
-        totals[(unit, kind)] += 1
+        counted.add(unit, kind, status)
         sheet, number = sheets[kind], next_row[kind]
         next_row[kind] = number + 1
         sheet.write_number(number, 0, entry_id)
@@ -522,13 +553,34 @@ def _bare_xlsx(path: Path, out: Path, layout: _BareLayout) -> int:
                 sheet.write_string(number, column, value)
     for kind, sheet in sheets.items():
         sheet.autofilter(0, 0, next_row[kind] - 1, len(BARE_HEADERS) + len(columns[kind]) - 1)
-    units = sorted({unit for unit, _ in totals})
-    summary.write_row(0, 0, ["Unit", *columns, "Total"], bold)
-    for number, unit in enumerate(units, start=1):
-        counts = [totals[(unit, kind)] for kind in columns]
-        summary.write_row(number, 0, [unit, *counts, sum(counts)])
+    counted.write(summary, bold)
     book.close()
     return rows
+
+
+class _BareSummary:
+    """The summary sheet: approved entries per unit and kind with their total, and the
+    entries waiting for review apart."""
+
+    def __init__(self, kinds: list[str]) -> None:
+        self.kinds = kinds
+        self.approved: Counter[tuple[str, str]] = Counter()
+        self.waiting: Counter[str] = Counter()
+
+    def add(self, unit: str, kind: str, status: str) -> None:
+        if status == "approved":
+            self.approved[(unit, kind)] += 1
+        elif status in WAITING:
+            self.waiting[unit] += 1
+
+    def write(self, sheet: Any, bold: Any) -> None:
+        kinds = self.kinds
+        headers = ["Unit", *(f"{kind}: approved" for kind in kinds), "Total approved", "Waiting"]
+        sheet.write_row(0, 0, headers, bold)
+        units = sorted({unit for unit, _ in self.approved} | set(self.waiting))
+        for number, unit in enumerate(units, start=1):
+            counts = [self.approved[(unit, kind)] for kind in kinds]
+            sheet.write_row(number, 0, [unit, *counts, sum(counts), self.waiting[unit]])
 
 
 def _bare_csv(path: Path, out: Path, layout: _BareLayout) -> int:
@@ -714,7 +766,7 @@ def main() -> None:
     # starts processes and reads their reports, and stays far below any child.
     generate = [sys.executable, "-m", "bench.export", "--generate", "--rows", str(args.rows)]
     subprocess.run([*generate, "--data-dir", str(args.data_dir)], check=True)  # noqa: S603
-    folder = args.data_dir / f"entries-{args.rows}"
+    folder = args.data_dir / f"entries-{args.rows}-g{GENERATION}"
     warm(folder / "bench.sqlite3")
     load_before = os.getloadavg()[0]
     runs: dict[str, list[Measured]] = {variant: [] for variant in VARIANTS}

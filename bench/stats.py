@@ -5,12 +5,15 @@ what keeping the totals costs a submission.
     .venv/bin/python -m bench.stats [--entries 2000000] [--members 200000]
 
 The database is a SQLite file made by the project's migrations (with the shipped units and the
-default campaign), filled once with Core executemany and kept, keyed by size and by the last
-month it covers, under the temporary folder (`--data-dir`), so reruns start at once. Its
-`stat_totals` and `reporter_months` are computed in bulk while the entries are generated, then
-checked against a GROUP BY recount of every entry. A newer revision than the data is applied
-to it, as the bot does on start. Each run works on a copy of it (the write measurements add
-entries) through the project's async `Database`, as the bot does.
+default campaign, a secretary for every unit with members and an admin), filled once with
+Core executemany and kept, keyed by size, by the last month it covers and by the generator's
+GENERATION, under the temporary folder (`--data-dir`), so reruns start at once. Its
+`stat_totals` (by the month entries happened) and `reporter_months` (by the month they were
+sent) are computed in bulk while the entries are generated, then checked against a GROUP BY
+recount of every entry, and a sample of the entries' reviewing units against
+`review_unit_for`. A newer revision than the data is applied to it, as the bot does on start.
+Each run works on a copy of it (the write measurements add entries) through the project's
+async `Database`, as the bot does.
 
 Every query is timed from opening the read transaction to closing it, `--runs` times after a
 few warm-up runs. The naive figures (GROUP BY over `entries`, answers read with json_extract)
@@ -49,14 +52,18 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App, build_app
 from bot.statistics import CHART_MONTHS, ranking_groups
-from models.entries import save_entry, scope_unit_ids
+from domain.figures import Figures, figures_of
+from domain.kinds import BEHALF
+from domain.kinds import KINDS as ENTRY_KINDS
+from domain.vocabulary import Role, Status
+from models.entries import review_unit_for, save_entry, scope_unit_ids
 from models.stats import (
     COUNTED,
-    Figures,
     leaderboard,
     monthly_entries,
     silent_members,
@@ -66,8 +73,10 @@ from models.stats import (
 from models.tables import (
     Campaign,
     Entry,
+    Identity,
     Member,
     ReporterMonth,
+    RoleGrant,
     StatTotal,
     Unit,
 )
@@ -79,6 +88,10 @@ LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 # The province's clocks have kept UTC+7 since 1975, so SQL can shift stored UTC times by it.
 LOCAL_SHIFT = "+7 hours"
 FIRST_MONTH = (2021, 1)
+FIRST_DAY = dt.date(2021, 1, 1)  # the earliest day the report form accepts
+# The shape of the generated data: part of the cached database's name, so that data made by an
+# older generator is made again rather than reused (changed when the generator changes).
+GENERATION = 2  # 2: when entries happened, their reviewing units, own and collective hours
 BATCH = 20_000  # rows per INSERT executemany (and per commit) while generating
 WARM_UP = 3
 SEED = 20261127
@@ -162,9 +175,12 @@ def months_until(now: dt.datetime) -> list[Month]:
 class Generator:
     """Entries as the dialogue stores them, and the totals they add up to."""
 
-    def __init__(self, rng: random.Random, months: list[Month]) -> None:
+    def __init__(
+        self, rng: random.Random, months: list[Month], parents: dict[int, int | None]
+    ) -> None:
         self.rng = rng
         self.months = months
+        self.parents = parents  # each unit's parent
         # The movement grew: three times as many entries now as in its first month.
         weights = [
             (1 + 2 * n / max(1, len(months) - 1)) * SEASON.get(int(m.key[5:]), 1.0)
@@ -179,15 +195,27 @@ class Generator:
     def headline(self, patterns: tuple[str, ...]) -> str:
         return self.rng.choice(patterns).format(v=self.rng.choice(VILLAGES))
 
-    def answers(self, kind: str) -> dict[str, Any]:
+    def answers(
+        self, kind: str, *, collective: bool, unit_id: int, sent: dt.date
+    ) -> dict[str, Any]:
+        """The answers of an entry sent on a (local) day: a volunteer entry records its
+        reporter's own hours, or, filed for a unit, participants and hours each."""
         rng = self.rng
         text = " ".join(rng.choice(SENTENCES) for _ in range(2))
         if kind == "volunteer":
-            return {
+            answers: dict[str, Any] = {BEHALF: str(unit_id)} if collective else {}
+            answers |= {
                 "activity": self.headline(ACTIVITIES),
+                "date": self.day_before(sent, late=0.1).isoformat(),
                 "place": f"Thôn {rng.choice(VILLAGES)}",
-                "participants": min(200, int(rng.lognormvariate(2.7, 0.7)) + 1),
-                "hours": rng.choice((1.5, 2.0, 3.0, 4.0, 6.0, 8.0)),
+            }
+            hours = rng.choice((1.5, 2.0, 3.0, 4.0, 6.0, 8.0))
+            if collective:
+                participants = min(200, int(rng.lognormvariate(2.7, 0.7)) + 1)
+                answers |= {"participants": participants, "hours": hours}
+            else:
+                answers |= {"organised": rng.choice(("yes", "no")), "own_hours": hours}
+            return answers | {
                 # Optional in the form: a clean-up may help no one in particular.
                 "beneficiaries": rng.randint(0, 2_000) if rng.random() < 0.8 else None,
                 "description": text,
@@ -210,14 +238,34 @@ class Generator:
             "problem": text,
             "solution": text,
             "scope": rng.choice(("unit", "commune", "province")),
+            # Reported once it has shown an effect: weeks to a year after it was first applied.
+            "applied_on": self.day_before(sent, late=1.0).isoformat(),
         }
 
-    def entry(self, month: Month, reporter: int, unit_id: int, campaign_id: int) -> dict[str, Any]:
+    def day_before(self, sent: dt.date, *, late: float) -> dt.date:
+        """The day something happened that was reported on `sent`: mostly that day or the
+        few before; with the chance `late`, weeks or months before (as the form allows, not
+        before the movement's first day)."""
+        rng = self.rng
+        back = rng.randint(7, 365) if rng.random() < late else rng.randint(0, 6)
+        return max(sent - dt.timedelta(days=back), FIRST_DAY)
+
+    def entry(
+        self, month: Month, reporter: int, unit_id: int, campaign_id: int, secretary: int
+    ) -> dict[str, Any]:
+        """An entry of a member, or one filed for the unit by its secretary (collective): it
+        happened on the kind's date answer, else the day it was sent, and waits for the
+        reviewers of the unit, or of the unit above when it is its secretary's own work
+        (models.entries.review_unit_for, with secretaries leading their own unit only)."""
         rng = self.rng
         kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
         status = rng.choices(STATUSES, RECENT_WEIGHTS if month.recent else DECIDED_WEIGHTS)[0]
-        answers = self.answers(kind)
+        collective = rng.random() < 0.1
+        if collective:
+            reporter = secretary
         submitted = month.start + dt.timedelta(seconds=rng.randrange(month.seconds))
+        sent = submitted.astimezone(LOCAL).date()
+        answers = self.answers(kind, collective=collective, unit_id=unit_id, sent=sent)
         decided = status in ("approved", "rejected")
         return {
             "kind": kind,
@@ -226,8 +274,10 @@ class Generator:
             "reporter_id": None if status == "approved" and rng.random() < 0.005 else reporter,
             "unit_id": unit_id,
             "campaign_id": campaign_id,
-            "collective": rng.random() < 0.1,
-            "title": next(iter(answers.values())),
+            "collective": collective,
+            "happened_on": ENTRY_KINDS[kind].happened_on(answers) or sent,
+            "review_unit_id": self.parents[unit_id] if reporter == secretary else unit_id,
+            "title": answers[ENTRY_KINDS[kind].headline],
             "answers": answers,
             "version": 2 if status == "resubmitted" else 1,
             "submitted_at": submitted,
@@ -249,7 +299,7 @@ def _cumulative(weights: list[float]) -> list[float]:
 def database_for(entries: int, members: int, data_dir: Path, now: dt.datetime) -> Path:
     """The generated database of this size up to this month, made on first use."""
     months = months_until(now)
-    name = f"entries-{entries}-members-{members}-to-{months[-1].key}"
+    name = f"entries-{entries}-members-{members}-to-{months[-1].key}-g{GENERATION}"
     path = data_dir / name / "bench.sqlite3"
     if path.is_file():
         asyncio.run(_migrate(path.parent))  # revisions newer than the data, as the bot would
@@ -265,6 +315,7 @@ def database_for(entries: int, members: int, data_dir: Path, now: dt.datetime) -
         _fill(engine, entries, members, months)
         print(f"  generated in {time.perf_counter() - started:.0f} s; checking the totals")
         _check_totals(engine)
+        asyncio.run(_check_review_units(partial, entries))
         with engine.connect() as connection:
             # No ANALYZE: the bot never runs it, so the planner works without statistics.
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -285,11 +336,13 @@ async def _migrate(folder: Path) -> None:
 
 
 def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> None:
-    """Members, entries, and their totals and reporters computed in the same pass."""
+    """Members, each unit's secretary and an admin, entries, and their totals and reporters
+    computed in the same pass."""
     rng = random.Random(SEED)  # noqa: S311 (reproducible test data, not a secret)
-    generator = Generator(rng, months)
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
+        parents = dict(connection.execute(select(Unit.id, Unit.parent_id)).all())
+        generator = Generator(rng, months, parents)
         units = connection.execute(
             select(Unit.id, Unit.kind).where(Unit.kind != "province").order_by(Unit.id)
         ).all()
@@ -318,6 +371,7 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
         for first in range(0, members, BATCH):
             connection.execute(insert(Member), people[first : first + BATCH])
         member_units = dict(connection.execute(select(Member.id, Member.unit_id)).all())
+        secretaries = _appoint(connection, member_units)
     communes = [unit_id for unit_id, kind in units if kind == "commune"]
     quiet = set(rng.sample(communes, min(QUIET_UNITS, len(communes))))
     quiet_from = months[-2].key if len(months) > 1 else months[-1].key
@@ -342,10 +396,14 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
             while unit_id in quiet and month.key >= quiet_from:
                 reporter = rng.choices(reporters, cum_weights=activity)[0]
                 unit_id = member_units[reporter]
-            row = generator.entry(month, reporter, unit_id, campaign_id)
-            sums[(unit_id, month.key, row["kind"], row["status"])].add(Figures.of(row["answers"]))
+            row = generator.entry(month, reporter, unit_id, campaign_id, secretaries[unit_id])
+            # As models.stats.tally counts it: in the month it happened, by the kind's rules.
+            happened = row["happened_on"].strftime("%Y-%m")
+            sums[(unit_id, happened, row["kind"], row["status"])].add(
+                figures_of(row["kind"], row["answers"], collective=row["collective"])
+            )
             if row["reporter_id"] is not None:
-                reported.add((reporter, month.key))
+                reported.add((row["reporter_id"], month.key))  # the month it was sent
             batch.append(row)
         with engine.begin() as connection:
             connection.exec_driver_sql("PRAGMA synchronous=OFF")
@@ -368,6 +426,36 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
             connection.execute(insert(ReporterMonth), rows[first : first + BATCH * 5])
 
 
+def _appoint(connection: Any, member_units: dict[int, int]) -> dict[int, int]:
+    """A secretary for every unit with members (its first member, with a Telegram account)
+    and one admin of the provincial Youth Union (an account that is no member); the member
+    id of each unit's secretary."""
+    secretaries: dict[int, int] = {}
+    for member_id, unit_id in sorted(member_units.items()):
+        secretaries.setdefault(unit_id, member_id)
+    accounts = [
+        {"channel": "telegram", "user_id": f"bench-{member_id}", "member_id": member_id}
+        for member_id in secretaries.values()
+    ]
+    identities = connection.execute(
+        insert(Identity).returning(Identity.id, Identity.member_id, sort_by_parameter_order=True),
+        [*accounts, {"channel": "telegram", "user_id": "bench-admin", "member_id": None}],
+    ).all()
+    connection.execute(
+        insert(RoleGrant),
+        [
+            {
+                "identity_id": identity_id,
+                "role": Role.ADMIN if member_id is None else Role.SECRETARY,
+                "unit_id": None if member_id is None else member_units[member_id],
+                "granted_by": "bench",
+            }
+            for identity_id, member_id in identities
+        ],
+    )
+    return secretaries
+
+
 def _local_month(column: Any) -> ColumnElement[str]:
     return func.strftime("%Y-%m", column, LOCAL_SHIFT)
 
@@ -376,15 +464,30 @@ def _answer(name: str) -> ColumnElement[Any]:
     return func.json_extract(Entry.answers, f"$.{name}")
 
 
+def _happened_month() -> ColumnElement[str]:
+    return func.strftime("%Y-%m", Entry.happened_on)
+
+
 def _recount_columns() -> list[ColumnElement[Any]]:
-    """What Figures.of adds up, as SQL aggregates over entries."""
+    """What domain.figures.figures_of adds up, as SQL aggregates over entries: a volunteer
+    entry counts its reporter with their own hours or, filed for a unit, its participants
+    times the hours each gave, and its beneficiaries; an economic model its jobs and
+    revenue."""
+    volunteer, model = Entry.kind == "volunteer", Entry.kind == "economic_model"
+    collective = volunteer & Entry.collective.is_(True)
+    participants = sql_case((collective, _answer("participants")), (volunteer, 1), else_=0)
+    hours = sql_case(
+        (collective, _answer("hours") * _answer("participants")),
+        (volunteer, func.coalesce(_answer("own_hours"), _answer("hours"))),
+        else_=0.0,
+    )
     return [
         func.count(),
-        func.coalesce(func.sum(_answer("participants")), 0),
-        func.coalesce(func.sum(_answer("hours") * _answer("participants")), 0.0),
-        func.coalesce(func.sum(_answer("beneficiaries")), 0),
-        func.coalesce(func.sum(_answer("jobs")), 0),
-        func.coalesce(func.sum(_answer("revenue")), 0),
+        func.coalesce(func.sum(participants), 0),
+        func.coalesce(func.sum(hours), 0.0),
+        func.coalesce(func.sum(sql_case((volunteer, _answer("beneficiaries")))), 0),
+        func.coalesce(func.sum(sql_case((model, _answer("jobs")))), 0),
+        func.coalesce(func.sum(sql_case((model, _answer("revenue")))), 0),
     ]
 
 
@@ -397,15 +500,16 @@ def _same(found: Figures, expected: Figures) -> bool:
 
 
 def _check_totals(engine: Engine) -> None:
-    """Every row of stat_totals and reporter_months equals a recount of the entries."""
-    month = _local_month(Entry.submitted_at)
+    """Every row of stat_totals (the month things happened) and reporter_months (the month
+    they were sent) equals a recount of the entries."""
+    happened, sent = _happened_month(), _local_month(Entry.submitted_at)
     with engine.connect() as connection:
         recount = {
             (unit_id, key, kind, status): Figures(*values)
             for unit_id, key, kind, status, *values in connection.execute(
                 select(
-                    Entry.unit_id, month, Entry.kind, Entry.status, *_recount_columns()
-                ).group_by(Entry.unit_id, month, Entry.kind, Entry.status)
+                    Entry.unit_id, happened, Entry.kind, Entry.status, *_recount_columns()
+                ).group_by(Entry.unit_id, happened, Entry.kind, Entry.status)
             )
         }
         names = [getattr(StatTotal, f.name) for f in dataclasses.fields(Figures)]
@@ -420,7 +524,7 @@ def _check_totals(engine: Engine) -> None:
         assert kept.keys() == recount.keys(), "stat_totals rows differ from the entries"
         wrong = [key for key, figures in recount.items() if not _same(kept[key], figures)]
         assert not wrong, f"stat_totals differ from a recount at {wrong[:5]}"
-        pairs = select(Entry.reporter_id, month).where(Entry.reporter_id.is_not(None))
+        pairs = select(Entry.reporter_id, sent).where(Entry.reporter_id.is_not(None))
         kept_pairs = select(ReporterMonth.member_id, ReporterMonth.month)
         assert connection.scalar(
             select(func.count()).select_from(pairs.distinct().subquery())
@@ -428,6 +532,28 @@ def _check_totals(engine: Engine) -> None:
         missing = pairs.except_(kept_pairs).subquery()
         assert connection.scalar(select(func.count()).select_from(missing)) == 0
     print(f"  stat_totals: {len(kept):,} rows equal to a recount of every entry")
+
+
+async def _check_review_units(folder: Path, entries: int, sample: int = 1_000) -> None:
+    """A sample of the entries waits for the unit save_entry would have sent it to."""
+    app = build_app(make_config(folder, DATABASE_URL=_url(folder / "bench.sqlite3")))
+    chosen = random.Random(SEED).sample(range(1, entries + 1), min(sample, entries))  # noqa: S311
+    try:
+        async with app.db.read() as session:
+            rows = await session.execute(
+                select(
+                    Entry.unit_id, Entry.reporter_id, Entry.collective, Entry.review_unit_id
+                ).where(Entry.id.in_(chosen), Entry.reporter_id.is_not(None))
+            )
+            for unit_id, reporter_id, collective, review_unit_id in rows.all():
+                assert reporter_id is not None
+                routed = await review_unit_for(
+                    session, unit_id, reporter_id=reporter_id, collective=collective
+                )
+                assert routed == review_unit_id, (unit_id, reporter_id, collective)
+    finally:
+        await app.close()
+    print(f"  review units: a sample of {len(chosen):,} entries routed as save_entry routes them")
 
 
 def _url(path: Path) -> str:
@@ -478,19 +604,26 @@ def _month_range(key: str) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
+def _days(key: str) -> tuple[dt.date, dt.date]:
+    """The first and the last day of a month."""
+    year, month = int(key[:4]), int(key[5:])
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    return dt.date(year, month, 1), following - dt.timedelta(days=1)
+
+
 async def naive_totals(
     session: AsyncSession, scope: set[int] | None, first: str | None, last: str | None
 ) -> dict[tuple[str, str], Figures]:
-    """totals() counted from every entry."""
+    """totals() counted from every entry that happened in the months."""
     statement = select(Entry.kind, Entry.status, *_recount_columns()).group_by(
         Entry.kind, Entry.status
     )
     if scope is not None:
         statement = statement.where(Entry.unit_id.in_(scope))
     if first is not None:
-        statement = statement.where(Entry.submitted_at >= _month_range(first)[0])
+        statement = statement.where(Entry.happened_on >= _days(first)[0])
     if last is not None:
-        statement = statement.where(Entry.submitted_at < _month_range(last)[1])
+        statement = statement.where(Entry.happened_on <= _days(last)[1])
     rows = await session.execute(statement)
     return {(kind, status): Figures(*values) for kind, status, *values in rows.all()}
 
@@ -498,13 +631,14 @@ async def naive_totals(
 async def naive_monthly(
     session: AsyncSession, scope: set[int] | None, first: str, last: str
 ) -> dict[tuple[str, str], int]:
-    month = _local_month(Entry.submitted_at)
+    """monthly_entries() from the entries: approved ones by the month they happened."""
+    month = _happened_month()
     statement = (
         select(month, Entry.kind, func.count())
         .where(
             Entry.status.in_(COUNTED),
-            Entry.submitted_at >= _month_range(first)[0],
-            Entry.submitted_at < _month_range(last)[1],
+            Entry.happened_on >= _days(first)[0],
+            Entry.happened_on <= _days(last)[1],
         )
         .group_by(month, Entry.kind)
     )
@@ -518,7 +652,7 @@ async def naive_leaderboard(
 ) -> list[tuple[int, int]]:
     rows = await session.execute(
         select(Entry.unit_id, func.count())
-        .where(Entry.status == "approved", Entry.unit_id.in_(groups))
+        .where(Entry.status == Status.APPROVED, Entry.unit_id.in_(groups))
         .group_by(Entry.unit_id)
     )
     ranked: Counter[int] = Counter()
@@ -568,24 +702,30 @@ class WriteTiming:
 
 async def write_costs(app: App, count: int, rng: random.Random) -> list[WriteTiming]:
     """Submissions one transaction each, as the bot makes them, taking turns: a plain Entry
-    insert, save_entry with its tally turned off, and save_entry as it is."""
-    generator = Generator(rng, months_until(dt.datetime.now(dt.UTC)))
+    insert (the unit as its reviewing unit), save_entry with its tally turned off (it still
+    finds the reviewing unit: the reporter's roles and the units above), and save_entry as it
+    is. Each is a member's own report, sent today."""
     async with app.db.read() as session:
         members = (await session.execute(select(Member.id, Member.unit_id))).all()
         campaign_id = await session.scalar(select(Campaign.id).where(Campaign.is_default))
+        parents = dict((await session.execute(select(Unit.id, Unit.parent_id))).all())
     assert campaign_id is not None
+    generator = Generator(rng, months_until(dt.datetime.now(dt.UTC)), parents)
     tz = app.config.tz
+    today = dt.datetime.now(tz).date()
 
     async def plain(session: AsyncSession, kind: str, member: Any, answers: Any) -> None:
         session.add(
             Entry(
                 kind=kind,
-                status="submitted",
+                status=Status.SUBMITTED,
                 reporter_id=member.id,
                 unit_id=member.unit_id,
                 campaign_id=campaign_id,
                 collective=False,
-                title=next(iter(answers.values())),
+                happened_on=ENTRY_KINDS[kind].happened_on(answers) or today,
+                review_unit_id=member.unit_id,
+                title=answers[ENTRY_KINDS[kind].headline],
                 answers=answers,
                 version=1,
             )
@@ -600,8 +740,9 @@ async def write_costs(app: App, count: int, rng: random.Random) -> list[WriteTim
             unit_id=member.unit_id,
             campaign_id=campaign_id,
             collective=False,
-            title=next(iter(answers.values())),
+            title=answers[ENTRY_KINDS[kind].headline],
             answers=answers,
+            happened_on=ENTRY_KINDS[kind].happened_on(answers) or today,
             evidence=[],
             actor=f"identity:{member.id}",
             tz=tz,
@@ -621,7 +762,8 @@ async def write_costs(app: App, count: int, rng: random.Random) -> list[WriteTim
     for run in range(WARM_UP + count):
         for name, submit in variants.items():
             kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
-            member, answers = rng.choice(members), generator.answers(kind)
+            member = rng.choice(members)
+            answers = generator.answers(kind, collective=False, unit_id=member.unit_id, sent=today)
             started = time.perf_counter()
             async with app.db.write() as session:
                 await submit(session, kind, member, answers)
