@@ -28,13 +28,13 @@ Where the layouts come from:
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import qrcode  # type: ignore[import-untyped]
 import xlsxwriter
 from docx import Document as new_docx
@@ -45,7 +45,6 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
-from fpdf import FPDF
 
 from bot.exports import safe_text
 from bot.i18n import Translator
@@ -85,7 +84,13 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF_MIME = "application/pdf"
 # The PDF embeds the DejaVu fonts that ship inside matplotlib (as bot.charts does): every
 # Vietnamese letter, whatever fonts the machine has.
-_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+def _fonts() -> Path:
+    """The DejaVu fonts matplotlib ships, found without importing it (that takes half a
+    second and some 40 MB, for a path)."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("matplotlib, which ships the DejaVu fonts, is not installed")
+    return Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
 _RED = (160, 20, 20)
 IDLE_NAMED = 20  # units without members a period report names, before "and N more"
 
@@ -919,14 +924,18 @@ def _qr_png(payload: str) -> bytes:
 
 def certificate_pdf(sheet: CertificateSheet) -> bytes:
     """A one-page A4 landscape certificate with its QR code, fonts embedded."""
+    # fpdf (with fontTools) takes half a second to import: loaded when a certificate is made.
+    from fpdf import FPDF  # noqa: PLC0415
+
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=False)
     pdf.set_margins(25, 18, 25)
     pdf.set_title(sheet.title)
     pdf.set_creator("")
-    pdf.add_font("DejaVu", "", str(_FONTS / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(_FONTS / "DejaVuSans-Bold.ttf"))
-    pdf.add_font("DejaVu", "I", str(_FONTS / "DejaVuSans-Oblique.ttf"))
+    fonts = _fonts()
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))
     pdf.add_page()
     width, height = pdf.w, pdf.h
     pdf.set_draw_color(*_RED)
