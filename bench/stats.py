@@ -79,6 +79,7 @@ from models.tables import (
     RoleGrant,
     StatTotal,
     Unit,
+    UnitMonth,
 )
 from tests.conftest import make_config
 
@@ -91,7 +92,8 @@ FIRST_MONTH = (2021, 1)
 FIRST_DAY = dt.date(2021, 1, 1)  # the earliest day the report form accepts
 # The shape of the generated data: part of the cached database's name, so that data made by an
 # older generator is made again rather than reused (changed when the generator changes).
-GENERATION = 2  # 2: when entries happened, their reviewing units, own and collective hours
+# 2: when entries happened, their reviewing units, own and collective hours; 3: unit_months
+GENERATION = 3
 BATCH = 20_000  # rows per INSERT executemany (and per commit) while generating
 WARM_UP = 3
 SEED = 20261127
@@ -383,7 +385,7 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
         ]
     )
     sums: dict[tuple[int, str, str, str], Figures] = defaultdict(lambda: Figures(entries=0))
-    reported: set[tuple[int, str]] = set()
+    sent = Sent()
     made = 0
     while made < entries:
         count = min(BATCH, entries - made)
@@ -402,8 +404,7 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
             sums[(unit_id, happened, row["kind"], row["status"])].add(
                 figures_of(row["kind"], row["answers"], collective=row["collective"])
             )
-            if row["reporter_id"] is not None:
-                reported.add((row["reporter_id"], month.key))  # the month it was sent
+            sent.note(row["reporter_id"], unit_id, month.key)
             batch.append(row)
         with engine.begin() as connection:
             connection.exec_driver_sql("PRAGMA synchronous=OFF")
@@ -411,6 +412,26 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
         made += count
         if made % (BATCH * 25) == 0 or made == entries:
             print(f"  {made:,} entries", flush=True)
+    _write_totals(engine, sums, sent)
+
+
+@dataclasses.dataclass
+class Sent:
+    """Who reported, and which units sent something, in each month entries were sent."""
+
+    reporters: set[tuple[int, str]] = dataclasses.field(default_factory=set)
+    units: set[tuple[int, str]] = dataclasses.field(default_factory=set)
+
+    def note(self, reporter: int | None, unit_id: int, month: str) -> None:
+        if reporter is not None:
+            self.reporters.add((reporter, month))
+        self.units.add((unit_id, month))
+
+
+def _write_totals(
+    engine: Engine, sums: dict[tuple[int, str, str, str], Figures], sent: Sent
+) -> None:
+    """The totals, reporters and units that sent something, as tally keeps them."""
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         connection.execute(
@@ -421,9 +442,13 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
                 for (unit_id, month, kind, status), figures in sums.items()
             ],
         )
-        rows = [{"member_id": member, "month": month} for member, month in sorted(reported)]
+        rows = [{"member_id": member, "month": month} for member, month in sorted(sent.reporters)]
         for first in range(0, len(rows), BATCH * 5):
             connection.execute(insert(ReporterMonth), rows[first : first + BATCH * 5])
+        connection.execute(
+            insert(UnitMonth),
+            [{"unit_id": unit, "month": month} for unit, month in sorted(sent.units)],
+        )
 
 
 def _appoint(connection: Any, member_units: dict[int, int]) -> dict[int, int]:

@@ -82,6 +82,8 @@ HEADER_PT = 13
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF_MIME = "application/pdf"
+
+
 # The PDF embeds the DejaVu fonts that ship inside matplotlib (as bot.charts does): every
 # Vietnamese letter, whatever fonts the machine has.
 def _fonts() -> Path:
@@ -91,6 +93,8 @@ def _fonts() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("matplotlib, which ships the DejaVu fonts, is not installed")
     return Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
+
+
 _RED = (160, 20, 20)
 IDLE_NAMED = 20  # units without members a period report names, before "and N more"
 

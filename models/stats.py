@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.figures import NAMES, Figures, figures_of
 from domain.vocabulary import Status
-from models.tables import Entry, Member, ReporterMonth, StatTotal, Unit
+from models.tables import Entry, Member, ReporterMonth, StatTotal, Unit, UnitMonth
 
 __all__ = [
     "COUNTED",
@@ -67,11 +67,15 @@ async def tally(
             set_={name: getattr(StatTotal, name) + statement.excluded[name] for name in values},
         )
     )
-    if sign > 0 and entry.reporter_id is not None:
-        reported = dialect.insert(ReporterMonth).values(
-            member_id=entry.reporter_id, month=month_of(entry.submitted_at, tz)
-        )
-        await session.execute(reported.on_conflict_do_nothing())
+    if sign > 0:
+        sent = month_of(entry.submitted_at, tz)
+        unit = dialect.insert(UnitMonth).values(unit_id=entry.unit_id, month=sent)
+        await session.execute(unit.on_conflict_do_nothing())
+        if entry.reporter_id is not None:
+            reported = dialect.insert(ReporterMonth).values(
+                member_id=entry.reporter_id, month=sent
+            )
+            await session.execute(reported.on_conflict_do_nothing())
 
 
 async def forget_reporter(session: AsyncSession, member_id: int) -> None:
@@ -157,9 +161,11 @@ async def leaderboard(
 async def silent_units(
     session: AsyncSession, scope: Iterable[int], first: str, last: str
 ) -> list[Unit]:
-    """Units in scope with members but no entry submitted in the months."""
+    """Units in scope with members but no entry sent in the months."""
     units = list(scope)
-    active = select(StatTotal.unit_id).where(StatTotal.unit_id.in_(units), *_months(first, last))
+    active = select(UnitMonth.unit_id).where(
+        UnitMonth.unit_id.in_(units), UnitMonth.month >= first, UnitMonth.month <= last
+    )
     # One index probe per unit; IN (SELECT unit_id FROM members) would read every member.
     with_members = select(Member.id).where(Member.unit_id == Unit.id).exists()
     statement = (

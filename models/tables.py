@@ -50,6 +50,7 @@ __all__ = [
     "StatTotal",
     "Unit",
     "UnitChange",
+    "UnitMonth",
     "utcnow",
 ]
 
@@ -469,6 +470,16 @@ class ReporterMonth(Base):
     __tablename__ = "reporter_months"
 
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
+
+
+class UnitMonth(Base):
+    """That an entry was sent in a unit in a local month: "units that have not reported"
+    without reading the entries (the totals count the month things happened)."""
+
+    __tablename__ = "unit_months"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
 
 

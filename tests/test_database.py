@@ -354,7 +354,12 @@ def test_upgrading_dates_routes_and_counts_entries_by_the_new_rules(tmp_path: Pa
             "SELECT month, kind, status, entries, participants, volunteer_hours "
             "FROM stat_totals ORDER BY month, kind, status"
         ).fetchall()
+        units_sent = run(
+            "SELECT unit_id, month FROM unit_months ORDER BY unit_id, month"
+        ).fetchall()
     engine.dispose()
+    # 0011: the units that sent something each (local) month, whatever the work's date.
+    assert units_sent == [(2, "2026-12"), (3, "2026-11"), (3, "2026-12")]
     assert [(i, day, unit) for i, day, unit, _ in entries] == [
         (1, "2026-06-20", 3),  # a member's entry: their branch decides
         (2, "2026-11-30", 1),  # the commune's collective entry: the province decides

@@ -27,7 +27,7 @@ from models.entries import (
     withdraw_entry,
 )
 from models.privacy import erase_member
-from models.stats import silent_members, totals
+from models.stats import silent_members, silent_units, totals
 from models.tables import Campaign, Entry, Identity, Member, OutboxMessage, Unit
 from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, say
@@ -399,3 +399,23 @@ async def test_new_entries_attach_to_the_open_campaign_that_counts_their_kind(ap
     async with app.db.read() as session:
         assert (await current_campaign(session, today, "initiative")).title == "Thi đua sáng kiến"
         assert (await current_campaign(session, today, "volunteer")).is_default
+
+
+async def test_a_unit_that_sent_a_report_of_earlier_work_has_reported(app: App) -> None:
+    """The statistics count work in the month it happened; "who has not reported" is about
+    what was sent this month: a unit that reported last month's clean-up is not silent."""
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "secretary", "ls-x-na-sam")
+    today = dt.datetime.now(LOCAL).date()
+    earlier = (today.replace(day=1) - dt.timedelta(days=3)).isoformat()
+    async with app.db.write() as session:
+        (na_sam,) = await add_plain_members(session, 1)
+        await add_plain_members(session, 1, "ls-x-dong-dang", first_chat=1)
+        work = {"activity": "Dọn rác", "date": earlier, "own_hours": 2, "beneficiaries": 0}
+        await add_entry(session, "volunteer", na_sam, "ls-x-na-sam", work)
+        units = (await session.scalars(select(Unit.id).where(Unit.code.like("ls-x-%")))).all()
+        month = today.strftime("%Y-%m")
+        silent = {unit.code for unit in await silent_units(session, set(units), month, month)}
+    assert "ls-x-na-sam" not in silent  # it sent a report this month, of last month's work
+    assert "ls-x-dong-dang" in silent  # members, nothing sent
