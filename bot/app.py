@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import select
 
+from bot.capabilities import Capabilities
+from bot.channels.console import ConsoleAdapter
+from bot.channels.runtime import Adapter, Channel
+from bot.channels.telegram import TelegramAdapter
+from bot.channels.zalo import ZaloAdapter
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.evidence import EvidenceStore
@@ -39,6 +45,10 @@ class App:
     catalogs: Catalogs
     router: Router
     dispatcher: Dispatcher
+    # The platforms the configuration turns on, by name, in the order they start.
+    channels: dict[str, Channel] = field(default_factory=dict)
+    # The console chat: always there, run only when asked (`chat`, or `run` with no token).
+    console: Channel | None = None
 
     async def prepare(self) -> None:
         """Migrates the schema; on an empty database imports the units and the campaign."""
@@ -110,10 +120,31 @@ def shipped_units_file() -> Path:
     return Path(str(resources.files("bot.shipped") / "lang-son-units-2025.csv"))
 
 
-def build_app(config: Config) -> App:
-    """Assembles database, catalogs, handlers and dispatcher (not yet started)."""
+def build_app(config: Config, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> App:
+    """Assembles database, catalogs, handlers, dispatcher and channels (not yet started)."""
     db = Database(config.database.url, busy_timeout_ms=config.database.busy_timeout_ms)
     catalogs = Catalogs(cache_dir=config.data_dir / "locales")
     router = Router()
     register_all(router)
-    return App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router))
+    capabilities: dict[str, Capabilities] = {}
+    app = App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router, capabilities))
+    for adapter in _adapters(app, stdin, stdout):
+        capabilities[adapter.name] = adapter.capabilities
+        channel = Channel(app, adapter)
+        if adapter.interactive:
+            app.console = channel
+        else:
+            app.channels[adapter.name] = channel
+    return app
+
+
+def _adapters(app: App, stdin: TextIO | None, stdout: TextIO | None) -> list[Adapter]:
+    """Every platform the configuration turns on, then the console. A new platform is one
+    adapter module (see bot.channels.runtime.Adapter) and one line here."""
+    adapters: list[Adapter] = []
+    if app.config.telegram.enabled:
+        adapters.append(TelegramAdapter(app))
+    if app.config.zalo.enabled:
+        adapters.append(ZaloAdapter(app))
+    adapters.append(ConsoleAdapter(app, stdin, stdout))
+    return adapters

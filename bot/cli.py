@@ -18,15 +18,12 @@ from typing import NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from telegram.error import InvalidToken
 
 from bot import admin_cli, documents_cli
 from bot import config as config_module
 from bot.app import App, build_app
 from bot.backups import BadBackup, DatabaseInPlace, restore_backup, write_backup
-from bot.channels.console import ConsoleChannel
-from bot.channels.telegram import TelegramChannel
-from bot.channels.zalo import ZaloChannel
+from bot.channels.runtime import Channel, SetupError
 from bot.config import Config, ConfigError
 from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
@@ -123,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     # In the console chat, log lines would interleave with the conversation.
-    console = args.command == "chat" or (args.command == "run" and not config.telegram.enabled)
+    console = args.command == "chat" or (
+        args.command == "run" and not (config.telegram.enabled or config.zalo.enabled)
+    )
     level = logging.DEBUG if args.verbose else (logging.WARNING if console else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL, and a Telegram URL holds the bot token; python-telegram-bot
@@ -164,8 +163,8 @@ async def _with_app(
         reason = getattr(error, "orig", None) or error
         print(f"DATABASE_URL: cannot use the database: {reason}", file=sys.stderr)
         return 2
-    except InvalidToken:
-        print("TELEGRAM_BOT_TOKEN: the Bot API server rejected this token", file=sys.stderr)
+    except SetupError as error:
+        print(error, file=sys.stderr)
         return 2
     finally:
         await app.close()
@@ -187,15 +186,20 @@ async def _run(app: App, args: argparse.Namespace) -> int:
 
 
 async def _run_channels(app: App, args: argparse.Namespace) -> int:
-    channels: list[TelegramChannel | ZaloChannel] = []
-    if app.config.telegram.enabled:
-        channels.append(TelegramChannel(app))
-    if app.config.zalo.enabled:
-        channels.append(ZaloChannel(app))
+    """Every configured channel until SIGINT or SIGTERM; with none, the console chat, when
+    there is a terminal to hold it."""
+    channels = list(app.channels.values())
     if not channels:
+        if sys.stdin is None or not sys.stdin.isatty():
+            print(
+                "run: no TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN is set, and without a terminal "
+                "there is no console chat to open; set a token (see README)",
+                file=sys.stderr,
+            )
+            return 2
         print(
             "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN is set: opening the console chat "
-            "(Ctrl-D to leave).",
+            "(/attach PATH sends a file, Ctrl-D leaves).",
             file=sys.stderr,
         )
         return await _chat(app, args)
@@ -211,11 +215,12 @@ async def _run_channels(app: App, args: argparse.Namespace) -> int:
 
     scheduler = Scheduler(app, wake=wake)
     maintenance = asyncio.create_task(app.maintain_forever(), name="maintenance")
-    started: list[TelegramChannel | ZaloChannel] = []
+    started: list[Channel] = []
     try:
         for channel in channels:
-            await channel.start()
-            started.append(channel)
+            started.append(channel)  # stopped below even when its start was cut short
+            if not await _unless_stopped(channel.start(), stopping):
+                return 0
         await scheduler.start()
         await stopping.wait()
     finally:
@@ -226,13 +231,34 @@ async def _run_channels(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _unless_stopped(work: Awaitable[None], stopping: asyncio.Event) -> bool:
+    """Runs `work` (a channel waiting for its platform, perhaps) unless a stop comes first;
+    whether it finished."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()  # a refused token surfaces here
+    return True
+
+
 async def _chat(app: App, _args: argparse.Namespace) -> int:
+    """The console chat until end of input."""
+    if app.console is None:
+        raise RuntimeError("the application was built without its console")
     scheduler = Scheduler(app)  # what falls due reaches the console with the next answer
     await scheduler.start()
     try:
-        await ConsoleChannel(app).run()
+        await app.console.start()
+        await app.console.finished()
     finally:
         scheduler.stop()
+        await app.console.stop()
     return 0
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.capabilities import Capabilities
 from bot.config import Config
 from bot.events import Inbound, Reply
 from bot.i18n import Catalogs, Translator
@@ -34,8 +35,22 @@ class Context:
     # Work that must wait until the transaction has committed (removing files from disk).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # Slow work that must not hold the transaction open (an export): it runs after the commit
-    # and its replies follow the others. A crash meanwhile loses it; the user asks again.
+    # and after the other replies were sent, and its own replies follow. A crash meanwhile
+    # loses it; the user asks again.
     later: list[Callable[[], Awaitable[list[Reply]]]] = field(default_factory=list)
+    # What each channel can show and carry, by channel name (see bot.capabilities).
+    channels: Mapping[str, Capabilities] = field(default_factory=dict)
+
+    @property
+    def channel(self) -> Capabilities:
+        """What the chat this update came from can show and carry."""
+        return self.channels.get(self.inbound.channel) or Capabilities()
+
+    def start_link(self, payload: str) -> str | None:
+        """A link that opens a chat with the bot on the first channel that has such links,
+        and sends "/start <payload>" there."""
+        links = (capabilities.link(payload) for capabilities in self.channels.values())
+        return next((link for link in links if link), None)
 
     def _(self, message: str) -> str:
         return self.t.gettext(message)

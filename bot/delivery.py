@@ -15,12 +15,11 @@ import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import App
 from bot.events import Choice
 from bot.i18n import Translator, pick_locale
 from bot.notices import render_notice
@@ -29,6 +28,9 @@ from bot.reminders import render
 from bot.text import escape
 from models.outbox import broadcast_counts, due_messages, finish_done_broadcasts, mark
 from models.tables import Broadcast, Identity, Unit, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 __all__ = [
     "DeliveryError",

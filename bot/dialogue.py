@@ -151,6 +151,8 @@ async def prompt(ctx: Context, dialogue: DialogueState, notice: str | None = Non
     asked = form.asked(dialogue.answers)
     step = next(i for i, f in enumerate(asked, start=1) if f.name == current.name)
     params = _escaped(current.params(ctx, dialogue.answers) if current.params else {})
+    if current.kind is FieldKind.PHOTOS:
+        params = {"max_files": current.max_files, "max_mb": ctx.channel.max_download_mb, **params}
     lines = []
     if notice:
         lines += [notice, ""]
@@ -733,7 +735,7 @@ def _read_photos(
                 "kind": attachment.kind,
             }
         )
-    # The channel shows only the answer to an album's last photo (see the Telegram channel).
+    # The channel shows only the answer to an album's last photo (see bot.channels.runtime).
     dialogue.pending = {"files": files}
     received = ctx.t.ngettext(
         'Received {n} file. Send more, or type "done".',

@@ -1,20 +1,22 @@
 """Dispatch: one update, one transaction — dedupe, person and locale, routing, replies stored.
 
-Channels hand every update to `Dispatcher.handle` and send what it returns; the inbox row of
-the update is marked handled, with its replies, in the same transaction as the handler's
-writes. A redelivered update therefore changes nothing and sends nothing.
+The channel runtime hands every update to `Dispatcher.respond`, sends the replies it returns,
+then runs the deferred work and sends what that says; the inbox row of the update is marked
+handled, with its replies, in the same transaction as the handler's writes. A redelivered
+update therefore changes nothing and sends nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.capabilities import Capabilities, fit
 from bot.config import Config
 from bot.context import Context
 from bot.dialogue import FieldKind, answer, cancel, go_back, match_choice, prompt
@@ -28,12 +30,19 @@ from models.dialogues import DialogueState, current_dialogue, end_dialogue
 from models.inbox import finish_handling, finish_update, mark_replied
 from models.people import person_for
 
-__all__ = ["Dispatcher"]
+__all__ = ["Deferred", "Dispatcher", "Response"]
 
 log = logging.getLogger(__name__)
 
 DB_ATTEMPTS = 3
 
+APOLOGY = N_(
+    "Sorry, something went wrong on our side and your last message was not saved. "
+    "Please try again in a moment."
+)
+UNFINISHED = N_(
+    "Sorry, something went wrong on our side while preparing this. Please try again in a moment."
+)
 HINTS = {
     InboundKind.STICKER: N_("Nice sticker! I can only read text and buttons here."),
     InboundKind.VOICE: N_("I cannot listen to voice messages. Please type your answer."),
@@ -45,17 +54,35 @@ HINTS = {
 }
 
 
+Deferred = Callable[[], Awaitable[list[Reply]]]
+
+
+@dataclass
+class Response:
+    """What an update produced: replies to send at once, and slow work (an export, charts)
+    to run after they went out, each returning the replies that follow."""
+
+    replies: list[Reply]
+    deferred: list[Deferred] = field(default_factory=list)
+
+
 class Dispatcher:
-    def __init__(self, config: Config, db: Database, catalogs: Catalogs, router: Router) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        catalogs: Catalogs,
+        router: Router,
+        channels: Mapping[str, Capabilities] | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.catalogs = catalogs
         self.router = router
+        # What each channel can show and carry, as its adapter declared (by channel name);
+        # replies are fitted to it. A channel not named here can do everything.
+        self.channels: Mapping[str, Capabilities] = channels if channels is not None else {}
         self.flood = FloodGate(config.flood.messages, config.flood.per_seconds)
-        # Channels that have neither buttons nor files (Zalo): replies are adapted for them;
-        # of those, the ones that can still show a picture (Zalo with a public address).
-        self.plain_channels: set[str] = set()
-        self.picture_channels: set[str] = set()
         self._answered: list[tuple[str, str]] = []  # updates whose replies went out
         self._marking: asyncio.Task[None] | None = None
 
@@ -79,7 +106,19 @@ class Dispatcher:
         return self.catalogs.translator(locale, self.config.tz)
 
     async def handle(self, inbound: Inbound) -> list[Reply] | None:
-        """Handles one update and returns the replies to send; None if it was handled before.
+        """Handles one update with its deferred work, and returns every reply at once; None if
+        it was handled before. For callers that send nothing in between (tests, scripts)."""
+        response = await self.respond(inbound)
+        if response is None:
+            return None
+        replies = list(response.replies)
+        for work in response.deferred:
+            replies += await work()
+        return replies
+
+    async def respond(self, inbound: Inbound) -> Response | None:
+        """Handles one update: the replies to send now and the work deferred until they went
+        out; None if it was handled before.
 
         A database that is busy or briefly unreachable gets a few more tries; a handler that
         fails is rolled back and the user told so, once.
@@ -99,9 +138,9 @@ class Dispatcher:
                 return await self._apologise(inbound)
         return None
 
-    async def _handle_once(self, inbound: Inbound) -> list[Reply] | None:
+    async def _handle_once(self, inbound: Inbound) -> Response | None:
         after_commit: list[Callable[[], None]] = []
-        later: list[Callable[[], Awaitable[list[Reply]]]] = []
+        later: list[Deferred] = []
         try:
             async with self.db.write() as session:
                 person = await person_for(
@@ -125,41 +164,42 @@ class Dispatcher:
                     db=self.db,
                     after_commit=after_commit,
                     later=later,
+                    channels=self.channels,
                 )
-                replies = self._adapt(ctx.t, inbound.channel, await self._route(ctx))
+                replies = self._fit(ctx, await self._route(ctx))
                 await _finish(session, inbound, replies)
         except _HandledBefore:
             return None  # a redelivery: what the handler did is rolled back
         for work in after_commit:
             work()
-        for job in later:
-            replies = [*replies, *self._adapt(ctx.t, inbound.channel, await job())]
-        return replies
+        return Response(replies, [self._deferred(ctx, job) for job in later])
 
-    def _adapt(self, t: Translator, channel: str, replies: list[Reply]) -> list[Reply]:
-        """For a channel without buttons or files: how to answer choices, and instead of a
-        file, where to get it."""
-        if channel not in self.plain_channels:
-            return replies
-        pictures = channel in self.picture_channels
-        return [_plain(t, reply, pictures=pictures) for reply in replies]
+    def _fit(self, ctx: Context, replies: list[Reply]) -> list[Reply]:
+        return [fit(ctx.t, reply, ctx.channel) for reply in replies]
 
-    async def _apologise(self, inbound: Inbound) -> list[Reply] | None:
+    def _deferred(self, ctx: Context, job: Deferred) -> Deferred:
+        """The deferred job, its replies fitted to the channel; a failure is logged and the
+        person told so (what the update itself did is committed already)."""
+
+        async def run() -> list[Reply]:
+            try:
+                replies = await job()
+            except Exception:
+                log.exception("deferred work of a %s update failed", ctx.inbound.channel)
+                replies = [Reply(ctx._(UNFINISHED))]
+            return self._fit(ctx, replies)
+
+        return run
+
+    async def _apologise(self, inbound: Inbound) -> Response | None:
         t = self._fallback_translator(inbound)
-        replies = [
-            Reply(
-                t.gettext(
-                    "Sorry, something went wrong on our side and your last message was not "
-                    "saved. Please try again in a moment."
-                )
-            )
-        ]
+        replies = [Reply(t.gettext(APOLOGY))]
         try:
             async with self.db.write() as session:
                 await _finish(session, inbound, replies)
         except _HandledBefore:
             return None  # handled meanwhile (a concurrent delivery): nothing to say
-        return replies
+        return Response(replies)
 
     async def wants_files(self, inbound: Inbound) -> bool:
         """Whether the chat's form is waiting for evidence, so files are worth fetching."""
@@ -295,32 +335,6 @@ class Dispatcher:
         if field is None or field.stale is None or not value:
             return None
         return await field.stale(ctx, value)
-
-
-def _plain(t: Translator, reply: Reply, *, pictures: bool) -> Reply:
-    if reply.chat_id is not None:
-        # A notice to another chat: a number typed there answers that chat's own question.
-        reply = dataclasses.replace(reply, choices=())
-    count = len(reply.numbered())
-    hint = _choices_hint(t, count) if count else ""
-    document = reply.document
-    if document is None or (pictures and document.mime_type.startswith("image/")):
-        return dataclasses.replace(reply, choices_hint=hint)
-    note = t.gettext(
-        "📎 This chat cannot receive files. The same is available on Telegram, "
-        "or ask your youth union secretary."
-    )
-    text = f"{reply.text}\n\n{note}".strip()
-    return dataclasses.replace(reply, text=text, document=None, choices_hint=hint)
-
-
-def _choices_hint(t: Translator, count: int) -> str:
-    if count == 1:
-        return t.gettext("Reply 1.")
-    if count <= 4:
-        numbers = ", ".join(str(n) for n in range(1, count))
-        return t.gettext("Reply {numbers} or {last}.").format(numbers=numbers, last=count)
-    return t.gettext("Reply with a number from 1 to {last}.").format(last=count)
 
 
 class _HandledBefore(Exception):

@@ -1,6 +1,6 @@
 """What channels hand the core (Inbound) and what the core hands back (Reply).
 
-Nothing here knows a platform: Telegram, Zalo and the console all speak these types.
+Nothing here knows a platform: every channel adapter, the console too, speaks these types.
 """
 
 from __future__ import annotations

@@ -32,7 +32,11 @@ def evidence_field() -> Field:
         "evidence",
         FieldKind.PHOTOS,
         N_("Please send photos or documents as evidence"),
-        hint=N_("Up to 10 photos or PDF files, 20 MB each. You can send several at once."),
+        # {max_files} and {max_mb} come from the form and from what the chat can fetch.
+        hint=N_(
+            "Up to {max_files} photos or PDF files, {max_mb} MB each. You can send several "
+            "at once."
+        ),
         label=N_("Evidence"),
         optional=True,
         max_files=10,

@@ -27,9 +27,8 @@ from models.entries import scope_unit_ids
 from models.people import audit
 from models.tables import Campaign
 
-__all__ = ["MAX_UPLOAD", "register"]
+__all__ = ["register"]
 
-MAX_UPLOAD = 50 * 1024 * 1024  # what a bot may send on Telegram
 EVERYTHING = "all"
 THIS_MONTH = "month"
 THIS_YEAR = "year"
@@ -50,6 +49,12 @@ async def start_export(ctx: Context) -> list[Reply]:
     """Opens the export form for those who may export; members are told politely."""
     if await scope_unit_ids(ctx.session, ctx.person.roles) == set():
         return [Reply(ctx._("Exports are for youth union secretaries and admins."))]
+    if not ctx.channel.files:
+        text = ctx._(
+            "An export is a file, and this chat cannot receive files. Please export from a "
+            "chat app that can, or ask the operator to run the export on the server."
+        )
+        return [menu_reply(ctx, text)]
     campaigns = await ctx.session.scalar(select(func.count()).select_from(Campaign))
     return await start_form(ctx, "export", {"_campaigns": (campaigns or 0) > 1})
 
@@ -89,8 +94,8 @@ async def _produce(
     ctx: Context, export_format: ExportFormat, filters: ExportFilters
 ) -> list[Reply]:
     """Writes the file after the request's transaction: other people's writes never wait
-    for an export, which reads in its own transaction. A workbook too large to send comes
-    as CSV files in a ZIP, several times smaller."""
+    for an export, which reads in its own transaction. A workbook too large for the chat
+    comes as CSV files in a ZIP, several times smaller."""
     if ctx.db is None:
         raise RuntimeError("exports need the database")
     note = None
@@ -98,11 +103,11 @@ async def _produce(
         result, size, content = await _write(
             ctx, ctx.db, Path(folder) / "export", export_format, filters
         )
-        if size > MAX_UPLOAD and export_format is ExportFormat.XLSX:
+        if content is None and export_format is ExportFormat.XLSX:
             note = ctx._(
-                "The workbook would be {size} MB, more than the 50 MB a bot may send, so here "
-                "are the same entries as CSV files in a ZIP."
-            ).format(size=_megabytes(ctx, size))
+                "The workbook would be {size} MB, more than the {limit} MB this chat can "
+                "receive, so here are the same entries as CSV files in a ZIP."
+            ).format(size=_megabytes(ctx, size), limit=ctx.channel.max_file_mb)
             export_format = ExportFormat.CSV
             result, size, content = await _write(
                 ctx, ctx.db, Path(folder) / "csv", export_format, filters
@@ -125,9 +130,10 @@ async def _produce(
         ]
     if content is None:
         text = ctx._(
-            "The file is {size} MB, more than the 50 MB a bot may send. Please choose one kind "
-            "or a shorter period, or ask the operator to run the export on the server."
-        ).format(size=_megabytes(ctx, size))
+            "The file is {size} MB, more than the {limit} MB this chat can receive. Please "
+            "choose one kind or a shorter period, or ask the operator to run the export on the "
+            "server."
+        ).format(size=_megabytes(ctx, size), limit=ctx.channel.max_file_mb)
         return [menu_reply(ctx, text)]
     text = ctx.t.ngettext(
         "📤 Your export: {n} entry.", "📤 Your export: {n} entries.", result.rows
@@ -141,14 +147,16 @@ async def _produce(
 async def _write(
     ctx: Context, db: Database, path: Path, export_format: ExportFormat, filters: ExportFilters
 ) -> tuple[ExportResult, int, bytes | None]:
-    """Writes the export; its size, and its bytes when a bot may send them."""
+    """Writes the export; its size, and its bytes when the chat can receive them."""
     store = EvidenceStore(ctx.config.data_dir / "files")
     async with db.read() as session:
         result = await write_export(
             session, path, export_format, filters, t=ctx.t, tz=ctx.config.tz, store=store
         )
     size = (await asyncio.to_thread(path.stat)).st_size
-    content = None if size > MAX_UPLOAD else await asyncio.to_thread(path.read_bytes)
+    limit = ctx.channel.max_file_bytes
+    fits = limit is None or size <= limit
+    content = await asyncio.to_thread(path.read_bytes) if fits else None
     return result, size, content
 
 

@@ -111,7 +111,7 @@ async def _open(ctx: Context, unit: Unit) -> list[Reply]:
         line = ctx._("• {code} — since {date}, {uses}").format(
             code=invite.code, date=_local_date(ctx, invite), uses=uses.format(n=invite.uses)
         )
-        link = _link(ctx, invite.code)
+        link = ctx.start_link(invite.code)
         lines.append(line + (f"\n  {escape(link)}" if link else ""))
     return [Reply("\n".join(lines)), *await start_form(ctx, "invite", {"unit": unit.id})]
 
@@ -127,18 +127,6 @@ async def _created(ctx: Context, unit: Unit) -> list[Reply]:
     return [invitation_reply(ctx, unit, invite), menu_reply(ctx)]
 
 
-def _bot_username(ctx: Context) -> str | None:
-    # Only the Telegram channel knows the bot's name; the setting may not exist (older config).
-    username: str | None = getattr(ctx.config.telegram, "bot_username", None)
-    return username.lstrip("@") if username else None
-
-
-def _link(ctx: Context, code: str) -> str | None:
-    """The Telegram deep link of a code: opening it sends /start CODE to the bot."""
-    username = _bot_username(ctx)
-    return f"https://t.me/{username}?start={code}" if username else None
-
-
 def qr_png(data: str) -> bytes:
     """The QR code of `data` as a PNG image."""
     image = qrcode.make(data, box_size=10, border=4)
@@ -149,7 +137,7 @@ def qr_png(data: str) -> bytes:
 
 def invitation_reply(ctx: Context, unit: Unit, invite: Invite) -> Reply:
     """The new code, its link where there is one, how to use it, and its QR code attached."""
-    link = _link(ctx, invite.code)
+    link = ctx.start_link(invite.code)
     lines = [
         ctx._("✅ <b>New invitation to {unit}</b>").format(unit=escape(unit.name)),
         ctx._("Code: <b>{code}</b>").format(code=invite.code),
@@ -159,7 +147,8 @@ def invitation_reply(ctx: Context, unit: Unit, invite: Invite) -> Reply:
             ctx._("Link: {link}").format(link=escape(link)),
             ctx._(
                 "Share the link or the QR code below: young people who open it register "
-                "straight into this unit. In a chat without links (Zalo), they type /join {code}."
+                "straight into this unit. In a chat app without such links, they type "
+                "/join {code}."
             ).format(code=invite.code),
         ]
     else:

@@ -49,7 +49,7 @@ async def start(ctx: Context) -> list[Reply]:
 
 
 async def join(ctx: Context) -> list[Reply]:
-    """/join CODE: an invitation typed where there are no links (Zalo)."""
+    """/join CODE: an invitation typed in a chat app where links cannot open the bot."""
     if not ctx.inbound.args:
         return [
             Reply(ctx._("Please type the invitation code after /join, for example /join ABC123."))

@@ -22,6 +22,7 @@ from models.tables import (
 )
 
 __all__ = [
+    "admins_audience",
     "audience",
     "broadcast_counts",
     "cancel_broadcast",
@@ -98,6 +99,28 @@ def leaders_audience(unit_ids: set[int] | None) -> Any:
         )
         .join(RoleGrant, RoleGrant.identity_id == Identity.id)
         .where(*conditions)
+        .distinct()
+    )
+
+
+def admins_audience(*, off_channel: str) -> Any:
+    """The same columns as `audience` for the admins, on the accounts their role was granted
+    to, except accounts on `off_channel` (which cannot carry the message)."""
+    return (
+        select(
+            Identity.member_id,
+            Identity.id,
+            Identity.chat_id,
+            Identity.channel,
+            func.coalesce(Identity.locale, Identity.client_language, literal("")),
+        )
+        .join(RoleGrant, RoleGrant.identity_id == Identity.id)
+        .where(
+            RoleGrant.role == Role.ADMIN,
+            Identity.channel != off_channel,
+            Identity.chat_id.is_not(None),
+            Identity.unreachable_at.is_(None),
+        )
         .distinct()
     )
 

@@ -38,7 +38,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.channels.console import parse_line
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from bot.config import FloodConfig
 from bot.dialogue import FieldKind
 from bot.events import Attachment, Inbound, InboundKind, Reply
@@ -688,7 +688,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     """One bot for a whole test: hypothesis examples talk to it as new users each time."""
     channel = await started(telegram_config(tmp_path, server))
     yield channel
@@ -723,7 +723,7 @@ def check_sent(server: FakeBotApi, calls: int, sent: int) -> None:
 class TelegramUser:
     """A person in a private chat; each step waits until every reply has been sent."""
 
-    def __init__(self, server: FakeBotApi, channel: TelegramChannel, user_id: int) -> None:
+    def __init__(self, server: FakeBotApi, channel: Channel, user_id: int) -> None:
         self.server = server
         self.channel = channel
         self.id = user_id
@@ -768,7 +768,7 @@ def shown(value: str, messages: Iterable[SentMessage]) -> bool:
 
 
 async def registered(
-    server: FakeBotApi, channel: TelegramChannel, user_id: int, name: str, unit: str = "na sam"
+    server: FakeBotApi, channel: Channel, user_id: int, name: str, unit: str = "na sam"
 ) -> TelegramUser:
     person = TelegramUser(server, channel, user_id)
     for line in ("/start", "1", name, "2004", unit):
@@ -778,7 +778,7 @@ async def registered(
 
 
 async def joins(
-    server: FakeBotApi, channel: TelegramChannel, part: str
+    server: FakeBotApi, channel: Channel, part: str
 ) -> tuple[TelegramUser, str, list[SentMessage]]:
     """A new person registers as "Hoàng <part> Mai" (or a plain name when the form refuses
     that); returns them, the name kept, and the welcome."""
@@ -800,7 +800,7 @@ async def joins(
 @EXAMPLES
 @given(part=hostile_names)
 async def test_a_hostile_name_is_shown_back_exactly_as_typed(
-    server: FakeBotApi, bot: TelegramChannel, part: str
+    server: FakeBotApi, bot: Channel, part: str
 ) -> None:
     person, name, welcome = await joins(server, bot, part)
     assert shown(f"Chào mừng {name}", welcome), texts(welcome)
@@ -811,7 +811,7 @@ async def test_a_hostile_name_is_shown_back_exactly_as_typed(
 
 
 @pytest.fixture
-async def reviewer(server: FakeBotApi, bot: TelegramChannel) -> TelegramUser:
+async def reviewer(server: FakeBotApi, bot: Channel) -> TelegramUser:
     """The secretary of Na Sầm, who reviews what is reported there."""
     secretary = await registered(server, bot, SECRETARY_ID, "Lý Văn Sơn")
     async with bot.app.db.write() as session:
@@ -825,7 +825,7 @@ async def reviewer(server: FakeBotApi, bot: TelegramChannel) -> TelegramUser:
 @given(name=hostile_names, typed=st.tuples(*[hostile_answers] * 4))
 async def test_hostile_report_answers_are_shown_back_exactly_as_typed(
     server: FakeBotApi,
-    bot: TelegramChannel,
+    bot: Channel,
     reviewer: TelegramUser,
     name: str,
     typed: tuple[str, str, str, str],
@@ -1246,7 +1246,7 @@ def files_in(root: Path) -> list[Path]:
 async def test_a_hostile_upload_is_refused_cleanly_at_the_evidence_step(
     tmp_path: Path,
     server: FakeBotApi,
-    bot: TelegramChannel,
+    bot: Channel,
     caplog: pytest.LogCaptureFixture,
     upload: Upload,
 ) -> None:

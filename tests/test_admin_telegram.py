@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from models.people import grant_role, identity_for
 from models.tables import AuditRecord
 from tests.botapi import FakeBotApi
@@ -31,7 +31,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
         yield server
 
 
-async def admin(server: FakeBotApi, channel: TelegramChannel) -> User:
+async def admin(server: FakeBotApi, channel: Channel) -> User:
     person = await join(server, ADMIN, "Nông Thị Hà", "na sam")
     async with channel.app.db.write() as session:
         identity = await identity_for(session, "telegram", str(ADMIN))

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 
 import bot.delivery
 from bot.app import App
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from bot.config import Config
 from models.invites import create_invite
 from models.outbox import audience, count_audience
@@ -44,7 +44,7 @@ def fast_config(tmp_path: Path, server: FakeBotApi) -> Config:
 
 
 async def add_members(
-    channel: TelegramChannel,
+    channel: Channel,
     count: int,
     *,
     first_chat: int = FIRST_MEMBER,
@@ -87,7 +87,7 @@ async def add_members(
         return unit.id
 
 
-async def secretary(server: FakeBotApi, channel: TelegramChannel) -> User:
+async def secretary(server: FakeBotApi, channel: Channel) -> User:
     son = await join(server, SON, "Lý Văn Sơn", "na sam")
     async with channel.app.db.write() as session:
         identity = await identity_for(session, "telegram", str(SON))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import run_bot
+from tests.conftest import bot_env, run_bot
 
 
 def members(tmp_path: Path) -> list[tuple[str, int, int, str]]:
@@ -94,8 +98,30 @@ def test_a_members_command_while_registering_keeps_the_question(tmp_path: Path) 
     assert "Đăng ký · bước 4/5" in after
 
 
-def test_run_without_a_token_opens_the_console_and_ends_at_eof(tmp_path: Path) -> None:
+def test_run_without_a_token_opens_the_console_in_a_terminal(tmp_path: Path) -> None:
+    main, terminal = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=bot_env(tmp_path),
+    ) as process:
+        os.close(terminal)
+        os.write(main, b"/help\n\x04")  # a line, then Ctrl-D at the start of the next
+        out, err = process.communicate(timeout=60)
+    os.close(main)
+    assert process.returncode == 0, err
+    assert "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN is set" in err.decode()
+    assert "Chào mừng bạn đến với phong trào" in out.decode()
+    assert "Cách dùng bot" in out.decode()
+
+
+def test_run_without_a_token_and_without_a_terminal_refuses_in_one_line(tmp_path: Path) -> None:
+    """Started by systemd with no token, the bot must not look as if it ran and ended well."""
     result = run_bot(tmp_path, "run", stdin="")
-    assert result.returncode == 0
-    assert "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN is set" in result.stderr
-    assert "Chào mừng bạn đến với phong trào" in result.stdout
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "terminal" in result.stderr
+    assert result.stdout == ""

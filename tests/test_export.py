@@ -16,8 +16,8 @@ from hypothesis import given, strategies
 from PIL import Image
 from sqlalchemy import select
 
-import handlers.export
 from bot.app import App
+from bot.capabilities import Capabilities
 from bot.channels.console import parse_line
 from bot.events import Reply
 from bot.evidence import EvidenceStore
@@ -205,8 +205,9 @@ async def test_a_workbook_too_large_to_send_comes_as_csv(
     await register(app)
     await report_all(app)
     await make(app, "admin", None)
-    # Telegram's 50 MB, scaled down to between the CSV zip (a few kB) and the workbook.
-    monkeypatch.setattr(handlers.export, "MAX_UPLOAD", 7_000)
+    # A chat that takes files of 7 kB at most: between the CSV zip (a few kB) and the workbook.
+    small = Capabilities(buttons=False, max_file_bytes=7_000)
+    monkeypatch.setitem(app.dispatcher.channels, "console", small)
     (_preparing, reply) = await export_in_chat(app, "1")
     assert reply.document is not None
     assert reply.document.file_name.endswith("-csv.zip")

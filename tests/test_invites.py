@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.channels.console import parse_line, render
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from bot.events import Inbound, InboundKind, Reply
 from models import AuditRecord, Invite, Member
 from models.invites import ALPHABET, CODE_LENGTH, normalize_code
@@ -304,7 +304,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     # The bot's username, for the deep link, where the configuration knows that setting.
     config = telegram_config(tmp_path, server, TELEGRAM_BOT_USERNAME=server.bot_username)
     channel = await started(config)
@@ -313,7 +313,7 @@ async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChann
 
 
 async def test_on_telegram_a_deep_link_and_a_qr_photo_register_into_the_unit(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     async with bot.app.db.write() as session:
         identity = await identity_for(session, "telegram", str(SON))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from models.people import grant_role, identity_for, revoke_role
 from models.tables import Unit
 from tests.botapi import FakeBotApi
@@ -27,7 +27,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     channel = await started(telegram_config(tmp_path, server))
     yield channel
     await stopped(channel)
@@ -46,7 +46,7 @@ async def join(
     return person
 
 
-async def make_secretary(bot: TelegramChannel, user_id: int, unit_code: str) -> None:
+async def make_secretary(bot: Channel, user_id: int, unit_code: str) -> None:
     async with bot.app.db.write() as session:
         identity = await identity_for(session, "telegram", str(user_id))
         unit = (await session.scalars(select(Unit).where(Unit.code == unit_code))).one()
@@ -70,7 +70,7 @@ def statuses(tmp_path: Path) -> list[tuple[int, str, str | None]]:
 
 
 async def test_approve_and_return_with_a_reason_and_the_reporter_is_told(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     john = await join(server, TUAN, "John Tuan Nguyen", "na sam", language="en")
@@ -110,7 +110,7 @@ async def test_approve_and_return_with_a_reason_and_the_reporter_is_told(
 
 
 async def test_two_reviewers_the_first_decision_wins(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     son = await join(server, SON, "Lý Văn Sơn", "na sam")
@@ -128,7 +128,7 @@ async def test_two_reviewers_the_first_decision_wins(
 
 
 async def test_only_secretaries_of_the_unit_see_and_decide(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     son = await join(server, SON, "Lý Văn Sơn", "na sam")
@@ -157,7 +157,7 @@ async def test_only_secretaries_of_the_unit_see_and_decide(
 
 
 async def test_a_decision_no_longer_yours_says_why(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     """Between showing the card and deciding, the secretary is moved to another unit, or
     the reporter withdraws: nothing is decided, and the secretary is told which."""
@@ -207,7 +207,7 @@ def decision_buttons(server: FakeBotApi, user_id: int, entry_id: int) -> tuple[i
 
 
 async def test_a_double_tap_or_an_older_card_decides_nothing_unseen(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     """The buttons name the entry and its revision: tapping "Approve" twice, or on a card
     still on screen from before, never decides the next entry, which nobody has seen."""
@@ -233,7 +233,7 @@ async def test_a_double_tap_or_an_older_card_decides_nothing_unseen(
 
 
 async def test_an_entry_changed_after_its_card_was_shown_is_shown_again(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     son = await join(server, SON, "Lý Văn Sơn", "na sam")
@@ -259,7 +259,7 @@ async def test_an_entry_changed_after_its_card_was_shown_is_shown_again(
 
 
 async def test_nobody_decides_their_own_work(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     """A secretary's own entry and the collective entries they file go to the level above
     (here the admins of Tỉnh Đoàn), never to them nor to the other secretaries of their unit;
@@ -317,7 +317,7 @@ async def test_nobody_decides_their_own_work(
 
 
 async def test_an_entry_nobody_else_can_review_waits_and_the_admins_are_told(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     """The only admin reports: nobody else can decide it, so it waits, and they hear why."""
     tuan = await join(server, TUAN, "Nguyễn Văn Tuấn", "dong kinh")
@@ -338,7 +338,7 @@ async def test_an_entry_nobody_else_can_review_waits_and_the_admins_are_told(
 
 
 async def test_the_card_warns_of_likely_duplicates(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     """Two people of one commune report the same clean-up: the reviewer sees the second may
     repeat the first, by the same day and a similar title."""

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.app import build_app
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from bot.config import Config, FloodConfig
 from tests.botapi import FakeBotApi, SentMessage
 from tests.conftest import make_config
@@ -39,21 +39,21 @@ def telegram_config(tmp_path: Path, server: FakeBotApi, **env: str) -> Config:
     return dataclasses.replace(config, flood=FloodConfig(messages=1000, per_seconds=1.0))
 
 
-async def started(config: Config) -> TelegramChannel:
+async def started(config: Config) -> Channel:
     app = build_app(config)
     await app.prepare()
-    channel = TelegramChannel(app)
+    channel = app.channels["telegram"]
     await channel.start()
     return channel
 
 
-async def stopped(channel: TelegramChannel) -> None:
+async def stopped(channel: Channel) -> None:
     await channel.stop()
     await channel.app.close()
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     channel = await started(telegram_config(tmp_path, server))
     yield channel
     await stopped(channel)
@@ -123,7 +123,7 @@ def member_rows(tmp_path: Path) -> list[tuple[str, int, str | None, str]]:
 
 
 async def test_a_new_user_registers_in_vietnamese_with_buttons(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = User(server, MAI)
     consent = await mai.says("/start", expect="Bạn có đồng ý không?")
@@ -163,7 +163,7 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
 
 
 async def test_an_english_speaker_registers_in_english_by_typing(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     john = User(server, JOHN, language="en")
     await john.says("/start", expect="Do you agree?")
@@ -177,9 +177,7 @@ async def test_an_english_speaker_registers_in_english_by_typing(
     assert member_rows(tmp_path) == [("John Nguyen", 2001, None, "Xã Văn Lãng")]
 
 
-async def test_language_can_be_switched_with_a_button(
-    server: FakeBotApi, bot: TelegramChannel
-) -> None:
+async def test_language_can_be_switched_with_a_button(server: FakeBotApi, bot: Channel) -> None:
     mai = User(server, MAI)
     await mai.says("/language", expect="Bạn muốn dùng ngôn ngữ nào?")
     await mai.presses("🇬🇧 English", expect="I will speak English with you from now on.")
@@ -187,7 +185,7 @@ async def test_language_can_be_switched_with_a_button(
 
 
 async def test_bad_input_is_answered_and_changes_nothing(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = User(server, MAI)
     await mai.says("/start", expect="Bạn có đồng ý không?")
@@ -211,7 +209,7 @@ async def test_bad_input_is_answered_and_changes_nothing(
 
 
 async def test_outside_a_form_photos_and_voice_get_a_hint(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = User(server, MAI)
     mark = len(server.sent)
@@ -225,9 +223,7 @@ async def test_outside_a_form_photos_and_voice_get_a_hint(
         assert db.execute("SELECT count(*) FROM members").fetchone()[0] == 0
 
 
-async def test_rate_limits_and_server_errors_are_retried(
-    server: FakeBotApi, bot: TelegramChannel
-) -> None:
+async def test_rate_limits_and_server_errors_are_retried(server: FakeBotApi, bot: Channel) -> None:
     mai = User(server, MAI)
     server.fail_next("sendMessage", 429, retry_after=1)
     await mai.says("/help", expect="Cách dùng bot")
@@ -235,7 +231,7 @@ async def test_rate_limits_and_server_errors_are_retried(
 
 
 async def test_a_user_who_blocked_the_bot_does_not_stop_it(
-    server: FakeBotApi, bot: TelegramChannel
+    server: FakeBotApi, bot: Channel
 ) -> None:
     server.fail_next("sendMessage", 403)
     mark = len(server.calls)
@@ -276,7 +272,7 @@ async def test_updates_stored_before_a_crash_are_handled_on_start(
     config = telegram_config(tmp_path, server)
     app = build_app(config)
     await app.prepare()
-    channel = TelegramChannel(app)
+    channel = app.channels["telegram"]
     payload = private_message(5000, "/help")
     await channel.accept([payload])  # stored, then the process "died"
     await app.close()
@@ -366,13 +362,13 @@ async def test_an_album_is_not_flooding(tmp_path: Path, server: FakeBotApi) -> N
     assert not any("rất nhanh" in (m.text or "") for m in server.messages_to(MAI))
 
 
-async def test_server_errors_on_send_are_retried(server: FakeBotApi, bot: TelegramChannel) -> None:
+async def test_server_errors_on_send_are_retried(server: FakeBotApi, bot: Channel) -> None:
     server.fail_next("sendMessage", 502, times=2)
     await User(server, MAI).says("/help", expect="Cách dùng bot")
 
 
 async def test_pressed_buttons_are_removed_from_the_old_message(
-    server: FakeBotApi, bot: TelegramChannel
+    server: FakeBotApi, bot: Channel
 ) -> None:
     mai = User(server, MAI)
     consent = await mai.says("/start", expect="Bạn có đồng ý không?")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from tests.botapi import FakeBotApi
 from tests.test_reporting import ECONOMIC, INITIATIVE, VOLUNTEER
 from tests.test_telegram import MAI, User, started, stopped, telegram_config
@@ -36,7 +36,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     channel = await started(telegram_config(tmp_path, server))
     yield channel
     await stopped(channel)
@@ -54,7 +54,7 @@ async def registered(server: FakeBotApi) -> User:
 
 
 async def test_a_volunteer_report_with_an_album_and_a_pdf(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await registered(server)
     await mai.presses("📝 Báo cáo", expect="Bạn muốn báo cáo nội dung gì?")
@@ -143,7 +143,7 @@ async def test_a_volunteer_report_with_an_album_and_a_pdf(
     [("Sáng kiến, giải pháp", INITIATIVE), ("Mô hình kinh tế", ECONOMIC)],
 )
 async def test_each_other_kind_from_the_menu_to_a_saved_entry(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel, kind: str, answers: tuple[str, ...]
+    tmp_path: Path, server: FakeBotApi, bot: Channel, kind: str, answers: tuple[str, ...]
 ) -> None:
     mai = await registered(server)
     await mai.presses("📝 Báo cáo", expect="Bạn muốn báo cáo nội dung gì?")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.channels.console import parse_line
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from bot.notices import render_notice
 from bot.scheduler import Scheduler
 from models.entries import decide
@@ -47,7 +47,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     channel = await started(telegram_config(tmp_path, server))
     yield channel
     await stopped(channel)
@@ -220,7 +220,7 @@ async def test_a_member_corrects_their_profile_and_asks_to_move(app: App) -> Non
 
 
 async def test_the_new_units_secretary_accepts_a_move_on_telegram(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     lan = await join(server, SON, "Lý Văn Sơn", "dong dang")
@@ -308,7 +308,7 @@ async def test_a_reviewer_gets_one_digest_per_period_never_at_night(app: App) ->
 
 
 async def test_the_digest_reaches_the_secretary_on_telegram_with_a_button(
-    server: FakeBotApi, bot: TelegramChannel
+    server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     son = await join(server, SON, "Lý Văn Sơn", "na sam")
@@ -327,7 +327,7 @@ async def test_the_digest_reaches_the_secretary_on_telegram_with_a_button(
 
 
 async def test_a_withdraw_button_of_an_entry_decided_since_does_nothing(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")
     son = await join(server, SON, "Lý Văn Sơn", "na sam")
@@ -384,7 +384,7 @@ async def test_old_cards_of_scheduled_items_broadcasts_and_invitations_do_nothin
 
 
 async def test_the_same_photo_in_two_entries_is_shown_to_the_reviewer(
-    server: FakeBotApi, bot: TelegramChannel
+    server: FakeBotApi, bot: Channel
 ) -> None:
     """Two reports of different things on different days, with the same photo: the content
     fingerprint tells the reviewer the second may repeat the first."""

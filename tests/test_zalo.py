@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_app
-from bot.channels.telegram import TelegramChannel
-from bot.channels.zalo import ZaloChannel
+from bot.channels.runtime import Channel
 from bot.config import Config, FloodConfig
 from models.people import grant_role, identity_for
 from models.tables import Entry, EntryFile, Member, Unit
@@ -49,21 +48,21 @@ def zalo_config(tmp_path: Path, api: FakeZaloBotApi, **env: str) -> Config:
     )
 
 
-async def started(config: Config) -> ZaloChannel:
+async def started(config: Config) -> Channel:
     app = build_app(config)
     await app.prepare()
-    channel = ZaloChannel(app)
+    channel = app.channels["zalo"]
     await channel.start()
     return channel
 
 
-async def stopped(channel: ZaloChannel) -> None:
+async def stopped(channel: Channel) -> None:
     await channel.stop()
     await channel.app.close()
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, api: FakeZaloBotApi) -> AsyncIterator[ZaloChannel]:
+async def bot(tmp_path: Path, api: FakeZaloBotApi) -> AsyncIterator[Channel]:
     channel = await started(zalo_config(tmp_path, api))
     yield channel
     await stopped(channel)
@@ -107,7 +106,7 @@ async def register(api: FakeZaloBotApi, user_id: str, name: str) -> ZaloUser:
 
 
 async def test_a_young_person_registers_and_reports_by_text_alone(
-    api: FakeZaloBotApi, bot: ZaloChannel
+    api: FakeZaloBotApi, bot: Channel
 ) -> None:
     api.repeat_next(3)  # Zalo has no offset: the first update comes back three more times
     mai = await register(api, MAI, "Hoàng Thị Mai")
@@ -138,7 +137,7 @@ async def test_a_young_person_registers_and_reports_by_text_alone(
 
 
 async def test_photos_only_from_allowed_hosts_and_only_real_images(
-    api: FakeZaloBotApi, bot: ZaloChannel
+    api: FakeZaloBotApi, bot: Channel
 ) -> None:
     mai = await register(api, MAI, "Hoàng Thị Mai")
     await mai.says("/report", expect="")
@@ -155,7 +154,7 @@ async def test_photos_only_from_allowed_hosts_and_only_real_images(
 
 
 async def test_a_secretary_reviews_on_zalo_and_the_reporter_hears_in_their_chat(
-    api: FakeZaloBotApi, bot: ZaloChannel
+    api: FakeZaloBotApi, bot: Channel
 ) -> None:
     mai = await register(api, MAI, "Hoàng Thị Mai")
     await mai.says("/report", expect="")
@@ -176,7 +175,7 @@ async def test_a_secretary_reviews_on_zalo_and_the_reporter_hears_in_their_chat(
     assert "Trả lời" not in (told.text or "")  # a number typed there answers her own chat
 
 
-async def test_mydata_stop_and_join_on_zalo(api: FakeZaloBotApi, bot: ZaloChannel) -> None:
+async def test_mydata_stop_and_join_on_zalo(api: FakeZaloBotApi, bot: Channel) -> None:
     secretary = await register(api, SON, "Lý Văn Sơn")
     async with bot.app.db.write() as session:
         identity = await identity_for(session, "zalo", SON)
@@ -283,7 +282,7 @@ async def test_a_broadcast_reaches_telegram_and_zalo_members_exactly_once(
         )
         app = build_app(config)
         await app.prepare()
-        telegram, zalo = TelegramChannel(app), ZaloChannel(app)
+        telegram, zalo = app.channels["telegram"], app.channels["zalo"]
         await telegram.start()
         await zalo.start()
         try:

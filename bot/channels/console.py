@@ -1,52 +1,73 @@
-"""The console channel: a person types in the terminal and the bot answers.
+"""The console adapter: a person types in the terminal and the bot answers.
 
 It renders choices as numbered lines, exactly as a channel without buttons must, which makes it
 both the proof that the core knows no platform and the way to try the bot with no token.
+`/attach PATH` sends a file of this computer as if it were a photo or document sent in a
+chat: it goes through the same evidence checks. Files the bot sends are written under the
+data directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import mimetypes
 import shutil
 import sys
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.app import App
-from bot.delivery import DeliveryWorker, Unreachable
-from bot.events import Choice, Document, Inbound, InboundKind, Reply
-from bot.evidence import EvidenceStore
-from bot.pacing import Pacer
+from bot.capabilities import Capabilities
+from bot.channels.runtime import EndOfInput, TooLarge, Webhook
+from bot.delivery import Unreachable
+from bot.events import Attachment, Document, Inbound, InboundKind, Reply
+from bot.evidence import EvidenceRejected, EvidenceStore
+from bot.i18n import N_
 from bot.text import strip_html
 
-__all__ = ["ConsoleChannel", "parse_line", "render"]
+if TYPE_CHECKING:
+    from bot.app import App
+
+__all__ = ["CHANNEL", "USER", "ConsoleAdapter", "parse_line", "render"]
 
 CHANNEL = "console"
 USER = "local"
+ATTACH = "attach"
 
 
-def parse_line(line: str, *, language: str | None = None) -> Inbound:
-    """One typed line as an Inbound event: a command when it starts with "/"."""
+def parse_line(line: str, *, language: str | None = None, update_key: str = "") -> Inbound:
+    """One typed line as an Inbound event: a command when it starts with "/", a file of this
+    computer for "/attach PATH"."""
     text = line.strip()
     command = None
     args = ""
     kind = InboundKind.TEXT
+    attachments: tuple[Attachment, ...] = ()
     if text.startswith("/") and len(text) > 1:
         kind = InboundKind.COMMAND
         name, _, args = text[1:].partition(" ")
         command = name.split("@")[0].lower()
+    if command == ATTACH:
+        path = args.strip().strip("\"'")
+        mime_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        photo = mime_type.startswith("image/")
+        kind = InboundKind.PHOTO if photo else InboundKind.DOCUMENT
+        file_name = Path(path).name or None
+        attachments = (Attachment(path, "photo" if photo else "document", file_name=file_name),)
+        text, command, args = "", None, ""
     return Inbound(
         channel=CHANNEL,
-        update_key=uuid.uuid4().hex,
+        update_key=update_key or uuid.uuid4().hex,
         user_id=USER,
         chat_id=USER,
         kind=kind,
         text=text,
         command=command,
         args=args.strip(),
+        attachments=attachments,
         client_language=language,
         display_name=USER,
     )
@@ -62,46 +83,52 @@ def render(reply: Reply) -> str:
     return "\n".join(lines)
 
 
-class ConsoleChannel:
-    channel = CHANNEL
+class ConsoleAdapter:
+    """The terminal for the channel runtime (bot.channels.runtime.Adapter): one person, one
+    line at a time, the next read once the last was answered."""
 
-    def __init__(self, app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
-        self.app = app
-        self.stdin = stdin
-        self.stdout = stdout
-        # Broadcasts reach the console's one person through the outbox like anyone else.
-        self.pacer = Pacer(1000)
-        self.worker = DeliveryWorker(app, self)
+    name = CHANNEL
+    title = "Console"
+    interactive = True
+    # No buttons; files and pictures are written to disk, however large.
+    capabilities = Capabilities(buttons=False)
+    rate_per_second = 1000
+    webhook: Webhook | None = None
 
-    async def deliver(
-        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
+    def __init__(
+        self, app: App, stdin: TextIO | None = None, stdout: TextIO | None = None
     ) -> None:
-        if chat_id != USER:
-            raise Unreachable
-        self._write(strip_html(text) + "\n")
-        if photo is not None:
-            self._write(f"📎 {self._save(Document(Path(photo).name, evidence_path=photo))}\n")
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.data_dir = app.config.data_dir
+        self.evidence = EvidenceStore(app.config.data_dir / "files")
+        self._opened = False
 
-    async def show_progress(
-        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
-    ) -> None:
-        if chat_id == USER:
-            self._write(text + "\n")
+    async def connect(self) -> None:
+        return None
 
-    async def run(self) -> None:
-        """Opens with /start, then answers every line until end of input."""
+    async def listen(self, webhook: Webhook | None) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def poll(self) -> list[dict[str, Any]]:
+        """The next typed line (the first is /start); EndOfInput at end of input."""
+        if not self._opened:
+            self._opened = True
+            return [_line("/start")]
         interactive = self.stdin.isatty()
-        await self._handle(parse_line("/start"))
-        while True:
+        if interactive:
+            self._write("> ", end="")
+        line = await self._read_line()
+        if not line:
             if interactive:
-                self._write("> ", end="")
-            line = await self._read_line()
-            if not line:  # end of input: leave quietly
-                if interactive:
-                    self._write("")
-                return
-            if line.strip():
-                await self._handle(parse_line(line))
+                self._write("")
+            raise EndOfInput
+        return [_line(line)] if line.strip() else []
 
     def _read_line(self) -> asyncio.Future[str]:
         """The next typed line. Read in a daemon thread, not the loop's executor: a thread
@@ -121,25 +148,60 @@ class ConsoleChannel:
         threading.Thread(target=read, name="console-input", daemon=True).start()
         return future
 
-    async def _handle(self, inbound: Inbound) -> None:
-        replies = await self.app.dispatcher.handle(inbound)
-        for reply in replies or ():
-            if reply.chat_id in (None, USER):
-                self._write(render(reply) + "\n")
-            if reply.document is not None:
-                self._write(f"📎 {self._save(reply.document)}\n")
-        self.app.dispatcher.replied(CHANNEL, inbound.update_key)
-        while await self.worker.run_once():
-            pass
+    def from_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    def identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        return str(update["id"]), USER
+
+    def to_inbound(self, key: str, update: dict[str, Any]) -> Inbound | None:
+        return parse_line(str(update["line"]), update_key=key)
+
+    async def received(self, update: dict[str, Any], inbound: Inbound | None) -> None:
+        return None
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """The file at the typed path, read from this computer."""
+        return await asyncio.to_thread(_read, attachment.file_id, limit)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def render(self, chat_id: str, reply: Reply) -> Sequence[Any]:
+        """The reply as text, then its file; a notice to another chat is not shown here."""
+        if chat_id != USER:
+            return []
+        return [render(reply), *([reply.document] if reply.document is not None else [])]
+
+    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
+        messages: list[Any] = [strip_html(text)]
+        if photo is not None:
+            messages.append(Document(Path(photo).name, evidence_path=photo))
+        return messages
+
+    async def send(self, chat_id: str, message: Any) -> None:
+        if chat_id != USER:
+            raise Unreachable
+        if isinstance(message, Document):
+            self._write(f"📎 {await asyncio.to_thread(self._save, message)}\n")
+        else:
+            self._write(f"{message}\n")
+
+    async def show_progress(
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool
+    ) -> None:
+        if chat_id == USER:
+            self._write(f"{strip_html(text)}\n")
+
+    def routes(self, path: str) -> list[Any]:
+        return []
 
     def _save(self, document: Document) -> Path:
         """A terminal cannot receive a file: it is written under the data directory."""
-        folder = self.app.config.data_dir / "console-files"
+        folder = self.data_dir / "console-files"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(document.file_name).name
         if document.evidence_path is not None:
-            store = EvidenceStore(self.app.config.data_dir / "files")
-            shutil.copyfile(store.path(document.evidence_path), path)
+            shutil.copyfile(self.evidence.path(document.evidence_path), path)
         else:
             path.write_bytes(document.content)
         return path
@@ -147,3 +209,19 @@ class ConsoleChannel:
     def _write(self, text: str, end: str = "\n") -> None:
         self.stdout.write(text + end)
         self.stdout.flush()
+
+
+def _read(typed: str, limit: int) -> bytes:
+    path = Path(typed).expanduser()
+    if not typed or not path.is_file():
+        raise EvidenceRejected(
+            N_("There is no file at {path}. Type /attach and the path of a file."),
+            {"path": typed or "—"},
+        )
+    if path.stat().st_size > limit:
+        raise TooLarge
+    return path.read_bytes()
+
+
+def _line(text: str) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex, "line": text}

@@ -1,22 +1,23 @@
-"""The Telegram channel on python-telegram-bot: polling or webhook, with a durable inbox.
+"""The Telegram adapter (python-telegram-bot's Bot for the API calls; the runtime does the rest).
 
-python-telegram-bot's own Updater confirms a polled batch before its handlers run and answers a
-webhook before handling, so a crash in between would lose updates. Here every update is stored
-in the inbox first and only then acknowledged (the next getUpdates offset, or the webhook's
-200); updates left unfinished by a crash are handled, or their replies resent, on start.
+Telegram has buttons, HTML, files up to 50 MB sent by a bot and 20 MB fetched by it
+(https://core.telegram.org/bots/api#sending-files, #getfile), messages of 4,096 characters,
+and deep links t.me/<bot>?start=<payload> (https://core.telegram.org/bots/features#deep-linking).
+Updates come by getUpdates, confirmed by the next call's offset, or by webhook with the
+secret in X-Telegram-Bot-Api-Secret-Token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
 import os
-from collections.abc import Coroutine, Iterable
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 # Opt in to python-telegram-bot's future behaviour (durations as timedelta) and skip its
 # deprecation warning; _seconds() below reads either form.
@@ -35,36 +36,37 @@ from telegram import (
     Update,
 )
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ContextTypes, TypeHandler
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-from tornado.web import Application as WebApplication
-from tornado.web import RequestHandler
-
-from bot.app import App
-from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
-from bot.events import Attachment, Choice, Document, Inbound, InboundKind, Reply
-from bot.evidence import (
-    MAX_BYTES,
-    EvidenceRejected,
-    EvidenceStore,
-    StoredFile,
-    fetch_attachments,
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
 )
-from bot.i18n import N_, SUPPORTED
-from bot.pacing import Pacer
-from bot.text import split_text
-from models.inbox import store_updates, unfinished_updates
 
-__all__ = ["TelegramChannel", "to_inbound"]
+from bot.capabilities import MEGABYTE, Capabilities
+from bot.channels.runtime import (
+    Refused,
+    SetupError,
+    TooLarge,
+    Unavailable,
+    Webhook,
+)
+from bot.delivery import DeliveryError, RetryLater, Unreachable
+from bot.events import Attachment, Document, Inbound, InboundKind, Reply
+from bot.evidence import EvidenceStore
+from bot.i18n import SUPPORTED
+from bot.text import split_text
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+__all__ = ["CHANNEL", "TelegramAdapter", "render", "to_inbound"]
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
-SEND_ATTEMPTS = 4  # 5xx and timeouts: retried after 0.5, 1 and 2 s
-# Telegram delivers an album as one message per photo; parts arriving within this many
-# seconds of each other are handled together and answered once.
-ALBUM_WAIT = 1.0
+MAX_UPLOAD = 50 * MEGABYTE  # what a bot may send
+MAX_DOWNLOAD = 20 * MEGABYTE  # what getFile lets a bot fetch
 log = logging.getLogger(__name__)
 
 
@@ -182,89 +184,79 @@ def render(reply: Reply) -> dict[str, Any]:
     return {"reply_markup": markup}
 
 
-class TelegramChannel:
-    """Receives updates (polling or webhook), hands them to the dispatcher, sends replies."""
+@dataclass(frozen=True)
+class _Text:
+    text: str
+    markup: Any = None
 
-    channel = CHANNEL
 
-    def __init__(self, app: App, *, concurrency: int = 64) -> None:
-        self.app = app
+@dataclass(frozen=True)
+class _File:
+    document: Document
+
+
+@dataclass(frozen=True)
+class _Photo:
+    """An announcement's photo (in the evidence store), with its text as the caption."""
+
+    path: str
+    caption: str | None
+
+
+class TelegramAdapter:
+    """Telegram for the channel runtime (bot.channels.runtime.Adapter)."""
+
+    name = CHANNEL
+    title = "Telegram"
+    interactive = False
+
+    def __init__(self, app: App) -> None:
         settings = app.config.telegram
         if not settings.token:
             raise ValueError("the Telegram channel needs TELEGRAM_BOT_TOKEN")
+        self.app = app
         self.settings = settings
-        self.application: Application[Any, Any, Any, Any, Any, Any] = (
-            Application.builder()
-            .token(settings.token)
-            .base_url(settings.bot_url)
-            .base_file_url(settings.file_url)
-            .updater(None)
-            .build()
+        username = (settings.bot_username or "").lstrip("@")
+        self.capabilities = Capabilities(
+            max_file_bytes=MAX_UPLOAD,
+            max_download_bytes=MAX_DOWNLOAD,
+            max_text=MessageLimit.MAX_TEXT_LENGTH,
+            start_link=f"https://t.me/{username}?start=" if username else None,
         )
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self._chat_locks: dict[str, asyncio.Lock] = {}
-        self._queued: dict[str, int] = {}  # updates waiting per chat, to drop idle locks
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(concurrency)
-        self._contact_keyboards: set[str] = set()
-        self._stopping = asyncio.Event()
-        self._albums: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._album_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self._quiet: set[int] = set()  # album parts whose answers are not sent
+        self.rate_per_second = settings.rate_per_second
+        self.webhook = (
+            Webhook(
+                url=settings.webhook_url,
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                secret=settings.webhook_secret or "",
+                header="X-Telegram-Bot-Api-Secret-Token",
+            )
+            if settings.webhook_url
+            else None
+        )
+        self.bot = Bot(settings.token, base_url=settings.bot_url, base_file_url=settings.file_url)
+        # getUpdates is read as plain JSON, update by update: python-telegram-bot parses a
+        # polled batch as a whole, and one update it cannot parse would stop every later one.
+        self._polling: httpx.AsyncClient | None = None
         self.evidence = EvidenceStore(app.config.data_dir / "files")
-        # Our own pacing instead of AIORateLimiter: see bot/pacing.py.
-        self.pacer = Pacer(settings.rate_per_second)
-        self.worker = DeliveryWorker(app, self)
-        self._worker_task: asyncio.Task[None] | None = None
+        self._offset: int | None = None
+        self._contact_keyboards: set[str] = set()
         self._progress: dict[int, int] = {}  # broadcast id -> the progress message id
         self._uploaded: dict[str, str] = {}  # evidence path -> Telegram file id
-        self._poller: asyncio.Task[None] | None = None
-        self._server: HTTPServer | None = None
-        self.webhook_port: int | None = None
 
-    @property
-    def bot(self) -> Bot:
-        return self.application.bot
+    # -- connection ----------------------------------------------------------------------
 
-    # -- lifecycle -----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.application.initialize()
-        await self.application.start()
+    async def connect(self) -> None:
+        try:
+            await self.bot.initialize()  # getMe
+        except InvalidToken:
+            raise SetupError(
+                "TELEGRAM_BOT_TOKEN: the Bot API server rejected this token"
+            ) from None
+        except TelegramError as error:
+            raise Unavailable(str(error)) from None
         await self._publish_commands()
-        await self.recover()
-        if self.settings.webhook_url:
-            self._server = await self._start_webhook()
-        else:
-            await self.bot.delete_webhook()
-            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
-        self._worker_task = asyncio.create_task(self.worker.run_forever(), name="delivery")
-        log.info(
-            "telegram channel started (%s)", "webhook" if self.settings.webhook_url else "polling"
-        )
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._worker_task is not None:
-            await self.worker.stop(self._worker_task)
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-        if self._server is not None:
-            self._server.stop()
-        await self.drain()
-        await self.application.stop()
-        await self.application.shutdown()
-
-    async def drain(self) -> None:
-        """Waits until every update received so far has been handled and answered."""
-        for key in list(self._album_timers):
-            self._album_timers.pop(key).cancel()
-            self._flush_album(key)
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.app.dispatcher.settle()
 
     async def _publish_commands(self) -> None:
         """The client's command menu, in each language."""
@@ -281,248 +273,177 @@ class TelegramChannel:
             except TelegramError as error:
                 log.warning("could not publish the command list: %s", error)
 
-    async def recover(self) -> None:
-        """Handles updates stored before a crash, and resends replies that were not sent."""
-        async with self.app.db.read() as session:
-            rows = await unfinished_updates(session, CHANNEL)
-        for row in rows:
-            if row.handled_at is not None and row.replies is not None:
-                replies = [Reply.from_json(item) for item in row.replies["items"]]
-                chat_id = str(row.payload.get("_chat_id", ""))
-                await self._send_all(chat_id, replies)
-                self.app.dispatcher.replied(CHANNEL, row.update_key)
-            else:
-                self._spawn(row.payload)
-        if rows:
-            log.info("recovered %d unfinished updates", len(rows))
+    async def listen(self, webhook: Webhook | None) -> None:
+        if webhook is None:
+            await self.bot.delete_webhook()
+            return
+        await self.bot.set_webhook(
+            url=webhook.url, secret_token=webhook.secret, allowed_updates=ALLOWED_UPDATES
+        )
+
+    async def close(self) -> None:
+        await self.bot.shutdown()
+        if self._polling is not None:
+            await self._polling.aclose()
 
     # -- receiving -----------------------------------------------------------------------
 
-    async def _poll(self) -> None:
-        offset: int | None = None
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self.settings.poll_timeout,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
-                failures = 0
-            except RetryAfter as error:
-                await asyncio.sleep(_seconds(error.retry_after))
-                continue
-            except (NetworkError, TelegramError) as error:
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
-                log.warning("getUpdates failed (%s); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-                continue
-            if not updates:
-                continue
-            payloads = [update.to_dict() for update in updates]
-            new = await self.accept(payloads)
-            # Only now may the next getUpdates confirm them.
-            offset = updates[-1].update_id + 1
-            for payload in payloads:
-                if str(payload["update_id"]) in new:
-                    self._spawn(payload)
-
-    async def accept(self, payloads: list[dict[str, Any]]) -> set[str]:
-        """Stores updates durably; returns the keys not seen before."""
-        for payload in payloads:
-            payload["_chat_id"] = _chat_of(payload)
-        async with self.app.db.write() as session:
-            new = await store_updates(
-                session, CHANNEL, [(str(p["update_id"]), p) for p in payloads]
+    async def poll(self) -> list[dict[str, Any]]:
+        if self._polling is None:
+            self._polling = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0, read=self.settings.poll_timeout + 10.0)
             )
-        return set(new)
-
-    def _spawn(self, payload: dict[str, Any]) -> None:
-        album = (payload.get("message") or {}).get("media_group_id")
-        if album is None:
-            self._track(self._process(payload))
-            return
-        key = (str(payload.get("_chat_id", "")), str(album))
-        self._albums.setdefault(key, []).append(payload)
-        timer = self._album_timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._album_timers[key] = loop.call_later(ALBUM_WAIT, self._flush_album, key)
-
-    def _flush_album(self, key: tuple[str, str]) -> None:
-        """Handles an album's parts in order; only the last part's answer is sent."""
-        self._album_timers.pop(key, None)
-        parts = sorted(self._albums.pop(key, []), key=lambda p: int(p["update_id"]))
-        self._quiet.update(int(p["update_id"]) for p in parts[:-1])
-
-        async def run() -> None:
-            for part in parts:
-                await self._process(part)
-
-        self._track(run())
-
-    def _track(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _process(self, payload: dict[str, Any]) -> None:
-        chat = str(payload.get("_chat_id", ""))
-        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
-        self._queued[chat] = self._queued.get(chat, 0) + 1
+        parameters = {"timeout": self.settings.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
+        if self._offset is not None:
+            parameters["offset"] = self._offset
         try:
-            async with lock:  # one chat's updates in order; other chats run alongside
-                update = Update.de_json(
-                    {k: v for k, v in payload.items() if not k.startswith("_")}, self.bot
-                )
-                await self.application.process_update(update)
-        except Exception:
-            log.exception("processing update %s failed", payload.get("update_id"))
-        finally:
-            self._queued[chat] -= 1
-            if not self._queued[chat]:
-                del self._queued[chat], self._chat_locks[chat]
+            response = await self._polling.post(f"{self.bot.base_url}/getUpdates", json=parameters)
+            body = response.json()
+        except httpx.HTTPError as error:
+            raise Unavailable(type(error).__name__) from None  # the URL holds the token
+        except ValueError:
+            raise Unavailable(f"HTTP {response.status_code}, not JSON") from None
+        if not isinstance(body, dict) or not body.get("ok"):
+            body = body if isinstance(body, dict) else {}
+            retry_after = (body.get("parameters") or {}).get("retry_after")
+            if isinstance(retry_after, int | float):
+                raise RetryLater(float(retry_after))
+            raise Unavailable(f"{body.get('error_code')}: {str(body.get('description'))[:200]}")
+        result = body.get("result")
+        updates = [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []
+        ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+        if ids:
+            self._offset = max(ids) + 1  # confirmed by the next call, once they are stored
+        return updates
 
-    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not isinstance(update, Update):
+    def from_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    def identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        update_id = update.get("update_id")
+        if isinstance(update_id, bool) or not isinstance(update_id, int | str):
+            return None
+        try:
+            key = str(int(update_id))
+        except ValueError:
+            return None
+        message = update.get("message") or (update.get("callback_query") or {}).get("message")
+        chat = message.get("chat") if isinstance(message, dict) else None
+        return key, str(chat.get("id", "")) if isinstance(chat, dict) else ""
+
+    def to_inbound(self, key: str, update: dict[str, Any]) -> Inbound | None:
+        return to_inbound(Update.de_json(update, self.bot))
+
+    async def received(self, update: dict[str, Any], inbound: Inbound | None) -> None:
+        """A pressed button is answered, and its buttons removed: the answer comes as a new
+        message, and the old buttons would only be stale."""
+        query = update.get("callback_query")
+        if not isinstance(query, dict) or not query.get("id"):
             return
-        inbound = to_inbound(update)
-        query = update.callback_query
-        if query is not None:
+        with contextlib.suppress(TelegramError):
+            await self.bot.answer_callback_query(str(query["id"]))
+        message_id = (query.get("message") or {}).get("message_id")
+        if inbound is not None and isinstance(message_id, int):
             with contextlib.suppress(TelegramError):
-                await query.answer()
-            if query.message is not None and inbound is not None:
-                # The answer comes as a new message; the old buttons would only be stale.
-                with contextlib.suppress(TelegramError):
-                    await self.bot.edit_message_reply_markup(
-                        chat_id=int(inbound.chat_id), message_id=query.message.message_id
-                    )
-        if inbound is None:
-            # Not for us (a group, an edit): record it as handled with nothing to say.
-            await self.app.dispatcher.ignore(CHANNEL, str(update.update_id))
-            return
-        delay, notice = self.app.dispatcher.admit(inbound)
-        if notice is not None:
-            await self._send_all(inbound.chat_id, [notice])
-        if delay:
-            await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
-        async with self._slots:
-            if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
-                inbound = await fetch_attachments(inbound, self._download)
-            replies = await self.app.dispatcher.handle(inbound)
-            if replies is None:
-                return  # handled before: a redelivery changes nothing and sends nothing
-            if update.update_id in self._quiet:
-                self._quiet.discard(update.update_id)
-            else:
-                await self._send_all(inbound.chat_id, replies)
-            self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+                await self.bot.edit_message_reply_markup(
+                    chat_id=int(inbound.chat_id), message_id=message_id
+                )
 
-    async def _download(self, attachment: Attachment) -> StoredFile:
-        too_big = EvidenceRejected(
-            N_("That file is larger than {max_mb} MB. Please send a smaller one."),
-            {"max_mb": MAX_BYTES // (1024 * 1024)},
-        )
-        if attachment.size is not None and attachment.size > MAX_BYTES:
-            raise too_big
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
         try:
             file = await self.bot.get_file(attachment.file_id)
-            if file.file_size is not None and file.file_size > MAX_BYTES:
-                raise too_big
-            data = bytes(await file.download_as_bytearray())
+            if file.file_size is not None and file.file_size > limit:
+                raise TooLarge
+            return bytes(await file.download_as_bytearray())
         except BadRequest as error:
             if "too big" in str(error).lower():
-                raise too_big from None
-            log.warning("could not fetch a file: %s", error)
-            raise EvidenceRejected(
-                N_("That file could not be received. Please send it again.")
-            ) from None
-        except NetworkError as error:
-            log.warning("could not fetch a file: %s", error)
-            raise EvidenceRejected(
-                N_("That file could not be received. Please send it again.")
-            ) from None
-        return await asyncio.to_thread(
-            self.evidence.save, data, original_name=attachment.file_name
-        )
+                raise TooLarge from None
+            raise
 
     # -- sending -------------------------------------------------------------------------
 
-    async def _send_all(self, chat_id: str, replies: Iterable[Reply]) -> None:
-        for reply in replies:
-            await self.send(reply.chat_id or chat_id, reply)
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        """Sends one reply, split when longer than Telegram allows; a blocked chat is skipped."""
-        options = render(reply)
+    def render(self, chat_id: str, reply: Reply) -> Sequence[Any]:
+        """The text in parts of at most 4,096 characters, its buttons on the last; then the
+        file. A keyboard asking for the phone number is removed by the next reply."""
+        markup = render(reply)["reply_markup"]
         if reply.request_contact:
             self._contact_keyboards.add(chat_id)
-        elif options["reply_markup"] is None and chat_id in self._contact_keyboards:
-            options["reply_markup"] = ReplyKeyboardRemove()
+        elif markup is None and chat_id in self._contact_keyboards:
+            markup = ReplyKeyboardRemove()
             self._contact_keyboards.discard(chat_id)
-        parts = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            markup = options["reply_markup"] if last else None
-            if not await self._send_part(int(chat_id), part, markup):
-                return
+        parts = [part for part in split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH) if part]
+        messages: list[Any] = [
+            _Text(part, markup if index == len(parts) - 1 else None)
+            for index, part in enumerate(parts)
+        ]
         if reply.document is not None:
-            await self._send_document(int(chat_id), reply.document)
+            messages.append(_File(reply.document))
+        return messages
 
-    # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
+    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
+        """The photo with the text as its caption, or before a text too long for one."""
+        parts = [_Text(part) for part in split_text(text, MessageLimit.MAX_TEXT_LENGTH)]
+        if photo is None:
+            return parts
+        if len(text) <= MessageLimit.CAPTION_LENGTH:
+            return [_Photo(photo, text)]
+        return [_Photo(photo, None), *parts]
 
-    async def deliver(
-        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
-    ) -> None:
-        """Sends one outbox message, telling the worker what went wrong in its terms."""
+    async def send(self, chat_id: str, message: Any) -> None:
         try:
-            if photo is not None:
-                await self._deliver_photo(int(chat_id), text, photo)
-            else:
+            if isinstance(message, _Text):
                 await self.bot.send_message(
                     chat_id=int(chat_id),
-                    text=text,
+                    text=message.text,
                     parse_mode=ParseMode.HTML,
-                    **render(Reply(text, choices)),
+                    reply_markup=message.markup,
                 )
+            elif isinstance(message, _File):
+                await self._send_file(int(chat_id), message.document)
+            else:
+                await self._send_photo(int(chat_id), message)
         except RetryAfter as error:
             raise RetryLater(_seconds(error.retry_after)) from None
         except Forbidden:
             raise Unreachable from None
-        except BadRequest as error:
+        except BadRequest as error:  # a subclass of NetworkError: never worth a retry
             if "chat not found" in str(error).lower():
                 raise Unreachable from None
-            raise DeliveryError(str(error)) from None
-        except NetworkError as error:
+            raise Refused(str(error)) from None
+        except TelegramError as error:
             raise DeliveryError(str(error)) from None
 
-    async def _deliver_photo(self, chat_id: int, text: str, photo: str) -> None:
-        """The photo with the text as its caption (or before a longer text); uploaded once,
-        then sent again by the file id Telegram gave it."""
-        uploaded = self._uploaded.get(photo)
+    async def _send_file(self, chat_id: int, document: Document) -> None:
+        content = document.content
+        if document.evidence_path is not None:
+            path = self.evidence.path(document.evidence_path)
+            content = await asyncio.to_thread(path.read_bytes)
+        upload = InputFile(content, filename=document.file_name)
+        if document.mime_type.startswith("image/"):
+            await self.bot.send_photo(chat_id=chat_id, photo=upload)
+        else:
+            await self.bot.send_document(chat_id=chat_id, document=upload)
+
+    async def _send_photo(self, chat_id: int, photo: _Photo) -> None:
+        """Uploaded once, then sent again by the file id Telegram gave it."""
+        uploaded = self._uploaded.get(photo.path)
         content: InputFile | str = uploaded or InputFile(
-            await asyncio.to_thread(self.evidence.path(photo).read_bytes), filename="photo.jpg"
+            await asyncio.to_thread(self.evidence.path(photo.path).read_bytes),
+            filename="photo.jpg",
         )
-        fits = len(text) <= MessageLimit.CAPTION_LENGTH
-        message = await self.bot.send_photo(
+        sent = await self.bot.send_photo(
             chat_id=chat_id,
             photo=content,
-            caption=text if fits else None,
-            parse_mode=ParseMode.HTML if fits else None,
+            caption=photo.caption,
+            parse_mode=ParseMode.HTML if photo.caption else None,
         )
-        if uploaded is None and message.photo:
-            self._uploaded[photo] = message.photo[-1].file_id
-        if not fits:
-            await self.pacer.bulk()
-            await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=ParseMode.HTML)
+        if uploaded is None and sent.photo:
+            self._uploaded[photo.path] = sent.photo[-1].file_id
 
     async def show_progress(
-        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool
     ) -> None:
         """Edits the sender's progress message (a new one after a restart)."""
-        await self.pacer.live()
         message_id = self._progress.get(broadcast_id)
         try:
             if message_id is not None:
@@ -534,101 +455,8 @@ class TelegramChannel:
             if "not modified" not in str(error).lower():
                 log.warning("could not show broadcast progress: %s", error)
 
-    async def _send_document(self, chat_id: int, document: Document) -> None:
-        content = document.content
-        if document.evidence_path is not None:
-            path = self.evidence.path(document.evidence_path)
-            content = await asyncio.to_thread(path.read_bytes)
-        upload = InputFile(content, filename=document.file_name)
-        try:
-            if document.mime_type.startswith("image/"):
-                await self.bot.send_photo(chat_id=chat_id, photo=upload)
-            else:
-                await self.bot.send_document(chat_id=chat_id, document=upload)
-        except (Forbidden, BadRequest) as error:
-            log.warning("a file could not be sent: %s", error)
-
-    async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
-        """Sends one message, retrying server errors and timeouts; False if it cannot go."""
-        for attempt in range(SEND_ATTEMPTS):
-            await self.pacer.live()
-            try:
-                await self.bot.send_message(
-                    chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
-                return True
-            except RetryAfter as error:
-                self.pacer.pause(_seconds(error.retry_after))
-                await asyncio.sleep(_seconds(error.retry_after))
-            except Forbidden:
-                log.info("a chat has blocked the bot; reply dropped")
-                return False
-            except BadRequest as error:  # a subclass of NetworkError: never worth a retry
-                log.error("Telegram refused a reply: %s", error)
-                return False
-            except NetworkError as error:
-                if attempt == SEND_ATTEMPTS - 1:
-                    raise
-                delay = 0.5 * 2**attempt
-                log.warning("sending failed (%s); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-        return False
-
-    # -- webhook -------------------------------------------------------------------------
-
-    async def _start_webhook(self) -> HTTPServer:
-        url = self.settings.webhook_url or ""
-        path = urlsplit(url).path or "/"
-        web = WebApplication([(path, _WebhookHandler, {"channel": self})])
-        server = HTTPServer(web)
-        sockets = bind_sockets(self.settings.webhook_port, self.settings.webhook_listen)
-        server.add_sockets(sockets)
-        self.webhook_port = sockets[0].getsockname()[1]  # the real one when configured as 0
-        await self.bot.set_webhook(
-            url=url,
-            secret_token=self.settings.webhook_secret,
-            allowed_updates=ALLOWED_UPDATES,
-        )
-        return server
-
-    def secret_matches(self, header: str | None) -> bool:
-        """Constant-time comparison of the webhook secret header."""
-        expected = (self.settings.webhook_secret or "").encode()
-        return bool(expected) and hmac.compare_digest((header or "").encode(), expected)
-
-
-class _WebhookHandler(RequestHandler):
-    """Stores a webhook update durably, then answers 200; anything unauthenticated gets 403."""
-
-    def initialize(self, channel: TelegramChannel) -> None:
-        self.channel = channel
-
-    async def post(self) -> None:
-        if not self.channel.secret_matches(
-            self.request.headers.get("X-Telegram-Bot-Api-Secret-Token")
-        ):
-            self.set_status(403)
-            return
-        content_type = self.request.headers.get("Content-Type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            self.set_status(403)
-            return
-        try:
-            payload = json.loads(self.request.body)
-            update_id = int(payload["update_id"])
-        except (ValueError, KeyError, TypeError):
-            self.set_status(400)
-            return
-        payload["update_id"] = update_id
-        new = await self.channel.accept([payload])
-        if str(update_id) in new:
-            self.channel._spawn(payload)
-        self.set_status(200)
-
-
-def _chat_of(payload: dict[str, Any]) -> str:
-    message = payload.get("message") or (payload.get("callback_query") or {}).get("message") or {}
-    return str((message.get("chat") or {}).get("id", ""))
+    def routes(self, path: str) -> list[Any]:
+        return []
 
 
 def _seconds(value: int | float | Any) -> float:

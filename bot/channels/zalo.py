@@ -1,46 +1,56 @@
-"""The Zalo channel on httpx: long polling or webhook, with the same durable inbox as Telegram.
+"""The Zalo Bot platform adapter (httpx for the API calls; the runtime does the rest).
 
-Zalo's Bot API is shaped like Telegram's but smaller: getUpdates returns one update and has
-no offset (so an update may come again: the inbox dedupes it by message id), an idle long poll
-ends with HTTP 408, there are no buttons (choices are numbered lines) and no formatting (HTML
-is removed), messages hold at most 2,000 characters, and photos are sent by URL only. The bot
-cannot send files on Zalo; the dispatcher replaces them with a note (see Dispatcher._adapt).
+Zalo's Bot API (https://bot.zaloplatforms.com/docs, docs.zaloplatforms.com/docs/BOT) is shaped
+like Telegram's but smaller: getUpdates returns one update and has no offset (so an update may
+come again: the inbox dedupes it by message id), an idle long poll ends with HTTP 408, there
+are no buttons (choices are numbered lines) and no formatting (HTML is removed), messages hold
+at most 2,000 characters, photos are sent by URL only, and files cannot be sent at all. An
+image event carries its picture's address in `photo` (as the webhook documentation names it)
+or `photo_url` (as bots in use receive it): both are read.
+
+Its free plan (Basic, on bot.zapps.me: 50 users per bot, 3,000 messages a month) answers 429
+once the month's messages are used up: the channel then stops sending (the runtime's
+QuotaExhausted), tries one message an hour, and the admins are told once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hmac
-import json
 import logging
 import mimetypes
 import secrets
 import time
-from collections.abc import Coroutine, Iterable
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
-from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler
 
-from bot.app import App
-from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
-from bot.events import Attachment, Choice, Inbound, InboundKind, Reply
-from bot.evidence import MAX_BYTES, EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
+from bot.capabilities import Capabilities
+from bot.channels.runtime import (
+    QuotaExhausted,
+    Refused,
+    SetupError,
+    TooLarge,
+    Unavailable,
+    Webhook,
+)
+from bot.delivery import DeliveryError, Unreachable
+from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.evidence import EvidenceRejected, EvidenceStore
 from bot.i18n import N_
-from bot.pacing import Pacer
 from bot.text import split_text, strip_html
-from models.inbox import store_updates, unfinished_updates
 
-__all__ = ["ZaloApiError", "ZaloChannel", "to_inbound"]
+if TYPE_CHECKING:
+    from bot.app import App
+
+__all__ = ["CHANNEL", "MediaLinks", "ZaloAdapter", "ZaloApiError", "render", "to_inbound"]
 
 CHANNEL = "zalo"
 TEXT_LIMIT = 2000
-SEND_ATTEMPTS = 4
+QUOTA_RETRY = 3600.0  # seconds between tries once the month's messages are used up
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +60,10 @@ class ZaloApiError(Exception):
         self.status = status
         self.code = code
         self.description = description
+
+    def means(self, status: int) -> bool:
+        """Whether the answer says `status`, by HTTP status or by error code."""
+        return status in (self.status, self.code)
 
 
 def unwrap(payload: dict[str, Any]) -> dict[str, Any]:
@@ -88,13 +102,13 @@ def to_inbound(update: dict[str, Any]) -> Inbound | None:
                 args=args.strip(),
             )
         return Inbound(**common, kind=InboundKind.TEXT, text=text)
-    if event == "message.image.received" and isinstance(message.get("photo_url"), str):
-        attachment = Attachment(message["photo_url"], "photo")
+    photo = message.get("photo_url") or message.get("photo")
+    if event == "message.image.received" and isinstance(photo, str):
         caption = message.get("caption")
         return Inbound(
             **common,
             kind=InboundKind.PHOTO,
-            attachments=(attachment,),
+            attachments=(Attachment(photo, "photo"),),
             text=caption if isinstance(caption, str) else "",
         )
     if event == "message.sticker.received":
@@ -118,340 +132,232 @@ def render(reply: Reply) -> list[str]:
     return [part for part in split_text(text, TEXT_LIMIT) if part.strip()]
 
 
-class ZaloChannel:
-    """Receives updates (polling or webhook), hands them to the dispatcher, sends replies."""
+@dataclass(frozen=True)
+class _Picture:
+    """A picture: made for a reply, or in the evidence store (sent by a short-lived link)."""
 
-    channel = CHANNEL
+    mime_type: str
+    content: bytes = b""
+    evidence_path: str | None = None
 
-    def __init__(self, app: App, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+
+class ZaloAdapter:
+    """The Zalo Bot platform for the channel runtime (bot.channels.runtime.Adapter)."""
+
+    name = CHANNEL
+    title = "Zalo"
+    interactive = False
+
+    def __init__(self, app: App) -> None:
         settings = app.config.zalo
         if not settings.token:
             raise ValueError("the Zalo channel needs ZALO_BOT_TOKEN")
-        self.app = app
         self.settings = settings
-        app.dispatcher.plain_channels.add(CHANNEL)
-        if settings.webhook_url:
-            # A public address: pictures can be sent by a short-lived link the bot serves.
-            app.dispatcher.picture_channels.add(CHANNEL)
+        # With a public address, pictures can be sent by a short-lived link the bot serves.
         self.media = MediaLinks(
             f"{settings.webhook_url.rstrip('/')}/media" if settings.webhook_url else None
         )
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=settings.poll_timeout + 10.0),
-            transport=transport,
-            follow_redirects=False,
+        self.capabilities = Capabilities(
+            buttons=False,
+            files=False,
+            pictures=self.media.enabled,
+            max_text=TEXT_LIMIT,
+        )
+        self.rate_per_second = settings.rate_per_second
+        self.webhook = (
+            Webhook(
+                url=settings.webhook_url,
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                secret=settings.webhook_secret or "",
+                header="X-Bot-Api-Secret-Token",
+            )
+            if settings.webhook_url
+            else None
         )
         self.evidence = EvidenceStore(app.config.data_dir / "files")
-        self.pacer = Pacer(settings.rate_per_second)
-        self.worker = DeliveryWorker(app, self)
-        self._chat_locks: dict[str, asyncio.Lock] = {}
-        self._queued: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
-        self._poller: asyncio.Task[None] | None = None
-        self._worker_task: asyncio.Task[None] | None = None
-        self._server: HTTPServer | None = None
+        self._http: httpx.AsyncClient | None = None
         self._progress_shown: set[int] = set()
-        self.webhook_port: int | None = None
-
-    # -- lifecycle -----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.call("getMe")
-        await self.recover()
-        if self.settings.webhook_url:
-            self._server = await self._start_webhook()
-        else:
-            await self.call("deleteWebhook")
-            self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
-        self._worker_task = asyncio.create_task(self.worker.run_forever(), name="zalo-delivery")
-        log.info(
-            "zalo channel started (%s)", "webhook" if self.settings.webhook_url else "polling"
-        )
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._worker_task is not None:
-            await self.worker.stop(self._worker_task)
-        if self._poller is not None:
-            self._poller.cancel()  # a stored update being received is a task of its own
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-        if self._server is not None:
-            self._server.stop()
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.app.dispatcher.settle()
-        await self.http.aclose()
-
-    async def recover(self) -> None:
-        """Handles updates stored before a crash, and resends replies that were not sent."""
-        async with self.app.db.read() as session:
-            rows = await unfinished_updates(session, CHANNEL)
-        for row in rows:
-            if row.handled_at is not None and row.replies is not None:
-                replies = [Reply.from_json(item) for item in row.replies["items"]]
-                await self._send_all(str(row.payload.get("_chat_id", "")), replies)
-                self.app.dispatcher.replied(CHANNEL, row.update_key)
-            else:
-                self._track(self._process(row.update_key, row.payload))
 
     # -- the API -------------------------------------------------------------------------
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0, read=self.settings.poll_timeout + 10.0),
+                follow_redirects=False,
+            )
+        return self._http
+
     async def call(self, method: str, **params: Any) -> Any:
         """One API call; ZaloApiError when it answers ok: false or an HTTP error."""
-        url = f"{self.settings.bot_url}/{method}"
-        response = await self.http.post(url, json=params)
+        response = await self.http.post(f"{self.settings.bot_url}/{method}", json=params)
         try:
             body = response.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         if response.status_code != 200 or not body.get("ok"):
+            code = body.get("error_code")
             raise ZaloApiError(
                 response.status_code,
-                body.get("error_code"),
+                code if isinstance(code, int) else None,
                 str(body.get("description") or response.reason_phrase)[:200],
             )
         return body.get("result")
 
+    # -- connection ----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        try:
+            await self.call("getMe")
+        except httpx.HTTPError as error:
+            raise Unavailable(type(error).__name__) from None
+        except ZaloApiError as error:
+            if error.status >= 500 or error.means(408):
+                raise Unavailable(str(error)) from None
+            raise SetupError("ZALO_BOT_TOKEN: the Zalo Bot API rejected this token") from None
+
+    async def listen(self, webhook: Webhook | None) -> None:
+        if webhook is None:
+            await self.call("deleteWebhook")
+        else:
+            await self.call("setWebhook", url=webhook.url, secret_token=webhook.secret)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
     # -- receiving -----------------------------------------------------------------------
 
-    async def _poll(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                update = await self.call("getUpdates", timeout=self.settings.poll_timeout)
-                failures = 0
-            except ZaloApiError as error:
-                if error.status == 408 or error.code == 408:
-                    continue  # an idle long poll: normal
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
-                log.warning("getUpdates failed (%s); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-                continue
-            except httpx.HTTPError as error:
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
-                log.warning("getUpdates failed (%s); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-                continue
-            if isinstance(update, dict) and update:
-                await self.receive(update)
-
-    async def receive(self, payload: dict[str, Any]) -> None:
-        """Stores the update, then handles it unless it came before (Zalo may resend). The
-        storing is a task of its own, which stop() waits for: stopping the poll or the web
-        server never cuts the inbox's transaction off."""
-        storing = asyncio.create_task(self._store(payload))
-        self._tasks.add(storing)
-        storing.add_done_callback(self._tasks.discard)
-        await asyncio.shield(storing)
-
-    async def _store(self, payload: dict[str, Any]) -> None:
-        update = unwrap(payload)
-        message = update.get("message") if isinstance(update.get("message"), dict) else None
-        if message is None or not message.get("message_id"):
-            log.info(
-                "an update without a message was ignored (event %r)", update.get("event_name")
-            )
-            return
-        key = str(message["message_id"])[:64]
-        update["_chat_id"] = str((message.get("chat") or {}).get("id", ""))
-        async with self.app.db.write() as session:
-            new = await store_updates(session, CHANNEL, [(key, update)])
-        if new:
-            self._track(self._process(key, update))
-
-    def _track(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _process(self, key: str, update: dict[str, Any]) -> None:
-        chat = str(update.get("_chat_id", ""))
-        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
-        self._queued[chat] = self._queued.get(chat, 0) + 1
+    async def poll(self) -> list[dict[str, Any]]:
         try:
-            async with lock:  # one chat's updates in order; other chats run alongside
-                await self._handle(key, update)
-        except Exception:
-            log.exception("processing a zalo update failed")
-        finally:
-            self._queued[chat] -= 1
-            if not self._queued[chat]:
-                del self._queued[chat], self._chat_locks[chat]
+            update = await self.call("getUpdates", timeout=self.settings.poll_timeout)
+        except ZaloApiError as error:
+            if error.means(408):
+                return []  # an idle long poll: normal
+            raise
+        return [unwrap(update)] if isinstance(update, dict) and update else []
 
-    async def _handle(self, key: str, update: dict[str, Any]) -> None:
-        inbound = to_inbound({k: v for k, v in update.items() if not k.startswith("_")})
-        if inbound is None:
-            await self.app.dispatcher.ignore(CHANNEL, key)
-            return
-        delay, notice = self.app.dispatcher.admit(inbound)
-        if notice is not None:
-            await self._send_all(inbound.chat_id, [notice])
-        if delay:
-            await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
-        if inbound.attachments and await self.app.dispatcher.wants_files(inbound):
-            inbound = await fetch_attachments(inbound, self._download)
-        replies = await self.app.dispatcher.handle(inbound)
-        if replies is None:
-            return
-        await self._send_all(inbound.chat_id, replies)
-        self.app.dispatcher.replied(CHANNEL, inbound.update_key)
+    def from_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        return unwrap(body)
+
+    def identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        message = update.get("message")
+        if not isinstance(message, dict) or not message.get("message_id"):
+            return None
+        chat = message.get("chat")
+        return str(message["message_id"])[:64], str((chat or {}).get("id", ""))
+
+    def to_inbound(self, key: str, update: dict[str, Any]) -> Inbound | None:
+        return to_inbound(update)
+
+    async def received(self, update: dict[str, Any], inbound: Inbound | None) -> None:
+        return None
 
     def allowed_host(self, url: str) -> bool:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        """Whether a photo's address is on a host of zalo.media_hosts (any odd address: no)."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError:
+            return False
         return parts.scheme in ("https", "http") and any(
             host == allowed or host.endswith("." + allowed)
             for allowed in self.settings.media_hosts
         )
 
-    async def _download(self, attachment: Attachment) -> StoredFile:
-        """The photo behind photo_url, read up to the size cap, checked and stored."""
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """The photo behind its address, read up to `limit` bytes."""
         url = attachment.file_id
         failed = EvidenceRejected(N_("That file could not be received. Please send it again."))
         if not self.allowed_host(url):
             log.warning("a photo from a host not on zalo.media_hosts was refused")
             raise failed
-        too_big = EvidenceRejected(
-            N_("That file is larger than {max_mb} MB. Please send a smaller one."),
-            {"max_mb": MAX_BYTES // (1024 * 1024)},
-        )
         data = bytearray()
         try:
             async with self.http.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise failed
-                if int(response.headers.get("content-length") or 0) > MAX_BYTES:
-                    raise too_big
+                if int(response.headers.get("content-length") or 0) > limit:
+                    raise TooLarge
                 async for chunk in response.aiter_bytes():
                     data += chunk
-                    if len(data) > MAX_BYTES:
-                        raise too_big
-        except httpx.HTTPError as error:
+                    if len(data) > limit:
+                        raise TooLarge
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
             log.warning("could not fetch a photo: %s", type(error).__name__)
             raise failed from None
-        return await asyncio.to_thread(self.evidence.save, bytes(data), original_name=None)
+        return bytes(data)
 
     # -- sending -------------------------------------------------------------------------
 
-    async def _send_all(self, chat_id: str, replies: Iterable[Reply]) -> None:
-        for reply in replies:
-            target = reply.chat_id or chat_id
-            for part in render(reply):
-                if not await self._send_text(target, part):
-                    return
-            document = reply.document
-            if document is not None and self.media.enabled:
-                content = document.content
-                if document.evidence_path is not None:
-                    path = self.evidence.path(document.evidence_path)
-                    content = await asyncio.to_thread(path.read_bytes)
-                await self._send_photo(target, self.media.publish(content, document.mime_type))
+    def render(self, chat_id: str, reply: Reply) -> Sequence[Any]:
+        """The plain text with numbered choices, then a picture (the dispatcher left only
+        what this chat can carry)."""
+        messages: list[Any] = list(render(reply))
+        document = reply.document
+        if document is not None and self.media.enabled:
+            messages.append(_Picture(document.mime_type, document.content, document.evidence_path))
+        return messages
 
-    async def _send_photo(self, chat_id: str, url: str, caption: str | None = None) -> None:
-        await self.pacer.live()
+    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
+        """Plain text, and its photo by a short-lived link when the bot has a public address
+        (without one, only the text goes)."""
+        messages: list[Any] = [
+            part for part in split_text(strip_html(text), TEXT_LIMIT) if part.strip()
+        ]
+        if photo is not None and self.media.enabled:
+            mime_type = mimetypes.guess_type(photo)[0] or "image/jpeg"
+            messages.append(_Picture(mime_type, evidence_path=photo))
+        return messages
+
+    async def _link(self, picture: _Picture) -> str:
+        if picture.evidence_path is None:
+            return self.media.publish(picture.content, picture.mime_type)
+        path = picture.evidence_path
+        # One link for every recipient of an announcement while it lives.
+        link = self.media.link_for(path)
+        if link is None:
+            content = await asyncio.to_thread(self.evidence.path(path).read_bytes)
+            link = self.media.publish(content, picture.mime_type, key=path)
+        return link
+
+    async def send(self, chat_id: str, message: Any) -> None:
         try:
-            params = {"chat_id": chat_id, "photo": url}
-            if caption:
-                params["caption"] = caption
-            await self.call("sendPhoto", **params)
-        except (ZaloApiError, httpx.HTTPError) as error:
-            log.warning("a picture could not be sent: %s", error)
-
-    async def _send_text(self, chat_id: str, text: str) -> bool:
-        """Sends one message, retrying server errors and timeouts; False if it cannot go."""
-        for attempt in range(SEND_ATTEMPTS):
-            await self.pacer.live()
-            try:
-                await self.call("sendMessage", chat_id=chat_id, text=text)
-                return True
-            except ZaloApiError as error:
-                if error.status == 429 or error.code == 429:
-                    self.pacer.pause(1.0)
-                    await asyncio.sleep(1.0)
-                    continue
-                if error.status < 500:
-                    log.warning("Zalo refused a reply: %s", error)
-                    return False
-                failure: Exception = error
-            except httpx.HTTPError as error:
-                failure = error
-            if attempt == SEND_ATTEMPTS - 1:
-                log.error("a reply could not be sent: %s", failure)
-                return False
-            await asyncio.sleep(0.5 * 2**attempt)
-        return False
-
-    # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
-
-    async def deliver(
-        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
-    ) -> None:
-        """Sends one outbox message as plain text, and its photo by a short-lived link when
-        the bot has a public address (without one, only the text goes). No buttons: the text
-        says what to type."""
-        parts = split_text(strip_html(text), TEXT_LIMIT)
-        try:
-            for index, part in enumerate(parts):
-                if index:
-                    await self.pacer.bulk()
-                await self.call("sendMessage", chat_id=chat_id, text=part)
-            if photo is not None and self.media.enabled:
-                content = await asyncio.to_thread(self.evidence.path(photo).read_bytes)
-                await self.pacer.bulk()
-                await self.call(
-                    "sendPhoto",
-                    chat_id=chat_id,
-                    photo=self.media.publish(
-                        content, mimetypes.guess_type(photo)[0] or "image/jpeg"
-                    ),
-                )
+            if isinstance(message, _Picture):
+                await self.call("sendPhoto", chat_id=chat_id, photo=await self._link(message))
+            else:
+                await self.call("sendMessage", chat_id=chat_id, text=message)
         except ZaloApiError as error:
-            if error.status == 429 or error.code == 429:
-                raise RetryLater(1.0) from None
-            if error.status in (403, 404) or error.code in (403, 404):
+            if error.means(429):
+                raise QuotaExhausted(QUOTA_RETRY) from None
+            if error.means(403) or error.means(404):
                 raise Unreachable from None
+            if error.status < 500 and not error.means(408):
+                raise Refused(str(error)) from None
             raise DeliveryError(str(error)) from None
         except httpx.HTTPError as error:
             raise DeliveryError(type(error).__name__) from None
 
     async def show_progress(
-        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool
     ) -> None:
         """Zalo cannot edit a message: the sender hears at the start and at the end."""
         if broadcast_id in self._progress_shown and not final:
             return
         self._progress_shown.add(broadcast_id)
-        await self._send_text(chat_id, strip_html(text))
+        try:
+            await self.send(chat_id, strip_html(text))
+        except DeliveryError as error:
+            log.warning("could not show broadcast progress: %s", error)
 
-    # -- webhook -------------------------------------------------------------------------
-
-    async def _start_webhook(self) -> HTTPServer:
-        url = self.settings.webhook_url or ""
-        path = urlsplit(url).path or "/"
-        web = WebApplication(
-            [
-                (path, _WebhookHandler, {"channel": self}),
-                (
-                    f"{path.rstrip('/')}/media/([A-Za-z0-9_-]+)",
-                    _MediaHandler,
-                    {"links": self.media},
-                ),
-            ]
-        )
-        server = HTTPServer(web)
-        sockets = bind_sockets(self.settings.webhook_port, self.settings.webhook_listen)
-        server.add_sockets(sockets)
-        self.webhook_port = sockets[0].getsockname()[1]
-        await self.call("setWebhook", url=url, secret_token=self.settings.webhook_secret)
-        return server
-
-    def secret_matches(self, header: str | None) -> bool:
-        expected = (self.settings.webhook_secret or "").encode()
-        return bool(expected) and hmac.compare_digest((header or "").encode(), expected)
+    def routes(self, path: str) -> list[Any]:
+        media = f"{path.rstrip('/')}/media/([A-Za-z0-9_-]+)"
+        return [(media, _MediaHandler, {"links": self.media})]
 
 
 class MediaLinks:
@@ -463,16 +369,29 @@ class MediaLinks:
     def __init__(self, base_url: str | None) -> None:
         self.base_url = base_url
         self._files: dict[str, tuple[bytes, str, float]] = {}
+        self._keys: dict[str, str] = {}  # a published file's key -> its token
 
     @property
     def enabled(self) -> bool:
         return self.base_url is not None
 
-    def publish(self, content: bytes, mime_type: str) -> str:
+    def publish(self, content: bytes, mime_type: str, *, key: str | None = None) -> str:
+        """A new link to the content; with a key, link_for(key) finds it while it lives."""
         now = time.monotonic()
         self._files = {k: v for k, v in self._files.items() if v[2] > now}
+        self._keys = {k: v for k, v in self._keys.items() if v in self._files}
         token = secrets.token_urlsafe(24)
         self._files[token] = (content, mime_type, now + self.LIFETIME)
+        if key is not None:
+            self._keys[key] = token
+        return f"{self.base_url}/{token}"
+
+    def link_for(self, key: str) -> str | None:
+        """The link published under `key`, if it has a few minutes left."""
+        token = self._keys.get(key)
+        found = self._files.get(token or "")
+        if token is None or found is None or found[2] - time.monotonic() < self.LIFETIME / 2:
+            return None
         return f"{self.base_url}/{token}"
 
     def get(self, token: str) -> tuple[bytes, str] | None:
@@ -495,29 +414,3 @@ class _MediaHandler(RequestHandler):
         self.set_header("Content-Type", mime_type)
         self.set_header("Cache-Control", "no-store")
         self.write(content)
-
-
-class _WebhookHandler(RequestHandler):
-    """Stores a webhook update durably, then answers 200; anything unauthenticated gets 403."""
-
-    def initialize(self, channel: ZaloChannel) -> None:
-        self.channel = channel
-
-    async def post(self) -> None:
-        if not self.channel.secret_matches(self.request.headers.get("X-Bot-Api-Secret-Token")):
-            self.set_status(403)
-            return
-        content_type = self.request.headers.get("Content-Type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            self.set_status(403)
-            return
-        try:
-            payload = json.loads(self.request.body)
-        except ValueError:
-            self.set_status(400)
-            return
-        if not isinstance(payload, dict):
-            self.set_status(400)
-            return
-        await self.channel.receive(payload)
-        self.set_status(200)

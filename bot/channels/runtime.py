@@ -1,0 +1,698 @@
+"""The channel runtime: everything a channel does the same way whatever its platform.
+
+A platform is an adapter (`Adapter`: bot/channels/telegram.py, zalo.py, console.py): it
+declares what the platform can show and carry (bot.capabilities) and converts, platform
+updates into Inbound events and Replies into platform messages. `Channel` does the rest once:
+
+- the inbox: an update is stored before it is acknowledged (before the next long poll
+  confirms it, before the webhook answers 200); on start, what a crash left unhandled is
+  handled and replies left unsent are sent. An update of a shape nobody knows is stored,
+  logged once and marked handled, with no reply: it never blocks a chat nor comes back;
+- order: one chat's updates one at a time, in order, other chats alongside; the photos of an
+  album handled together and answered once;
+- flood control, evidence fetched (within the channel's limit) when a form waits for it,
+  dispatch, then the replies sent, then the deferred work (an export) and its replies;
+- sending: one pace shared by replies and the outbox (bot.pacing), server errors retried, a
+  platform's "slow down" obeyed, a used-up quota respected: that channel stops sending
+  until the platform takes messages again, the admins are told once;
+- the webhook server: the secret checked from the headers before any body is read, bodies
+  capped at what a platform sends; or long polling, with backoff on errors;
+- connecting at start with backoff, one log line per attempt, while the platform cannot be
+  reached;
+- the outbox's delivery worker for this channel (bot.delivery; `Channel` is its Sender).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application as WebApplication
+from tornado.web import RequestHandler, stream_request_body
+
+from bot.alerts import tell_admins_quota
+from bot.capabilities import MEGABYTE, Capabilities
+from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
+from bot.dispatch import Deferred
+from bot.events import Attachment, Choice, Inbound, Reply
+from bot.evidence import EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
+from bot.i18n import N_
+from bot.pacing import Pacer
+from models.inbox import finish_update, store_updates, unfinished_updates
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+__all__ = [
+    "MAX_WEBHOOK_BODY",
+    "Adapter",
+    "Channel",
+    "EndOfInput",
+    "QuotaExhausted",
+    "Refused",
+    "SetupError",
+    "TooLarge",
+    "Unavailable",
+    "Webhook",
+]
+
+log = logging.getLogger(__name__)
+
+# An update is a few kilobytes of JSON (a message holds at most 4,096 characters); a webhook
+# body larger than this is no platform's, and is refused before it is read.
+MAX_WEBHOOK_BODY = 2 * MEGABYTE
+SEND_ATTEMPTS = 4  # server errors and timeouts: retried after 0.5, 1 and 2 s
+CONNECT_BACKOFF_MAX = 60.0  # seconds between attempts to reach a platform at start
+POLL_BACKOFF_MAX = 30.0
+# Telegram delivers an album as one update per photo; parts arriving within this many seconds
+# of each other are handled together and answered once.
+ALBUM_WAIT = 1.0
+DEFERRED_AT_ONCE = 2  # slow work (exports, charts) running at the same time, per channel
+FAILED = N_("That file could not be received. Please send it again.")
+TOO_LARGE = N_("That file is larger than {max_mb} MB. Please send a smaller one.")
+
+
+class Unavailable(Exception):
+    """The platform cannot be reached now (no network, a server error): worth trying again."""
+
+
+class SetupError(Exception):
+    """The platform refused a setting (a token); the message names it, in one line."""
+
+
+class TooLarge(Exception):
+    """A file is larger than the channel can fetch."""
+
+
+class EndOfInput(Exception):
+    """The channel has nothing more to read, ever (the console at end of input)."""
+
+
+class Refused(DeliveryError):
+    """The platform refused this message as it is (a bad request): never worth resending
+    at once; the outbox still tries it again later, as any delivery error."""
+
+
+@dataclass
+class QuotaExhausted(RetryLater):
+    """The platform's quota of messages for the period is used up: nothing more goes on
+    this channel for `seconds`, then one message tries again."""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where the platform posts updates, and the header that carries the shared secret."""
+
+    url: str
+    listen: str
+    port: int
+    secret: str
+    header: str  # carries the secret
+
+
+class Adapter(Protocol):
+    """What a platform adds to the runtime. Messages (`render`, `send`) are the adapter's
+    own type; the runtime only passes them on."""
+
+    name: str  # the channel's name in the database: identities, inbox, outbox
+    title: str  # the platform's name as people know it ("Zalo")
+    capabilities: Capabilities
+    rate_per_second: int  # replies and the outbox together
+    webhook: Webhook | None  # None: long polling
+    # One update at a time, the next read after the last was answered and the outbox
+    # delivered (a person at a terminal): no flood control, no background delivery.
+    interactive: bool
+
+    async def connect(self) -> None:
+        """Checks the platform can be reached and accepts the token (Unavailable: try again;
+        SetupError: never)."""
+
+    async def listen(self, webhook: Webhook | None) -> None:
+        """Asks the platform to post updates to the webhook, or (None) to keep them for
+        long polling."""
+
+    async def close(self) -> None: ...
+
+    async def poll(self) -> list[dict[str, Any]]:
+        """The next updates by long polling; [] when none came. Updates returned before are
+        confirmed by the next call (the runtime stores them first)."""
+
+    def from_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The update in a webhook's JSON body."""
+
+    def identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        """The update's dedupe key and the chat it belongs to; None for a shape not known."""
+
+    def to_inbound(self, key: str, update: dict[str, Any]) -> Inbound | None:
+        """The Inbound event, or None for what is not for the bot (a group, an edit)."""
+
+    async def received(self, update: dict[str, Any], inbound: Inbound | None) -> None:
+        """Platform chores before handling (answering a pressed button)."""
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """The file's bytes, at most `limit` of them; EvidenceRejected when it cannot be."""
+
+    def render(self, chat_id: str, reply: Reply) -> Sequence[Any]:
+        """The messages that show a reply, in order."""
+
+    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
+        """The messages of an outbox message: HTML text, and a photo in the evidence store."""
+
+    async def send(self, chat_id: str, message: Any) -> None:
+        """Sends one message; raises RetryLater, QuotaExhausted, Unreachable, Refused or
+        DeliveryError when it did not go."""
+
+    async def show_progress(
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool
+    ) -> None:
+        """Shows the sender how their broadcast goes (an edited message where possible)."""
+
+    def routes(self, path: str) -> list[Any]:
+        """More web routes beside the webhook at `path` (tornado rules)."""
+
+
+class Channel:
+    """One channel at work: its adapter, inbox, order, sending and outbox. See the module."""
+
+    def __init__(self, app: App, adapter: Adapter, *, concurrency: int = 64) -> None:
+        self.app = app
+        self.adapter = adapter
+        self.channel = adapter.name  # bot.delivery.Sender
+        self.evidence = EvidenceStore(app.config.data_dir / "files")
+        self.pacer = Pacer(adapter.rate_per_second)
+        self.worker = DeliveryWorker(app, self)
+        self.webhook_port: int | None = None
+        self._stopping = asyncio.Event()
+        self._finished = asyncio.Event()  # the poll loop ended for good (end of input)
+        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}  # updates waiting per chat, to drop idle locks
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._slow = asyncio.Semaphore(DEFERRED_AT_ONCE)
+        self._albums: dict[tuple[str, str], list[tuple[str, dict[str, Any], Inbound]]] = {}
+        self._album_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._quiet: set[str] = set()  # album parts whose answers are not sent
+        self._quota_until = 0.0  # loop time until which the platform's quota is used up
+        self._quota_told = False
+        self._poller: asyncio.Task[None] | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._server: HTTPServer | None = None
+
+    @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connects (waiting for the platform as long as it takes), finishes what a crash
+        left, then listens for updates and delivers the outbox."""
+        await self._connect()
+        await self.recover()
+        webhook = self.adapter.webhook
+        if webhook is not None:
+            self._server = self._serve(webhook)
+        await self.adapter.listen(webhook)
+        if webhook is None:
+            self._poller = asyncio.create_task(self._poll(), name=f"{self.name}-poll")
+        if not self.adapter.interactive:
+            self._worker_task = asyncio.create_task(
+                self.worker.run_forever(), name=f"{self.name}-delivery"
+            )
+        log.info("%s channel started (%s)", self.name, "webhook" if webhook else "polling")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._worker_task is not None:
+            await self.worker.stop(self._worker_task)
+        if self._poller is not None:
+            self._poller.cancel()  # an update being stored is a task of its own
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+        await self.drain()
+        await self.adapter.close()
+
+    async def finished(self) -> None:
+        """Waits until the channel has nothing more to read (the console at end of input)."""
+        await self._finished.wait()
+
+    async def drain(self) -> None:
+        """Waits until every update received so far has been handled and answered."""
+        for key in list(self._album_timers):
+            self._album_timers.pop(key).cancel()
+            self._flush_album(key)
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.app.dispatcher.settle()
+
+    async def _connect(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.adapter.connect()
+                return
+            except Unavailable as error:
+                attempt += 1
+                delay = min(CONNECT_BACKOFF_MAX, 0.5 * 2**attempt)
+                log.warning(
+                    "%s: cannot reach the platform (%s); trying again in %.0f s (attempt %d)",
+                    self.name,
+                    error,
+                    delay,
+                    attempt,
+                )
+                await asyncio.sleep(delay)
+
+    async def recover(self) -> None:
+        """Handles updates stored before a crash, and resends replies that were not sent."""
+        async with self.app.db.read() as session:
+            rows = await unfinished_updates(session, self.name)
+        for row in rows:
+            chat = str(row.payload.get("_chat_id", ""))
+            if row.handled_at is not None and row.replies is not None:
+                replies = [Reply.from_json(item) for item in row.replies["items"]]
+                await self.send_replies(chat, replies)
+                self.app.dispatcher.replied(self.name, row.update_key)
+            else:
+                self._spawn(row.update_key, dict(row.payload))
+        if rows:
+            log.info("%s: recovered %d unfinished updates", self.name, len(rows))
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.adapter.poll()
+                failures = 0
+            except EndOfInput:
+                break
+            except RetryLater as later:
+                await asyncio.sleep(later.seconds)
+                continue
+            except Exception as error:
+                failures += 1
+                delay = min(POLL_BACKOFF_MAX, 0.5 * 2**failures)
+                log.warning("%s: polling failed (%s); retrying in %.1f s", self.name, error, delay)
+                await asyncio.sleep(delay)
+                continue
+            if not updates:
+                continue
+            # Only once they are stored may the next poll confirm them.
+            await self._store_until_done(updates)
+            if self.adapter.interactive:
+                await self.drain()
+                while await self.worker.run_once():
+                    pass
+        self._finished.set()
+
+    async def _store_until_done(self, updates: list[dict[str, Any]]) -> None:
+        """Stores updates, trying again while the database is unavailable: the next poll,
+        which would confirm them, must wait."""
+        failures = 0
+        while True:
+            try:
+                await self.receive(updates)
+                return
+            except Exception:
+                failures += 1
+                log.exception("%s: could not store updates (attempt %d)", self.name, failures)
+                await asyncio.sleep(min(POLL_BACKOFF_MAX, 0.5 * 2**failures))
+
+    async def receive(self, updates: list[dict[str, Any]]) -> None:
+        """Stores the updates, then handles those not seen before. The storing is a task of
+        its own that stop() waits for: stopping the poll or the web server never cuts the
+        inbox's transaction off."""
+        storing = asyncio.create_task(self.accept(updates))
+        self._tasks.add(storing)
+        storing.add_done_callback(self._tasks.discard)
+        for key, update in await asyncio.shield(storing):
+            self._spawn(key, update)
+
+    async def accept(self, updates: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """Stores updates durably; returns the (key, update) pairs not seen before. An update
+        of unknown shape is stored under its digest, marked handled, and logged once."""
+        known: list[tuple[str, dict[str, Any]]] = []
+        unknown: list[tuple[str, dict[str, Any]]] = []
+        for update in updates:
+            found = self._identify(update)
+            if found is None:
+                unknown.append((_digest(update), update))
+                continue
+            key, chat = found
+            known.append((key, {**update, "_chat_id": chat}))
+        async with self.app.db.write() as session:
+            new = set(await store_updates(session, self.name, [*known, *unknown]))
+            for key, _ in unknown:
+                if key in new:
+                    await finish_update(session, self.name, key)
+        for key, update in unknown:
+            if key in new:
+                log.warning(
+                    "%s: an update of an unknown shape was stored and skipped (%s)",
+                    self.name,
+                    _shape(update),
+                )
+        return [(key, update) for key, update in known if key in new]
+
+    def _identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
+        try:
+            found = self.adapter.identify(update)
+        except Exception:
+            return None
+        if found is None or not found[0] or len(found[0]) > 64:
+            return None
+        return found
+
+    async def receive_webhook(self, raw: bytes) -> None:
+        """A webhook's body: its update stored (anything unreadable under its digest), then
+        handled."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {"_unreadable": raw[:2000].decode("utf-8", "replace")}
+        await self.receive([self.adapter.from_webhook(body)])
+
+    def _inbound(self, key: str, update: dict[str, Any]) -> Inbound | None:
+        """The update as an Inbound event; None for what is not for the bot, and for what
+        cannot be read (logged once: the update is then marked handled)."""
+        try:
+            return self.adapter.to_inbound(key, {k: v for k, v in update.items() if k[0] != "_"})
+        except Exception as error:
+            log.warning(
+                "%s: update %s could not be read and was skipped (%s: %s)",
+                self.name,
+                key,
+                type(error).__name__,
+                str(error)[:200],
+            )
+            return None
+
+    def _spawn(self, key: str, update: dict[str, Any]) -> None:
+        inbound = self._inbound(key, update)
+        album = inbound.media_group if inbound is not None else None
+        if inbound is None or album is None:
+            self._track(self._process(key, update, inbound))
+            return
+        group = (inbound.chat_id, album)
+        self._albums.setdefault(group, []).append((key, update, inbound))
+        timer = self._album_timers.pop(group, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._album_timers[group] = loop.call_later(ALBUM_WAIT, self._flush_album, group)
+
+    def _flush_album(self, group: tuple[str, str]) -> None:
+        """Handles an album's parts in order; only the last part's answer is sent."""
+        self._album_timers.pop(group, None)
+        parts = self._albums.pop(group, [])
+        self._quiet.update(key for key, _, _ in parts[:-1])
+
+        async def run() -> None:
+            for key, update, inbound in parts:
+                await self._process(key, update, inbound)
+
+        self._track(run())
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
+        chat = inbound.chat_id if inbound is not None else str(update.get("_chat_id", key))
+        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
+        self._queued[chat] = self._queued.get(chat, 0) + 1
+        try:
+            async with lock:  # one chat's updates in order; other chats run alongside
+                await self._handle(key, update, inbound)
+        except Exception:
+            log.exception("%s: processing update %s failed", self.name, key)
+        finally:
+            self._queued[chat] -= 1
+            if not self._queued[chat]:
+                del self._queued[chat], self._chat_locks[chat]
+
+    async def _handle(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
+        try:
+            await self.adapter.received(update, inbound)
+        except Exception as error:
+            log.warning("%s: chores before handling failed: %s", self.name, error)
+        dispatcher = self.app.dispatcher
+        if inbound is None:
+            # Not for us (a group, an edit), or unreadable: handled, with nothing to say.
+            await dispatcher.ignore(self.name, key)
+            return
+        if not self.adapter.interactive:
+            delay, notice = dispatcher.admit(inbound)
+            if notice is not None:
+                await self.send_replies(inbound.chat_id, [notice])
+            if delay:
+                await asyncio.sleep(delay)  # pacing a flooding user; their chat alone waits
+        async with self._slots:
+            if inbound.attachments and await dispatcher.wants_files(inbound):
+                inbound = await fetch_attachments(inbound, self._download)
+            response = await dispatcher.respond(inbound)
+            if response is None:
+                return  # handled before: a redelivery changes nothing and sends nothing
+            if key in self._quiet:
+                self._quiet.discard(key)
+            else:
+                await self.send_replies(inbound.chat_id, response.replies)
+            dispatcher.replied(self.name, key)
+        if not response.deferred:
+            return
+        if self.adapter.interactive:
+            await self._run_deferred(inbound.chat_id, response.deferred)
+        else:
+            # The chat goes on meanwhile: the slow work answers when it is done.
+            self._track(self._run_deferred(inbound.chat_id, response.deferred))
+
+    async def _run_deferred(self, chat_id: str, deferred: list[Deferred]) -> None:
+        async with self._slow:
+            for work in deferred:
+                await self.send_replies(chat_id, await work())
+
+    async def _download(self, attachment: Attachment) -> StoredFile:
+        """The file checked and stored in the evidence store; refused (with the reason the
+        person reads) when larger than the channel can fetch or not acceptable evidence."""
+        capabilities = self.adapter.capabilities
+        limit = capabilities.max_download_mb * MEGABYTE
+        too_big = EvidenceRejected(TOO_LARGE, {"max_mb": capabilities.max_download_mb})
+        if attachment.size is not None and attachment.size > limit:
+            raise too_big
+        try:
+            data = await self.adapter.download(attachment, limit)
+        except TooLarge:
+            raise too_big from None
+        except EvidenceRejected:
+            raise
+        except Exception as error:
+            log.warning("%s: could not fetch a file: %s", self.name, type(error).__name__)
+            raise EvidenceRejected(FAILED) from None
+        if len(data) > limit:
+            raise too_big
+        return await asyncio.to_thread(
+            self.evidence.save, data, original_name=attachment.file_name
+        )
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def send_replies(self, chat_id: str, replies: Iterable[Reply]) -> None:
+        """Sends each reply (to its own chat when it names one), message by message; what
+        cannot go is logged, and the rest of that reply dropped."""
+        for reply in replies:
+            target = reply.chat_id or chat_id
+            for message in self.adapter.render(target, reply):
+                if not await self._send_live(target, message):
+                    break
+
+    async def _send_live(self, chat_id: str, message: Any) -> bool:
+        """One message of a reply: retried on server errors and when asked to slow down;
+        False if it cannot go."""
+        for attempt in range(SEND_ATTEMPTS):
+            if self._quota_used_up():
+                return False
+            await self.pacer.live()
+            try:
+                await self.adapter.send(chat_id, message)
+                return True
+            except QuotaExhausted as exhausted:
+                self._exhausted(exhausted)
+                return False
+            except RetryLater as later:
+                self.pacer.pause(later.seconds)
+                await asyncio.sleep(later.seconds)
+                continue
+            except Unreachable:
+                log.info("%s: a chat cannot be reached (blocked?); reply dropped", self.name)
+                return False
+            except Refused as error:
+                log.error("%s: the platform refused a reply: %s", self.name, error)
+                return False
+            except DeliveryError as error:
+                if attempt == SEND_ATTEMPTS - 1:
+                    log.error("%s: a reply could not be sent: %s", self.name, error)
+                    return False
+                delay = 0.5 * 2**attempt
+                log.warning("%s: sending failed (%s); retrying in %.1f s", self.name, error, delay)
+                await asyncio.sleep(delay)
+        return False
+
+    # -- outbox delivery (bot.delivery.Sender) ---------------------------------------------
+
+    async def deliver(
+        self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
+    ) -> None:
+        """Sends one outbox message (raising what bot.delivery understands)."""
+        if self._quota_used_up():
+            raise QuotaExhausted(self._quota_until - asyncio.get_running_loop().time())
+        for index, message in enumerate(self.adapter.announcement(text, photo)):
+            if index:
+                await self.pacer.bulk()
+            try:
+                await self.adapter.send(chat_id, message)
+            except QuotaExhausted as exhausted:
+                self._exhausted(exhausted)
+                raise
+
+    async def show_progress(
+        self, broadcast_id: int, chat_id: str, text: str, *, final: bool = False
+    ) -> None:
+        if self._quota_used_up():
+            return
+        await self.pacer.live()
+        await self.adapter.show_progress(broadcast_id, chat_id, text, final=final)
+
+    # -- the platform's quota ------------------------------------------------------------
+
+    def _quota_used_up(self) -> bool:
+        return asyncio.get_running_loop().time() < self._quota_until
+
+    def _exhausted(self, exhausted: QuotaExhausted) -> None:
+        """Nothing more is sent on this channel until the quota allows one more try; the
+        admins hear of it once."""
+        self._quota_until = asyncio.get_running_loop().time() + exhausted.seconds
+        self.pacer.pause(exhausted.seconds)
+        log.error(
+            "%s: the platform's message quota is used up; sending stops for %.0f minutes",
+            self.name,
+            exhausted.seconds / 60,
+        )
+        if not self._quota_told:
+            self._quota_told = True
+            self._track(self._tell_admins())
+
+    async def _tell_admins(self) -> None:
+        try:
+            await tell_admins_quota(
+                self.app, self.name, self.adapter.title, dt.datetime.now(dt.UTC)
+            )
+        except Exception:
+            log.exception("%s: could not tell the admins that the quota is used up", self.name)
+
+    # -- webhook -------------------------------------------------------------------------
+
+    def _serve(self, webhook: Webhook) -> HTTPServer:
+        path = urlsplit(webhook.url).path or "/"
+        web = WebApplication(
+            [(path, _WebhookHandler, {"channel": self}), *self.adapter.routes(path)],
+            log_function=_quiet_log,
+        )
+        server = HTTPServer(web, max_body_size=MAX_WEBHOOK_BODY)
+        sockets = bind_sockets(webhook.port, webhook.listen)
+        server.add_sockets(sockets)
+        self.webhook_port = sockets[0].getsockname()[1]  # the real one when configured as 0
+        return server
+
+    def secret_matches(self, header: str | None) -> bool:
+        """Constant-time comparison of the webhook's secret header."""
+        webhook = self.adapter.webhook
+        expected = (webhook.secret if webhook else "").encode()
+        try:
+            given = (header or "").encode("ascii")
+        except UnicodeEncodeError:
+            return False
+        return bool(expected) and hmac.compare_digest(given, expected)
+
+
+@stream_request_body
+class _WebhookHandler(RequestHandler):
+    """Stores a webhook update durably, then answers 200. The secret and the body's type and
+    size are checked from the headers, before the body is read: anything unauthenticated
+    gets 403 and its body is never read; a body larger than any update, 413."""
+
+    def initialize(self, channel: Channel) -> None:
+        self.channel = channel
+        self.body = bytearray()
+
+    def prepare(self) -> None:
+        if self.channel.stopping:
+            self._refuse(503)  # the platform delivers it again, to the next run
+            return
+        webhook = self.channel.adapter.webhook
+        header = webhook.header if webhook else ""
+        content_type = self.request.headers.get("Content-Type", "")
+        if (
+            self.request.method != "POST"
+            or not self.channel.secret_matches(self.request.headers.get(header))
+            or content_type.split(";")[0].strip().lower() != "application/json"
+        ):
+            self._refuse(403)
+            return
+        try:
+            declared = int(self.request.headers.get("Content-Length", "0"))
+        except ValueError:
+            declared = MAX_WEBHOOK_BODY + 1
+        if declared > MAX_WEBHOOK_BODY:
+            self._refuse(413)
+
+    def _refuse(self, status: int) -> None:
+        """Answers at once; the connection closes without reading the body."""
+        self.set_status(status)
+        self.finish()
+
+    def data_received(self, chunk: bytes) -> None:
+        self.body += chunk  # the server caps the total at MAX_WEBHOOK_BODY
+
+    async def post(self) -> None:
+        await self.channel.receive_webhook(bytes(self.body))
+        self.set_status(200)
+
+
+def _quiet_log(handler: RequestHandler) -> None:
+    """Webhook requests are not logged one by one; refusals and errors are."""
+    if handler.get_status() >= 400:
+        log.info("webhook answered %d", handler.get_status())
+
+
+def _digest(update: dict[str, Any]) -> str:
+    """A dedupe key for an update that has none of its own (64 characters, as keys are)."""
+    text = json.dumps(update, sort_keys=True, default=str, ensure_ascii=False)
+    return "~" + hashlib.sha256(text.encode()).hexdigest()[:63]
+
+
+def _shape(update: dict[str, Any]) -> str:
+    """What an unknown update looks like, without its content (it may hold personal data)."""
+    return "keys: " + ", ".join(sorted(str(key) for key in update)[:12])
