@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeliveryError",
     "DeliveryWorker",
+    "QuotaExhausted",
     "RetryLater",
     "Sender",
     "Unreachable",
@@ -54,6 +55,14 @@ class Unreachable(Exception):
 @dataclass
 class RetryLater(Exception):
     """The platform asked to slow down."""
+
+    seconds: float
+
+
+@dataclass
+class QuotaExhausted(Exception):
+    """The platform's quota of messages for the period is used up: nothing goes on this
+    channel for `seconds`, then one message tries again; the others wait in the outbox."""
 
     seconds: float
 
@@ -98,6 +107,7 @@ class DeliveryWorker:
         self._stopping = asyncio.Event()
         self._frames: dict[tuple[int, str], tuple[str, str | None]] = {}
         self._last_progress = 0.0
+        self._resume_at = 0.0  # loop time; until then the platform's quota is used up
 
     def wake(self) -> None:
         """New messages are in the outbox."""
@@ -131,15 +141,22 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claims and sends one batch; returns how many were attempted."""
+        if self._held():
+            return 0
         jobs = await self._claim()
         cancelled = await self._cancelled({job.broadcast_id for job in jobs})
         for job in jobs:
+            if self._held():
+                break  # the rest of the batch comes due again when its lease ends
             if job.broadcast_id in cancelled:
                 continue  # cancel_broadcast already marked it
             await self._deliver(job)
             await self._report_progress()
         await self._report_progress(final=not jobs)
         return len(jobs)
+
+    def _held(self) -> bool:
+        return asyncio.get_running_loop().time() < self._resume_at
 
     async def _claim(self) -> list[_Job]:
         now = utcnow()
@@ -184,6 +201,10 @@ class DeliveryWorker:
             await self.sender.pacer.bulk()
         try:
             await self.sender.deliver(job.chat_id, text, photo, choices)
+        except QuotaExhausted as exhausted:
+            self._resume_at = asyncio.get_running_loop().time() + exhausted.seconds
+            due = utcnow() + dt.timedelta(seconds=exhausted.seconds)
+            await self._mark(job.id, "pending", due_at=due)
         except RetryLater as later:
             self.sender.pacer.pause(later.seconds)
             await self._mark(

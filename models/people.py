@@ -108,6 +108,7 @@ _PERSON = (
         _identities.c.locale,
         _identities.c.chat_id,
         _identities.c.client_language,
+        _identities.c.unreachable_at,
         _members.c.id,
         _members.c.full_name,
         _members.c.unit_id,
@@ -135,14 +136,15 @@ async def person_for(
     client_language: str | None = None,
 ) -> Person:
     """The person behind a channel account, whose identity is created on first contact and
-    told the chat and client language it writes from. One query, as it runs for every
-    message (two on first contact or when the chat changed)."""
+    told the chat and client language it writes from. An account marked unreachable (the
+    platform said the person blocked the bot) is reachable again: they are writing. One
+    query, as it runs for every message (two on first contact or when something changed)."""
     rows = (await session.execute(_PERSON, {"channel": channel, "user_id": user_id})).all()
     if not rows:
         identity = await identity_for(session, channel, user_id, chat_id, client_language)
         return Person(identity_id=identity.id, channel=channel, user_id=user_id)
-    identity_id, locale, known_chat, known_language = rows[0][:4]
-    seen = {
+    identity_id, locale, known_chat, known_language, unreachable_at = rows[0][:5]
+    seen: dict[str, object] = {
         name: value
         for name, value, known in (
             ("chat_id", chat_id, known_chat),
@@ -150,9 +152,11 @@ async def person_for(
         )
         if value is not None and value != known
     }
+    if unreachable_at is not None:
+        seen["unreachable_at"] = None
     if seen:
         await session.execute(update(Identity).where(Identity.id == identity_id).values(**seen))
-    member_id, full_name, unit_id, birth_year, unit_name = rows[0][4:9]
+    member_id, full_name, unit_id, birth_year, unit_name = rows[0][5:10]
     return Person(
         identity_id=identity_id,
         channel=channel,

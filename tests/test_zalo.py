@@ -5,6 +5,7 @@ only from allowed hosts; a broadcast reaching Telegram and Zalo members exactly 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -14,11 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import build_app
+from bot.alerts import tell_admins_quota
+from bot.app import App, build_app
 from bot.channels.runtime import Channel
 from bot.config import Config, FloodConfig
 from models.people import grant_role, identity_for
-from models.tables import Entry, EntryFile, Member, Unit
+from models.tables import AuditRecord, Entry, EntryFile, Identity, Member, OutboxMessage, Unit
 from tests.botapi import FakeBotApi
 from tests.conftest import make_config
 from tests.test_reporting import ECONOMIC, INITIATIVE, VOLUNTEER
@@ -376,3 +378,145 @@ async def test_with_a_public_address_pictures_go_by_short_lived_links(
     assert served.headers["content-type"] == "image/png"
     assert served.content.startswith(b"\x89PNG")
     assert missing.status_code == 404
+
+
+async def add_zalo_members(app: App, chats: list[str], unit_code: str = "ls-x-na-sam") -> None:
+    """Registered members of a unit, each with a Zalo chat, written directly."""
+    async with app.db.write() as session:
+        unit = (await session.scalars(select(Unit).where(Unit.code == unit_code))).one()
+        for chat in chats:
+            member = Member(
+                full_name=f"Đoàn viên {chat}", birth_year=2002, is_minor=False, unit_id=unit.id
+            )
+            session.add(member)
+            await session.flush()
+            session.add(Identity(channel="zalo", user_id=chat, chat_id=chat, member_id=member.id))
+
+
+async def test_read_both_photo_url_and_photo_in_image_events(
+    api: FakeZaloBotApi, bot: Channel
+) -> None:
+    mai = await register(api, MAI, "Hoàng Thị Mai")
+    await mai.says("/report", expect="")
+    await mai.says("2", expect="")
+    for answer in VOLUNTEER[:-1]:
+        await mai.says(answer, expect="")
+    mark = len(api.sent)
+    api.user_image(MAI, api.host_image(jpeg("blue")), field="photo")  # as documented
+    await mai.reply(mark, "Đã nhận 1 tệp")
+    await mai.sends_photo(jpeg("green"), expect="Đã nhận 2 tệp")  # as bots receive it
+    await mai.says("xong", expect="bạn vui lòng kiểm tra trước khi gửi")
+    await mai.says("1", expect="✅ Đã lưu")
+    async with bot.app.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(EntryFile)) == 2
+
+
+async def test_an_account_that_blocked_the_bot_is_reachable_again_once_it_writes(
+    api: FakeZaloBotApi, bot: Channel
+) -> None:
+    """A 403 marks the account unreachable, so broadcasts skip it; writing to the bot again
+    shows the person is back, and the next broadcast reaches them."""
+    son = await register(api, SON, "Lý Văn Sơn")
+    mai = await register(api, MAI, "Hoàng Thị Mai")
+    async with bot.app.db.write() as session:
+        identity = await identity_for(session, "zalo", SON)
+        unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+        await grant_role(session, identity, "secretary", unit, granted_by="test")
+
+    async def broadcast(text: str) -> None:
+        await son.says("/broadcast", expect="")
+        await son.says(text, expect="")
+        await son.says("bỏ qua", expect="")
+        await son.says("1", expect="")
+        await son.says("1", expect="")
+        await son.says("1", expect="")
+        await api.wait_for(lambda m: m.chat_id == SON and "đã gửi xong" in (m.text or ""))
+
+    async def unreachable() -> bool:
+        async with bot.app.db.read() as session:
+            identity = await identity_for(session, "zalo", MAI)
+            return identity.unreachable_at is not None
+
+    api.blocked.add(MAI)
+    await broadcast("Họp chi đoàn sáng Chủ nhật")
+    assert await unreachable()
+    api.blocked.discard(MAI)
+    await mai.says("/help", expect="")  # she writes again
+    assert not await unreachable()
+    await broadcast("Lịch lao động tình nguyện tuần sau")
+    await api.wait_for(lambda m: m.chat_id == MAI and "Lịch lao động" in (m.text or ""))
+    assert not [m for m in api.messages_to(MAI) if "Họp chi đoàn" in (m.text or "")]
+
+
+async def test_a_used_up_quota_stops_the_channel_keeps_the_outbox_and_tells_the_admins_once(
+    tmp_path: Path, api: FakeZaloBotApi, no_proxy: None
+) -> None:
+    """The Zalo Bot free plan answers 429 once the month's messages are used up: nothing more
+    is sent on Zalo (no retry every second, not even answers), the announcements waiting stay
+    in the outbox, and the admins hear it once, on their own channel."""
+    zalo_members = ["z-1", "z-2", "z-3"]
+    async with FakeBotApi() as telegram_api:
+        config = zalo_config(
+            tmp_path,
+            api,
+            TELEGRAM_BOT_TOKEN=telegram_api.token,
+            TELEGRAM_API_BASE_URL=telegram_api.root_url,
+        )
+        app = build_app(config)
+        await app.prepare()
+        telegram, zalo = app.channels["telegram"], app.channels["zalo"]
+        await telegram.start()
+        await zalo.start()
+        try:
+            await add_zalo_members(app, zalo_members)
+            lan = User(telegram_api, 3003)
+            for line in ("/start", "1", "Nông Thị Lan", "2001", "na sam"):
+                await lan.says(line, expect="")
+            await lan.says("skip", expect="Menu")
+            async with app.db.write() as session:
+                identity = await identity_for(session, "telegram", "3003")
+                await grant_role(session, identity, "admin", None, granted_by="test")
+            await lan.says("/broadcast", expect="")
+            await lan.says("Sinh hoạt chi đoàn tối thứ Sáu", expect="")
+            await lan.says("skip", expect="")
+            await lan.says("1", expect="")
+            await lan.says("1", expect="4")  # three on Zalo and Lan herself
+            api.quota = 1  # one message left this month
+            await lan.says("1", expect="")
+            alert = await telegram_api.wait_for(
+                lambda m: m.chat_id == 3003 and "hạn mức tin nhắn" in (m.text or ""), timeout=20
+            )
+            assert "Zalo" in (alert.text or "")
+            calls = len(api.calls)
+            mark = len(api.deliveries)
+            api.user_text("z-1", "/help")  # a member writes meanwhile: no answer is tried
+            await api.wait_delivered(lambda d: d.message_id != "", after=mark)
+            await zalo.drain()
+            await telegram.drain()
+        finally:
+            await zalo.stop()
+            await telegram.stop()
+        assert api.over_quota == 1
+        assert [method for method, _ in api.calls[calls:]] == ["getUpdates"] * len(
+            api.calls[calls:]
+        )
+        async with app.db.read() as session:
+            statuses = Counter(
+                (
+                    await session.scalars(
+                        select(OutboxMessage.status).where(OutboxMessage.channel == "zalo")
+                    )
+                ).all()
+            )
+            alerts = (
+                await session.scalars(
+                    select(AuditRecord).where(AuditRecord.action == "channel.quota_used_up")
+                )
+            ).all()
+        assert statuses == {"sent": 1, "pending": 2}
+        assert [(a.details["channel"], a.details["told"]) for a in alerts] == [("zalo", 1)]
+        # Told once a month, however often the quota is hit.
+        assert await tell_admins_quota(app, "zalo", "Zalo", dt.datetime.now(dt.UTC)) == 0
+        await app.close()
+    alerts_to_lan = [m for m in telegram_api.messages_to(3003) if "hạn mức" in (m.text or "")]
+    assert len(alerts_to_lan) == 1

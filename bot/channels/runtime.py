@@ -43,7 +43,13 @@ from tornado.web import RequestHandler, stream_request_body
 
 from bot.alerts import tell_admins_quota
 from bot.capabilities import MEGABYTE, Capabilities
-from bot.delivery import DeliveryError, DeliveryWorker, RetryLater, Unreachable
+from bot.delivery import (
+    DeliveryError,
+    DeliveryWorker,
+    QuotaExhausted,
+    RetryLater,
+    Unreachable,
+)
 from bot.dispatch import Deferred
 from bot.events import Attachment, Choice, Inbound, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
@@ -59,7 +65,6 @@ __all__ = [
     "Adapter",
     "Channel",
     "EndOfInput",
-    "QuotaExhausted",
     "Refused",
     "SetupError",
     "TooLarge",
@@ -102,12 +107,6 @@ class EndOfInput(Exception):
 class Refused(DeliveryError):
     """The platform refused this message as it is (a bad request): never worth resending
     at once; the outbox still tries it again later, as any delivery error."""
-
-
-@dataclass
-class QuotaExhausted(RetryLater):
-    """The platform's quota of messages for the period is used up: nothing more goes on
-    this channel for `seconds`, then one message tries again."""
 
 
 @dataclass(frozen=True)
@@ -594,7 +593,6 @@ class Channel:
         """Nothing more is sent on this channel until the quota allows one more try; the
         admins hear of it once."""
         self._quota_until = asyncio.get_running_loop().time() + exhausted.seconds
-        self.pacer.pause(exhausted.seconds)
         log.error(
             "%s: the platform's message quota is used up; sending stops for %.0f minutes",
             self.name,

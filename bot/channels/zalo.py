@@ -30,14 +30,13 @@ from tornado.web import RequestHandler
 
 from bot.capabilities import Capabilities
 from bot.channels.runtime import (
-    QuotaExhausted,
     Refused,
     SetupError,
     TooLarge,
     Unavailable,
     Webhook,
 )
-from bot.delivery import DeliveryError, Unreachable
+from bot.delivery import DeliveryError, QuotaExhausted, Unreachable
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore
 from bot.i18n import N_

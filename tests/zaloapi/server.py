@@ -7,7 +7,8 @@ the {"ok": true, "result": ...} envelope; a text holds at most 2,000 characters;
 by URL only; there are no buttons. Error answers use the HTTP status as error_code:
 400 bad request, 401 wrong token, 403 the user blocked the bot (the fake's choice: Zalo does
 not document it), 404 unknown method, 405 not a POST, 408 idle long poll, 409 getUpdates while a
-webhook is set, 429 over `rate_limit`.
+webhook is set, 429 over `rate_limit`, or once `quota` messages were sent: on the free plan a
+429 means the month's 3,000 messages are used up.
 """
 
 from __future__ import annotations
@@ -267,6 +268,9 @@ class FakeZaloBotApi:
         self.repeat_probability = repeat_probability
         self.rate_limit = rate_limit  # send* calls allowed in any one-second window; None: off
         self.rate_limited = 0  # calls answered 429 because of rate_limit
+        # Messages the bot may still send this month (None: no limit); at 0, sends answer 429.
+        self.quota: int | None = None
+        self.over_quota = 0  # calls answered 429 because the quota was used up
         self.wrap_webhook = wrap_webhook  # post {"ok": true, "result": update} instead of bare
         # "http://127.0.0.1:PORT": where webhook posts really go (path and query kept), as the
         # TLS reverse proxy in front of a bot would forward them.
@@ -416,9 +420,11 @@ class FakeZaloBotApi:
         *,
         display_name: str = "Test",
         group_id: str | None = None,
+        field: str = "photo_url",
     ) -> str:
-        """Queue a photo message; photo_url is usually a host_image() URL."""
-        content: dict[str, Any] = {"photo_url": photo_url}
+        """Queue a photo message; photo_url is usually a host_image() URL. Bots in use
+        receive it as `photo_url`; Zalo's webhook documentation names the field `photo`."""
+        content: dict[str, Any] = {field: photo_url}
         if caption is not None:
             content["caption"] = caption
         return self._user_update(IMAGE_RECEIVED, user_id, display_name, group_id, content)
@@ -559,9 +565,15 @@ class FakeZaloBotApi:
         self._failures.setdefault(method, []).extend([failure] * times)
 
     def _check_chat_and_rate(self, params: dict[str, Any]) -> None:
-        """Blocked chats answer 403; over `rate_limit` sends per second answer 429."""
+        """Blocked chats answer 403; once the quota is used up, or over `rate_limit` sends
+        per second, sends answer 429."""
         if params.get("chat_id") in self.blocked:
             raise _ApiError(403, BLOCKED)
+        if self.quota is not None:
+            if self.quota <= 0:
+                self.over_quota += 1
+                raise _ApiError(429, "Too Many Requests: the monthly message quota is used up")
+            self.quota -= 1
         if self.rate_limit is None:
             return
         now = time.monotonic()
