@@ -3,6 +3,7 @@ loopback. Users press buttons, type, share contacts; the tests read what the bot
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
@@ -15,6 +16,8 @@ import pytest
 from bot.app import build_app
 from bot.channels.runtime import Channel
 from bot.config import Config, FloodConfig
+from bot.context import Context
+from bot.events import Reply
 from tests.botapi import FakeBotApi, SentMessage
 from tests.conftest import make_config
 
@@ -375,3 +378,34 @@ async def test_pressed_buttons_are_removed_from_the_old_message(
     await mai.presses("✅ Tôi đồng ý", expect="Họ và tên")
     await server.wait_call("editMessageReplyMarkup")
     assert not server.message(MAI, consent.message_id).get("reply_markup")
+
+
+async def test_deferred_work_speaks_first_and_the_chat_goes_on_meanwhile(
+    tmp_path: Path, server: FakeBotApi
+) -> None:
+    """Slow work (an export, charts) runs after the update's own replies went out: the
+    person reads "preparing…" at once, not together with the file a minute later."""
+    app = build_app(telegram_config(tmp_path, server))
+    release = asyncio.Event()
+
+    async def slow(ctx: Context) -> list[Reply]:
+        async def later() -> list[Reply]:
+            await release.wait()
+            return [Reply("📦 The file is ready.")]
+
+        ctx.later.append(later)
+        return [Reply("⏳ Preparing your file…")]
+
+    app.router.command("slow", slow, "slow work (a test)")
+    await app.prepare()
+    channel = app.channels["telegram"]
+    await channel.start()
+    try:
+        mai = User(server, MAI)
+        await mai.says("/slow", expect="⏳ Preparing your file…")  # while the work still waits
+        await mai.says("/help", expect="Cách dùng bot")  # and the chat is not held up
+        assert not [m for m in server.messages_to(MAI) if "📦" in (m.text or "")]
+        release.set()
+        await mai.reply(0, "📦 The file is ready.")
+    finally:
+        await stopped(channel)
