@@ -276,8 +276,14 @@ def _zalo(reader: _Reader, env: dict[str, str]) -> ZaloConfig:
     if webhook_url:
         if not webhook_url.startswith("https://"):
             raise ConfigError("zalo.webhook_url: must be an https:// URL")
-        if secret is None or not 8 <= len(secret) <= 256:
-            raise ConfigError("ZALO_WEBHOOK_SECRET: 8-256 characters, required with a webhook")
+        # It comes back in an HTTP header, which is ASCII: any other letter could never match.
+        if secret is None or not 8 <= len(secret) <= 256 or not all(
+            c.isascii() and c.isprintable() and not c.isspace() for c in secret
+        ):
+            raise ConfigError(
+                "ZALO_WEBHOOK_SECRET: 8-256 characters, ASCII letters, digits and punctuation "
+                "(no spaces), required with a webhook"
+            )
     hosts = reader.strings("zalo.media_hosts", list(ZaloConfig.media_hosts))
     return ZaloConfig(
         token=token,

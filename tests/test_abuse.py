@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, given, settings
@@ -36,10 +37,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import select
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.channels.console import parse_line
 from bot.channels.runtime import Channel
-from bot.config import FloodConfig
+from bot.config import ConfigError, FloodConfig
 from bot.dialogue import FieldKind
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore, StoredFile
@@ -51,10 +52,14 @@ from models.people import grant_role, identity_for
 from models.tables import Unit
 from tests.botapi import FakeBotApi, SentMessage
 from tests.botapi.server import render_html
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_config, run_bot
+from tests.faults_support import database_rows
 from tests.test_evidence import ACTIVE_PDF, SCRIPT, pdf_of
 from tests.test_reporting import VOLUNTEER
 from tests.test_telegram import started, stopped, telegram_config
+from tests.test_zalo import register as register_on_zalo
+from tests.test_zalo import zalo_config
+from tests.zaloapi import FakeZaloBotApi
 
 # The dispatcher's apology for a handler that raised: it must never be the answer to abuse.
 APOLOGY = "hệ thống vừa gặp sự cố"
@@ -1380,3 +1385,191 @@ async def test_a_flooding_user_is_slowed_with_one_notice_and_others_stay_fast(
     log.info(measured)
     assert p95(busy) < 1.0, measured
     assert p95(busy) <= 2 * p95(quiet), measured
+
+
+# -- what reaches a webhook --------------------------------------------------------------------
+
+WEBHOOK_URLS = {
+    "telegram": ("https://bot.example.vn/telegram", "X-Telegram-Bot-Api-Secret-Token"),
+    "zalo": ("https://bot.example.vn/zalo/hook", "X-Bot-Api-Secret-Token"),
+}
+WEBHOOK_SECRET = "webhook-s3cret_value"
+
+
+@contextlib.asynccontextmanager
+async def webhook_channel(tmp_path: Path, platform: str) -> AsyncIterator[Channel]:
+    """The platform's channel in webhook mode on a port of its own, against its fake API."""
+    url, _ = WEBHOOK_URLS[platform]
+    async with contextlib.AsyncExitStack() as stack:
+        if platform == "telegram":
+            server = await stack.enter_async_context(FakeBotApi())
+            config = telegram_config(
+                tmp_path,
+                server,
+                TELEGRAM_WEBHOOK_URL=url,
+                TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            )
+            config = dataclasses.replace(
+                config, telegram=dataclasses.replace(config.telegram, webhook_port=0)
+            )
+        else:
+            api = await stack.enter_async_context(FakeZaloBotApi())
+            config = zalo_config(
+                tmp_path, api, ZALO_WEBHOOK_URL=url, ZALO_WEBHOOK_SECRET=WEBHOOK_SECRET
+            )
+            config = dataclasses.replace(
+                config, zalo=dataclasses.replace(config.zalo, webhook_port=0)
+            )
+        app = build_app(config)
+        await app.prepare()
+        channel = app.channels[platform]
+        await channel.start()
+        try:
+            yield channel
+        finally:
+            await channel.stop()
+            await app.close()
+
+
+async def raw_post(channel: Channel, headers: dict[str, str], body: bytes = b"") -> int:
+    """POSTs to the webhook over a bare socket and returns the status of the answer, which
+    must come within a few seconds whether or not the declared body was sent."""
+    url, _ = WEBHOOK_URLS[channel.name]
+    path = url.split("bot.example.vn", 1)[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", channel.webhook_port)
+    head = f"POST {path} HTTP/1.1\r\nHost: bot.example.vn\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    writer.write(head.encode("latin-1") + body)
+    try:
+        status = await asyncio.wait_for(reader.readline(), timeout=5)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return int(status.split()[1])
+
+
+@pytest.mark.parametrize("platform", ["telegram", "zalo"])
+async def test_a_webhook_answers_from_the_headers_before_reading_a_body(
+    tmp_path: Path, platform: str
+) -> None:
+    """95 MB announced: refused at once without the secret (the body is never read), and
+    refused as too large with it, since no update comes near a few megabytes."""
+    _, header = WEBHOOK_URLS[platform]
+    announced = {"Content-Type": "application/json", "Content-Length": str(95 * 1024 * 1024)}
+    async with webhook_channel(tmp_path, platform) as channel:
+        assert await raw_post(channel, announced) == 403
+        assert await raw_post(channel, {**announced, header: "wrong"}) == 403
+        assert await raw_post(channel, {**announced, header: "m\xe2t-kh\xe2u"}) == 403
+        assert await raw_post(channel, {**announced, header: WEBHOOK_SECRET}) == 413
+        small = json.dumps({"update_id": 1, "x": "a" * 100}).encode()
+        sized = {"Content-Type": "application/json", "Content-Length": str(len(small))}
+        assert await raw_post(channel, {**sized, header: WEBHOOK_SECRET}, small) == 200
+
+
+async def test_malformed_and_unknown_updates_are_stored_once_and_never_block_the_chat(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Authenticated but unreadable updates (a platform bug, a new shape) get 200, are
+    stored and marked handled with no reply, are logged once, and come back neither on the
+    next delivery nor after a restart; the chat right after them is answered."""
+    _, header = WEBHOOK_URLS["telegram"]
+    odd = [
+        json.dumps({"update_id": 9, "message": "not an object"}),
+        json.dumps({"update_id": 10, "message": {"chat": 5, "from": [], "text": 7}}),
+        json.dumps({"update_id": "eleven"}),
+        json.dumps({"hello": "a shape nobody knows"}),
+        json.dumps([1, 2, 3]),
+        "not json at all",
+    ]
+    async with webhook_channel(tmp_path, "telegram") as channel:
+        url = f"http://127.0.0.1:{channel.webhook_port}/telegram"
+        headers = {header: WEBHOOK_SECRET, "Content-Type": "application/json"}
+        async with httpx.AsyncClient() as client:
+            for _ in range(2):  # delivered twice, as platforms do after a timeout
+                statuses = [
+                    (await client.post(url, content=body, headers=headers)).status_code
+                    for body in odd
+                ]
+                assert statuses == [200] * len(odd)
+            update = {
+                "update_id": 12,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": 1001, "type": "private"},
+                    "from": {"id": 1001, "is_bot": False, "first_name": "Mai"},
+                    "text": "/help",
+                },
+            }
+            assert (await client.post(url, json=update, headers=headers)).status_code == 200
+        await channel.drain()
+        rows = database_rows(
+            tmp_path,
+            "SELECT update_key, handled_at IS NOT NULL, replied_at IS NOT NULL FROM inbox",
+        )
+    assert len(rows) == len(odd) + 1
+    assert all(handled and replied for _, handled, replied in rows)
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == len(odd), [r.getMessage() for r in skipped]
+    assert "not an object" not in caplog.text  # what people sent is not logged
+
+    async with webhook_channel(tmp_path, "telegram") as restarted:
+        await restarted.drain()  # nothing left to redo
+    assert "recovered" not in caplog.text
+
+
+async def test_a_malformed_update_in_a_poll_does_not_stop_the_ones_after_it(
+    server: FakeBotApi, bot: Channel
+) -> None:
+    server.add_update({"update_id": 400, "message": {"chat": "x", "date": "today"}})
+    user = TelegramUser(server, bot, 1001)
+    replies = await user.says("/help")
+    assert any("Cách dùng bot" in (m.text or "") for m in replies)
+
+
+async def test_odd_photo_addresses_are_refused_politely_not_crashed_on(tmp_path: Path) -> None:
+    """Addresses on an allowed host that no URL parser can fetch: the person is told the file
+    could not be received, and the update is handled."""
+    async with FakeZaloBotApi() as api:
+        config = zalo_config(tmp_path, api)
+        app = build_app(config)
+        await app.prepare()
+        channel = app.channels["zalo"]
+        await channel.start()
+        try:
+            mai = await register_on_zalo(api, "zalo-mai", "Hoàng Thị Mai")
+            await mai.says("/report", expect="")
+            await mai.says("2", expect="")
+            for answer in VOLUNTEER[:-1]:
+                await mai.says(answer, expect="")
+            for odd in (
+                f"http://{api.media_host}:99999/photo.jpg",
+                f"http://{api.media_host}:8x/photo.jpg",
+                f"http://{api.media_host}/\x00photo.jpg",
+                f"http://[{api.media_host}/photo.jpg",
+            ):
+                mark = len(api.sent)
+                api.user_image("zalo-mai", odd)
+                await mai.reply(mark, "Mình chưa nhận được tệp này")
+            await channel.drain()
+        finally:
+            await channel.stop()
+            await app.close()
+    pending = database_rows(tmp_path, "SELECT count(*) FROM inbox WHERE handled_at IS NULL")
+    assert pending == [(0,)]
+
+
+def test_a_webhook_secret_that_can_never_match_is_refused_at_start(tmp_path: Path) -> None:
+    """HTTP headers are ASCII: a secret with Vietnamese letters would refuse every update."""
+    env = {
+        "ZALO_BOT_TOKEN": "1:secret",
+        "ZALO_WEBHOOK_URL": "https://bot.example.vn/zalo",
+        "ZALO_WEBHOOK_SECRET": "mật-khẩu-bí-mật",
+    }
+    result = run_bot(tmp_path, "migrate", env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "ZALO_WEBHOOK_SECRET" in result.stderr and "mật" not in result.stderr
+    with pytest.raises(ConfigError, match="ZALO_WEBHOOK_SECRET"):
+        make_config(tmp_path, **env)
