@@ -21,8 +21,10 @@ import hashlib
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import zipfile
 from collections import Counter
 from collections.abc import Coroutine
@@ -42,7 +44,7 @@ from bot.scheduler import Scheduler
 from models.entries import Reviewer, current_campaign, decide, save_entry
 from models.tables import AuditRecord, Entry, EntryFile, Schedule, Unit
 from tests.botapi import FakeBotApi
-from tests.conftest import make_config, run_bot
+from tests.conftest import bot_env, make_config, run_bot
 from tests.faults_support import (
     CONFIRMED,
     WEBHOOK_PATH,
@@ -63,6 +65,7 @@ from tests.test_abuse import files_in
 from tests.test_privacy import member_with_entries
 from tests.test_reporting import say
 from tests.test_stats import add_plain_members
+from tests.test_telegram import User, started, stopped, telegram_config
 
 ROUNDS = environment_count("FAULT_ROUNDS", 2)
 ENTRIES = environment_count("FAULT_ENTRIES", 40)
@@ -617,3 +620,61 @@ async def wait_for_rows(tmp_path: Path, query: str, expected: int, timeout: floa
     async with asyncio.timeout(timeout):
         while database_rows(tmp_path, query) != [(expected,)]:  # noqa: ASYNC110 (no event)
             await asyncio.sleep(0.05)
+
+
+async def test_with_no_network_at_start_the_bot_waits_one_line_per_attempt(
+    tmp_path: Path,
+) -> None:
+    """A Telegram run started before the network is up keeps trying with growing waits,
+    one log line per attempt and no traceback, and still stops cleanly when told to."""
+    token = "123456:no-network-token"
+    env = bot_env(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=token,
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens there
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while sum("cannot reach" in line for line in lines) < 2:
+                line = (await process.stderr.readline()).decode()
+                assert line, f"the bot exited: {lines}"
+                lines.append(line)
+        process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    log = "".join(lines) + rest.decode()
+    attempts = [line for line in log.splitlines() if "cannot reach" in line]
+    assert process.returncode == 0, log
+    assert "Traceback" not in log and token not in log
+    assert [line.split("(attempt ")[1] for line in attempts[:2]] == ["1)", "2)"]
+    assert all(" WARNING " in line for line in attempts)
+
+
+async def test_a_platform_that_answers_again_is_served_after_the_retries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeBotApi() as server:
+        server.fail_next("getMe", 502, times=2)
+        channel = await started(telegram_config(tmp_path, server))
+        try:
+            await User(server, 1001).says("/help", expect="Cách dùng bot")
+        finally:
+            await stopped(channel)
+    attempts = [r for r in caplog.records if "cannot reach" in r.getMessage()]
+    assert len(attempts) == 2 and not any(r.exc_info for r in attempts)
