@@ -30,6 +30,9 @@ class Capabilities:
     # A link that opens the chat with the bot and sends "/start <payload>": the prefix the
     # payload is appended to; None where the platform has no such link.
     start_link: str | None = None
+    # How a person sends a file here, where it is not the obvious way (msgid), shown when a
+    # form asks for evidence.
+    how_to_send_files: str | None = None
 
     @property
     def max_file_mb(self) -> int:

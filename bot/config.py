@@ -277,8 +277,10 @@ def _zalo(reader: _Reader, env: dict[str, str]) -> ZaloConfig:
         if not webhook_url.startswith("https://"):
             raise ConfigError("zalo.webhook_url: must be an https:// URL")
         # It comes back in an HTTP header, which is ASCII: any other letter could never match.
-        if secret is None or not 8 <= len(secret) <= 256 or not all(
-            c.isascii() and c.isprintable() and not c.isspace() for c in secret
+        if (
+            secret is None
+            or not 8 <= len(secret) <= 256
+            or not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret)
         ):
             raise ConfigError(
                 "ZALO_WEBHOOK_SECRET: 8-256 characters, ASCII letters, digits and punctuation "

@@ -181,6 +181,8 @@ async def prompt(ctx: Context, dialogue: DialogueState, notice: str | None = Non
     if current.optional and current.kind not in CHOOSING:
         lines.append(ctx._('Type "skip" to leave this out.'))
     if current.kind is FieldKind.PHOTOS:
+        if ctx.channel.how_to_send_files:
+            lines.append(ctx._(ctx.channel.how_to_send_files))
         lines.append(ctx._('Type "done" when you have sent them all.'))
     if step > 1:
         lines.append(ctx._("Type /back to go back a step, /cancel to stop."))

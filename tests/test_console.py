@@ -7,9 +7,12 @@ import pty
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from tests.conftest import bot_env, run_bot
+from tests.test_reporting import VOLUNTEER
+from tests.test_telegram_reporting import PDF, jpeg
 
 
 def members(tmp_path: Path) -> list[tuple[str, int, int, str]]:
@@ -125,3 +128,44 @@ def test_run_without_a_token_and_without_a_terminal_refuses_in_one_line(tmp_path
     assert result.stderr.count("\n") == 1, result.stderr
     assert "TELEGRAM_BOT_TOKEN" in result.stderr and "terminal" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_newcomer_attaches_evidence_from_this_computer_and_exports_it(tmp_path: Path) -> None:
+    """/attach PATH sends a file of this computer as a chat would send a photo or a PDF, through
+    the same checks; the evidence then comes back out as the ZIP an admin exports."""
+    photo, pdf, notes = tmp_path / "ảnh chụp.jpg", tmp_path / "biên bản.pdf", tmp_path / "a.txt"
+    photo.write_bytes(jpeg("green"))
+    pdf.write_bytes(PDF)
+    notes.write_text("not evidence")
+    typed = [
+        *("1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"),
+        *("/report", "2", *VOLUNTEER[:-1]),
+        f"/attach {photo}",
+        f"/attach {tmp_path / 'missing.jpg'}",
+        f'/attach "{notes}"',
+        f"/attach {pdf}",
+        *("xong", "1"),
+    ]
+    result = run_bot(tmp_path, "chat", stdin="\n".join(typed) + "\n")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Tối đa 10 ảnh hoặc tệp PDF, mỗi tệp không quá 20 MB." in out
+    assert "Để gửi một tệp trên máy này, bạn gõ /attach rồi đường dẫn của tệp." in out
+    assert "Đã nhận 1 tệp" in out and "Đã nhận 2 tệp" in out
+    assert f"Không có tệp nào ở {tmp_path / 'missing.jpg'}" in out
+    assert "Bạn vui lòng gửi ảnh (JPEG, PNG hoặc WebP) hoặc tài liệu PDF." in out
+    assert "✅ Đã lưu" in out
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        files = db.execute("SELECT mime, original_name FROM entry_files ORDER BY id").fetchall()
+    assert files == [("image/jpeg", "ảnh chụp.jpg"), ("application/pdf", "biên bản.pdf")]
+
+    granted = run_bot(
+        tmp_path, "roles", "grant", "admin", "--channel", "console", "--user-id", "local"
+    )
+    assert granted.returncode == 0, granted.stderr
+    export = run_bot(tmp_path, "chat", stdin="/export\n1\n1\n1\n3\n")
+    saved = [line for line in export.stdout.splitlines() if line.startswith("📎 ")]
+    assert len(saved) == 1 and saved[0].endswith("-evidence.zip"), export.stdout
+    with zipfile.ZipFile(saved[0][2:]) as archive:
+        names = archive.namelist()
+    assert len([name for name in names if name.endswith((".jpg", ".pdf"))]) == 2, names

@@ -91,7 +91,10 @@ class ConsoleAdapter:
     title = "Console"
     interactive = True
     # No buttons; files and pictures are written to disk, however large.
-    capabilities = Capabilities(buttons=False)
+    capabilities = Capabilities(
+        buttons=False,
+        how_to_send_files=N_("To send a file of this computer, type /attach and its path."),
+    )
     rate_per_second = 1000
     webhook: Webhook | None = None
 
