@@ -177,12 +177,14 @@ async def test_a_secretary_reviews_on_zalo_and_the_reporter_hears_in_their_chat(
     assert "Trả lời" not in (told.text or "")  # a number typed there answers her own chat
 
 
-async def test_mydata_stop_and_join_on_zalo(api: FakeZaloBotApi, bot: Channel) -> None:
+async def test_mydata_stop_export_and_join_on_zalo(api: FakeZaloBotApi, bot: Channel) -> None:
     secretary = await register(api, SON, "Lý Văn Sơn")
     async with bot.app.db.write() as session:
         identity = await identity_for(session, "zalo", SON)
         unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-dong-dang"))).one()
         await grant_role(session, identity, "secretary", unit, granted_by="test")
+    export = await secretary.says("/export", expect="")
+    assert "kênh trò chuyện này không nhận được tệp" in (export.text or "")  # asked at once
     invitation = await secretary.says("/invite", expect="Lời mời mới")
     code = next(
         line.split(":")[1].strip()
