@@ -82,30 +82,20 @@ def audience(unit_ids: set[int] | None, *, not_reported_since: dt.datetime | Non
 def leaders_audience(unit_ids: set[int] | None) -> Any:
     """The same columns as `audience` for secretaries of the units (all when None), on the
     account their role was granted to."""
-    conditions: list[ColumnElement[bool]] = [
-        RoleGrant.role == Role.SECRETARY,
-        Identity.chat_id.is_not(None),
-        Identity.unreachable_at.is_(None),
-    ]
+    conditions: list[ColumnElement[bool]] = [RoleGrant.role == Role.SECRETARY]
     if unit_ids is not None:
         conditions.append(RoleGrant.unit_id.in_(unit_ids))
-    return (
-        select(
-            Identity.member_id,
-            Identity.id,
-            Identity.chat_id,
-            Identity.channel,
-            func.coalesce(Identity.locale, Identity.client_language, literal("")),
-        )
-        .join(RoleGrant, RoleGrant.identity_id == Identity.id)
-        .where(*conditions)
-        .distinct()
-    )
+    return _role_accounts(*conditions)
 
 
 def admins_audience(*, off_channel: str) -> Any:
     """The same columns as `audience` for the admins, on the accounts their role was granted
     to, except accounts on `off_channel` (which cannot carry the message)."""
+    return _role_accounts(RoleGrant.role == Role.ADMIN, Identity.channel != off_channel)
+
+
+def _role_accounts(*conditions: ColumnElement[bool]) -> Any:
+    """The same columns as `audience` for the reachable accounts holding a role."""
     return (
         select(
             Identity.member_id,
@@ -115,12 +105,7 @@ def admins_audience(*, off_channel: str) -> Any:
             func.coalesce(Identity.locale, Identity.client_language, literal("")),
         )
         .join(RoleGrant, RoleGrant.identity_id == Identity.id)
-        .where(
-            RoleGrant.role == Role.ADMIN,
-            Identity.channel != off_channel,
-            Identity.chat_id.is_not(None),
-            Identity.unreachable_at.is_(None),
-        )
+        .where(Identity.chat_id.is_not(None), Identity.unreachable_at.is_(None), *conditions)
         .distinct()
     )
 

@@ -4,6 +4,7 @@ only from allowed hosts; a broadcast reaching Telegram and Zalo members exactly 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -274,9 +275,11 @@ async def test_the_zalo_webhook_checks_its_secret_and_takes_both_envelopes(
     assert len(welcomes) == 1
 
 
-async def test_a_broadcast_reaches_telegram_and_zalo_members_exactly_once(
-    tmp_path: Path, api: FakeZaloBotApi, no_proxy: None
-) -> None:
+@contextlib.asynccontextmanager
+async def telegram_and_zalo(
+    tmp_path: Path, api: FakeZaloBotApi
+) -> AsyncIterator[tuple[App, FakeBotApi]]:
+    """One bot on Telegram and Zalo at once, each against its fake API."""
     async with FakeBotApi() as telegram_api:
         config = zalo_config(
             tmp_path,
@@ -286,49 +289,63 @@ async def test_a_broadcast_reaches_telegram_and_zalo_members_exactly_once(
         )
         app = build_app(config)
         await app.prepare()
-        telegram, zalo = app.channels["telegram"], app.channels["zalo"]
-        await telegram.start()
-        await zalo.start()
+        started: list[Channel] = []
         try:
-            mai = await register(api, MAI, "Hoàng Thị Mai")
-            lan = User(telegram_api, 3003)
-            for line, expect in (
-                ("/start", "?"),
-                ("1", ""),
-                ("Nông Thị Lan", ""),
-                ("2001", ""),
-                ("na sam", ""),
-                ("skip", "Menu"),
-            ):
-                await lan.says(line, expect=expect)
-            async with app.db.write() as session:
-                identity = await identity_for(session, "telegram", "3003")
-                unit = (
-                    await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))
-                ).one()
-                await grant_role(session, identity, "secretary", unit, granted_by="test")
-            await lan.says("/broadcast", expect="")
-            await lan.says("Sinh hoạt chi đoàn tối thứ Sáu, 19h30", expect="")
-            await lan.says("skip", expect="")
-            await lan.says("1", expect="")
-            await lan.says("1", expect="2")
-            await lan.says("1", expect="")
-            await mai.reply(0, "Sinh hoạt chi đoàn tối thứ Sáu")
-            await telegram_api.wait_for(
-                lambda m: (
-                    m.chat_id == 3003
-                    and "Sinh hoạt chi đoàn tối thứ Sáu" in (m.text or "")
-                    and "Thông báo" in (m.text or "")
-                ),
-                timeout=10,
-            )
-            await telegram_api.wait_for(
-                lambda m: m.chat_id == 3003 and "đã gửi xong" in (m.text or ""), timeout=20
-            )
+            for channel in app.channels.values():
+                await channel.start()
+                started.append(channel)
+            yield app, telegram_api
         finally:
-            await zalo.stop()
-            await telegram.stop()
+            for channel in reversed(started):
+                await channel.stop()
             await app.close()
+
+
+async def lan_on_telegram(app: App, telegram_api: FakeBotApi, role: str) -> User:
+    """Lan registers on Telegram in Xã Na Sầm and is made its secretary, or an admin."""
+    lan = User(telegram_api, 3003)
+    for line in ("/start", "1", "Nông Thị Lan", "2001", "na sam"):
+        await lan.says(line, expect="")
+    await lan.says("skip", expect="Menu")
+    async with app.db.write() as session:
+        identity = await identity_for(session, "telegram", "3003")
+        unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+        await grant_role(
+            session, identity, role, unit if role == "secretary" else None, granted_by="test"
+        )
+    return lan
+
+
+async def broadcast_to_everyone(lan: User, text: str, recipients: int) -> None:
+    """Lan writes an announcement without a photo to every member she may reach, then
+    confirms it once she sees the number of recipients."""
+    await lan.says("/broadcast", expect="")
+    await lan.says(text, expect="")
+    await lan.says("skip", expect="")
+    await lan.says("1", expect="")
+    await lan.says("1", expect=str(recipients))
+
+
+async def test_a_broadcast_reaches_telegram_and_zalo_members_exactly_once(
+    tmp_path: Path, api: FakeZaloBotApi, no_proxy: None
+) -> None:
+    async with telegram_and_zalo(tmp_path, api) as (app, telegram_api):
+        mai = await register(api, MAI, "Hoàng Thị Mai")
+        lan = await lan_on_telegram(app, telegram_api, "secretary")
+        await broadcast_to_everyone(lan, "Sinh hoạt chi đoàn tối thứ Sáu, 19h30", 2)
+        await lan.says("1", expect="")
+        await mai.reply(0, "Sinh hoạt chi đoàn tối thứ Sáu")
+        await telegram_api.wait_for(
+            lambda m: (
+                m.chat_id == 3003
+                and "Sinh hoạt chi đoàn tối thứ Sáu" in (m.text or "")
+                and "Thông báo" in (m.text or "")
+            ),
+            timeout=10,
+        )
+        await telegram_api.wait_for(
+            lambda m: m.chat_id == 3003 and "đã gửi xong" in (m.text or ""), timeout=20
+        )
     on_zalo = Counter(
         m.chat_id for m in api.sent if "Sinh hoạt chi đoàn tối thứ Sáu" in (m.text or "")
     )
@@ -456,52 +473,23 @@ async def test_a_used_up_quota_stops_the_channel_keeps_the_outbox_and_tells_the_
     """The Zalo Bot free plan answers 429 once the month's messages are used up: nothing more
     is sent on Zalo (no retry every second, not even answers), the announcements waiting stay
     in the outbox, and the admins hear it once, on their own channel."""
-    zalo_members = ["z-1", "z-2", "z-3"]
-    async with FakeBotApi() as telegram_api:
-        config = zalo_config(
-            tmp_path,
-            api,
-            TELEGRAM_BOT_TOKEN=telegram_api.token,
-            TELEGRAM_API_BASE_URL=telegram_api.root_url,
+    async with telegram_and_zalo(tmp_path, api) as (app, telegram_api):
+        await add_zalo_members(app, ["z-1", "z-2", "z-3"])
+        lan = await lan_on_telegram(app, telegram_api, "admin")
+        await broadcast_to_everyone(lan, "Sinh hoạt chi đoàn tối thứ Sáu", 4)  # and Lan
+        api.quota = 1  # one message left this month
+        await lan.says("1", expect="")
+        alert = await telegram_api.wait_for(
+            lambda m: m.chat_id == 3003 and "hạn mức tin nhắn" in (m.text or ""), timeout=20
         )
-        app = build_app(config)
-        await app.prepare()
-        telegram, zalo = app.channels["telegram"], app.channels["zalo"]
-        await telegram.start()
-        await zalo.start()
-        try:
-            await add_zalo_members(app, zalo_members)
-            lan = User(telegram_api, 3003)
-            for line in ("/start", "1", "Nông Thị Lan", "2001", "na sam"):
-                await lan.says(line, expect="")
-            await lan.says("skip", expect="Menu")
-            async with app.db.write() as session:
-                identity = await identity_for(session, "telegram", "3003")
-                await grant_role(session, identity, "admin", None, granted_by="test")
-            await lan.says("/broadcast", expect="")
-            await lan.says("Sinh hoạt chi đoàn tối thứ Sáu", expect="")
-            await lan.says("skip", expect="")
-            await lan.says("1", expect="")
-            await lan.says("1", expect="4")  # three on Zalo and Lan herself
-            api.quota = 1  # one message left this month
-            await lan.says("1", expect="")
-            alert = await telegram_api.wait_for(
-                lambda m: m.chat_id == 3003 and "hạn mức tin nhắn" in (m.text or ""), timeout=20
-            )
-            assert "Zalo" in (alert.text or "")
-            calls = len(api.calls)
-            mark = len(api.deliveries)
-            api.user_text("z-1", "/help")  # a member writes meanwhile: no answer is tried
-            await api.wait_delivered(lambda d: d.message_id != "", after=mark)
-            await zalo.drain()
-            await telegram.drain()
-        finally:
-            await zalo.stop()
-            await telegram.stop()
+        assert "Zalo" in (alert.text or "")
+        calls = len(api.calls)
+        mark = len(api.deliveries)
+        api.user_text("z-1", "/help")  # a member writes meanwhile: no answer is tried
+        await api.wait_delivered(lambda d: d.message_id != "", after=mark)
+        await app.channels["zalo"].drain()
         assert api.over_quota == 1
-        assert [method for method, _ in api.calls[calls:]] == ["getUpdates"] * len(
-            api.calls[calls:]
-        )
+        assert {method for method, _ in api.calls[calls:]} <= {"getUpdates"}
         async with app.db.read() as session:
             statuses = Counter(
                 (
@@ -519,6 +507,5 @@ async def test_a_used_up_quota_stops_the_channel_keeps_the_outbox_and_tells_the_
         assert [(a.details["channel"], a.details["told"]) for a in alerts] == [("zalo", 1)]
         # Told once a month, however often the quota is hit.
         assert await tell_admins_quota(app, "zalo", "Zalo", dt.datetime.now(dt.UTC)) == 0
-        await app.close()
     alerts_to_lan = [m for m in telegram_api.messages_to(3003) if "hạn mức" in (m.text or "")]
     assert len(alerts_to_lan) == 1
