@@ -57,8 +57,7 @@ from tests.faults_support import database_rows
 from tests.test_evidence import ACTIVE_PDF, SCRIPT, pdf_of
 from tests.test_reporting import VOLUNTEER
 from tests.test_telegram import started, stopped, telegram_config
-from tests.test_zalo import register as register_on_zalo
-from tests.test_zalo import zalo_config
+from tests.test_zalo import at_the_evidence_step, zalo_config
 from tests.zaloapi import FakeZaloBotApi
 
 # The dispatcher's apology for a handler that raised: it must never be the answer to abuse.
@@ -1538,11 +1537,7 @@ async def test_odd_photo_addresses_are_refused_politely_not_crashed_on(tmp_path:
         channel = app.channels["zalo"]
         await channel.start()
         try:
-            mai = await register_on_zalo(api, "zalo-mai", "Hoàng Thị Mai")
-            await mai.says("/report", expect="")
-            await mai.says("2", expect="")
-            for answer in VOLUNTEER[:-1]:
-                await mai.says(answer, expect="")
+            mai = await at_the_evidence_step(api, "zalo-mai")
             for odd in (
                 f"http://{api.media_host}:99999/photo.jpg",
                 f"http://{api.media_host}:8x/photo.jpg",

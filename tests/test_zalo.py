@@ -108,6 +108,16 @@ async def register(api: FakeZaloBotApi, user_id: str, name: str) -> ZaloUser:
     return person
 
 
+async def at_the_evidence_step(api: FakeZaloBotApi, user_id: str) -> ZaloUser:
+    """A newly registered person reporting volunteer work, asked for evidence."""
+    person = await register(api, user_id, "Hoàng Thị Mai")
+    await person.says("/report", expect="")
+    await person.says("2", expect="")
+    for answer in VOLUNTEER[:-1]:
+        await person.says(answer, expect="")
+    return person
+
+
 async def test_a_young_person_registers_and_reports_by_text_alone(
     api: FakeZaloBotApi, bot: Channel
 ) -> None:
@@ -142,11 +152,7 @@ async def test_a_young_person_registers_and_reports_by_text_alone(
 async def test_photos_only_from_allowed_hosts_and_only_real_images(
     api: FakeZaloBotApi, bot: Channel
 ) -> None:
-    mai = await register(api, MAI, "Hoàng Thị Mai")
-    await mai.says("/report", expect="")
-    await mai.says("2", expect="")
-    for answer in VOLUNTEER[:-1]:
-        await mai.says(answer, expect="")
+    mai = await at_the_evidence_step(api, MAI)
     refused = await mai.sends_photo(jpeg("red"), expect="⚠️", foreign=True)
     assert "Mình chưa nhận được tệp này" in (refused.text or "")
     fake = await mai.sends_photo(b"not a picture at all", expect="⚠️")
@@ -415,11 +421,7 @@ async def add_zalo_members(app: App, chats: list[str], unit_code: str = "ls-x-na
 async def test_read_both_photo_url_and_photo_in_image_events(
     api: FakeZaloBotApi, bot: Channel
 ) -> None:
-    mai = await register(api, MAI, "Hoàng Thị Mai")
-    await mai.says("/report", expect="")
-    await mai.says("2", expect="")
-    for answer in VOLUNTEER[:-1]:
-        await mai.says(answer, expect="")
+    mai = await at_the_evidence_step(api, MAI)
     mark = len(api.sent)
     api.user_image(MAI, api.host_image(jpeg("blue")), field="photo")  # as documented
     await mai.reply(mark, "Đã nhận 1 tệp")

@@ -109,6 +109,19 @@ class Refused(DeliveryError):
     at once; the outbox still tries it again later, as any delivery error."""
 
 
+class WebhookSettings(Protocol):
+    """A channel's webhook settings (bot.config), as the runtime reads them."""
+
+    @property
+    def webhook_url(self) -> str | None: ...
+    @property
+    def webhook_listen(self) -> str: ...
+    @property
+    def webhook_port(self) -> int: ...
+    @property
+    def webhook_secret(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Webhook:
     """Where the platform posts updates, and the header that carries the shared secret."""
@@ -118,6 +131,19 @@ class Webhook:
     port: int
     secret: str
     header: str  # carries the secret
+
+    @classmethod
+    def configured(cls, settings: WebhookSettings, header: str) -> Webhook | None:
+        """The webhook a channel's settings describe; None for long polling."""
+        if not settings.webhook_url:
+            return None
+        return cls(
+            url=settings.webhook_url,
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            secret=settings.webhook_secret or "",
+            header=header,
+        )
 
 
 class Adapter(Protocol):

@@ -224,17 +224,7 @@ class TelegramAdapter:
             start_link=f"https://t.me/{username}?start=" if username else None,
         )
         self.rate_per_second = settings.rate_per_second
-        self.webhook = (
-            Webhook(
-                url=settings.webhook_url,
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                secret=settings.webhook_secret or "",
-                header="X-Telegram-Bot-Api-Secret-Token",
-            )
-            if settings.webhook_url
-            else None
-        )
+        self.webhook = Webhook.configured(settings, "X-Telegram-Bot-Api-Secret-Token")
         self.bot = Bot(settings.token, base_url=settings.bot_url, base_file_url=settings.file_url)
         # getUpdates is read as plain JSON, update by update: python-telegram-bot parses a
         # polled batch as a whole, and one update it cannot parse would stop every later one.

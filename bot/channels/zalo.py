@@ -163,17 +163,7 @@ class ZaloAdapter:
             max_text=TEXT_LIMIT,
         )
         self.rate_per_second = settings.rate_per_second
-        self.webhook = (
-            Webhook(
-                url=settings.webhook_url,
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                secret=settings.webhook_secret or "",
-                header="X-Bot-Api-Secret-Token",
-            )
-            if settings.webhook_url
-            else None
-        )
+        self.webhook = Webhook.configured(settings, "X-Bot-Api-Secret-Token")
         self.evidence = EvidenceStore(app.config.data_dir / "files")
         self._http: httpx.AsyncClient | None = None
         self._progress_shown: set[int] = set()
