@@ -31,8 +31,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -247,12 +247,12 @@ class Channel:
     async def start(self) -> None:
         """Connects (waiting for the platform as long as it takes), finishes what a crash
         left, then listens for updates and delivers the outbox."""
-        await self._connect()
+        await self._reach(self.adapter.connect)
         await self.recover()
         webhook = self.adapter.webhook
         if webhook is not None:
             self._server = self._serve(webhook)
-        await self.adapter.listen(webhook)
+        await self._reach(lambda: self.adapter.listen(webhook))
         if webhook is None:
             self._poller = asyncio.create_task(self._poll(), name=f"{self.name}-poll")
         if not self.adapter.interactive:
@@ -288,11 +288,14 @@ class Channel:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.app.dispatcher.settle()
 
-    async def _connect(self) -> None:
+    async def _reach(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Runs a step that talks to the platform (connecting, setting the webhook) until it
+        goes through: while the platform cannot be reached, one line per attempt and a
+        growing wait. A refused token (SetupError) ends it at once."""
         attempt = 0
         while True:
             try:
-                await self.adapter.connect()
+                await step()
                 return
             except Unavailable as error:
                 attempt += 1
@@ -364,13 +367,16 @@ class Channel:
                 await asyncio.sleep(min(POLL_BACKOFF_MAX, 0.5 * 2**failures))
 
     async def receive(self, updates: list[dict[str, Any]]) -> None:
-        """Stores the updates, then handles those not seen before. The storing is a task of
-        its own that stop() waits for: stopping the poll or the web server never cuts the
-        inbox's transaction off."""
-        storing = asyncio.create_task(self.accept(updates))
+        """Stores the updates, then handles those not seen before. Both are a task of their
+        own that stop() waits for: stopping the poll or the web server never cuts the
+        inbox's transaction off, nor leaves a stored update unhandled until the next start."""
+        storing = asyncio.create_task(self._accept_and_spawn(updates))
         self._tasks.add(storing)
         storing.add_done_callback(self._tasks.discard)
-        for key, update in await asyncio.shield(storing):
+        await asyncio.shield(storing)
+
+    async def _accept_and_spawn(self, updates: list[dict[str, Any]]) -> None:
+        for key, update in await self.accept(updates):
             self._spawn(key, update)
 
     async def accept(self, updates: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -423,7 +429,8 @@ class Channel:
         """The update as an Inbound event; None for what is not for the bot, and for what
         cannot be read (logged once: the update is then marked handled)."""
         try:
-            return self.adapter.to_inbound(key, {k: v for k, v in update.items() if k[0] != "_"})
+            platform = {k: v for k, v in update.items() if not k.startswith("_")}
+            inbound = self.adapter.to_inbound(key, platform)
         except Exception as error:
             log.warning(
                 "%s: update %s could not be read and was skipped (%s: %s)",
@@ -433,6 +440,9 @@ class Channel:
                 str(error)[:200],
             )
             return None
+        if inbound is not None and inbound.update_key != key:
+            inbound = replace(inbound, update_key=key)  # one key for the inbox, always
+        return inbound
 
     def _spawn(self, key: str, update: dict[str, Any]) -> None:
         inbound = self._inbound(key, update)

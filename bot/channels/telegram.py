@@ -40,6 +40,7 @@ from telegram.error import (
     BadRequest,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
     TelegramError,
 )
@@ -264,12 +265,19 @@ class TelegramAdapter:
                 log.warning("could not publish the command list: %s", error)
 
     async def listen(self, webhook: Webhook | None) -> None:
-        if webhook is None:
-            await self.bot.delete_webhook()
-            return
-        await self.bot.set_webhook(
-            url=webhook.url, secret_token=webhook.secret, allowed_updates=ALLOWED_UPDATES
-        )
+        try:
+            if webhook is None:
+                await self.bot.delete_webhook()
+                return
+            await self.bot.set_webhook(
+                url=webhook.url, secret_token=webhook.secret, allowed_updates=ALLOWED_UPDATES
+            )
+        except BadRequest as error:  # a subclass of NetworkError
+            raise SetupError(
+                f"TELEGRAM_WEBHOOK_URL: Telegram refused the webhook: {error}"
+            ) from None
+        except (NetworkError, RetryAfter) as error:
+            raise Unavailable(str(error)) from None
 
     async def close(self) -> None:
         await self.bot.shutdown()

@@ -210,10 +210,17 @@ class ZaloAdapter:
             raise SetupError("ZALO_BOT_TOKEN: the Zalo Bot API rejected this token") from None
 
     async def listen(self, webhook: Webhook | None) -> None:
-        if webhook is None:
-            await self.call("deleteWebhook")
-        else:
-            await self.call("setWebhook", url=webhook.url, secret_token=webhook.secret)
+        try:
+            if webhook is None:
+                await self.call("deleteWebhook")
+            else:
+                await self.call("setWebhook", url=webhook.url, secret_token=webhook.secret)
+        except httpx.HTTPError as error:
+            raise Unavailable(type(error).__name__) from None
+        except ZaloApiError as error:
+            if error.status >= 500:
+                raise Unavailable(str(error)) from None
+            raise SetupError(f"ZALO_WEBHOOK_URL: Zalo refused the webhook: {error}") from None
 
     async def close(self) -> None:
         if self._http is not None:
