@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from bot.app import build_app
-from bot.channels.telegram import TelegramChannel
 from bot.config import FloodConfig, load
 from models.outbox import audience, enqueue_broadcast
 from models.tables import Broadcast
@@ -69,7 +68,7 @@ async def main(members: int) -> None:
         )
         app = build_app(config)
         await app.prepare()
-        channel = TelegramChannel(app)
+        channel = app.channels["telegram"]
         await channel.start()
         try:
             unit_id = await add_members(channel, members, first_chat=FIRST_MEMBER)

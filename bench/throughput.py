@@ -11,7 +11,7 @@ Everything runs on loopback in one process, as in bench/broadcast.py: the test B
 
 - echo: a bare python-telegram-bot `Application`, long polling with its own Updater, with one
   MessageHandler that answers every text with `reply_text(text)`.
-- ours: the project's `TelegramChannel` and application on a SQLite file, built as the tests
+- ours: the project's Telegram channel and application on a SQLite file, built as the tests
   build it (`tests.test_telegram.telegram_config`), migrations run by `App.prepare`.
 
 The users are registered members (written with Core inserts) whose chat is in the middle of
@@ -65,7 +65,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.stats import database_for
 from bot.app import build_app
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from handlers.reporting import SECRETARY
 from models.tables import Dialogue, Entry, Identity
 from tests.botapi import FakeBotApi, SentMessage
@@ -343,7 +343,7 @@ def working_copy(cached: Path, folder: Path) -> Path:
     return copy
 
 
-async def in_the_form(channel: TelegramChannel, chats: list[int]) -> None:
+async def in_the_form(channel: Channel, chats: list[int]) -> None:
     """Registered members whose chat is at the volunteer form's first question, as choosing
     "volunteer work" in /report leaves a member who is not a secretary."""
     await add_members(channel, len(chats), first_chat=chats[0])
@@ -364,7 +364,7 @@ async def in_the_form(channel: TelegramChannel, chats: list[int]) -> None:
         )
 
 
-async def count_reports(channel: TelegramChannel, chats: list[int]) -> int:
+async def count_reports(channel: Channel, chats: list[int]) -> int:
     """Entries saved by the bench users."""
     async with channel.app.db.read() as session:
         found = await session.scalar(
@@ -388,7 +388,7 @@ async def run_ours(database: Path, load: Load) -> Runs:
         )
         app = build_app(config)
         await app.prepare()
-        channel = TelegramChannel(app)
+        channel = app.channels["telegram"]
         try:
             await in_the_form(channel, load.everyone)
             await channel.start()
