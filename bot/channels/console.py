@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bot.capabilities import Capabilities
 from bot.channels.runtime import EndOfInput, TooLarge, Webhook
 from bot.delivery import Unreachable
-from bot.events import Attachment, Document, Inbound, InboundKind, Reply
+from bot.events import Attachment, Choice, Document, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore
 from bot.i18n import N_
 from bot.text import strip_html
@@ -175,7 +175,10 @@ class ConsoleAdapter:
             return []
         return [render(reply), *([reply.document] if reply.document is not None else [])]
 
-    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
+    def announcement(
+        self, text: str, photo: str | None, choices: tuple[Choice, ...]
+    ) -> Sequence[Any]:
+        """The text (which says what to type), then the photo written to disk."""
         messages: list[Any] = [strip_html(text)]
         if photo is not None:
             messages.append(Document(Path(photo).name, evidence_path=photo))

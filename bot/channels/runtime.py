@@ -191,8 +191,11 @@ class Adapter(Protocol):
     def render(self, chat_id: str, reply: Reply) -> Sequence[Any]:
         """The messages that show a reply, in order."""
 
-    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
-        """The messages of an outbox message: HTML text, and a photo in the evidence store."""
+    def announcement(
+        self, text: str, photo: str | None, choices: tuple[Choice, ...]
+    ) -> Sequence[Any]:
+        """The messages of an outbox message: HTML text, a photo in the evidence store, and
+        buttons where the platform has them."""
 
     async def send(self, chat_id: str, message: Any) -> None:
         """Sends one message; raises RetryLater, QuotaExhausted, Unreachable, Refused or
@@ -600,10 +603,11 @@ class Channel:
     async def deliver(
         self, chat_id: str, text: str, photo: str | None, choices: tuple[Choice, ...] = ()
     ) -> None:
-        """Sends one outbox message (raising what bot.delivery understands)."""
+        """Sends one outbox message (raising what bot.delivery understands); `choices` are
+        buttons where the channel has them (the text says what to type where it has none)."""
         if self._quota_used_up():
             raise QuotaExhausted(self._quota_until - asyncio.get_running_loop().time())
-        for index, message in enumerate(self.adapter.announcement(text, photo)):
+        for index, message in enumerate(self.adapter.announcement(text, photo, choices)):
             if index:
                 await self.pacer.bulk()
             try:

@@ -54,7 +54,7 @@ from bot.channels.runtime import (
     Webhook,
 )
 from bot.delivery import DeliveryError, RetryLater, Unreachable
-from bot.events import Attachment, Document, Inbound, InboundKind, Reply
+from bot.events import Attachment, Choice, Document, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
 from bot.i18n import SUPPORTED
 from bot.text import split_text
@@ -202,6 +202,7 @@ class _Photo:
 
     path: str
     caption: str | None
+    markup: Any = None
 
 
 class TelegramAdapter:
@@ -378,14 +379,21 @@ class TelegramAdapter:
             messages.append(_File(reply.document))
         return messages
 
-    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
-        """The photo with the text as its caption, or before a text too long for one."""
-        parts = [_Text(part) for part in split_text(text, MessageLimit.MAX_TEXT_LENGTH)]
+    def announcement(
+        self, text: str, photo: str | None, choices: tuple[Choice, ...]
+    ) -> Sequence[Any]:
+        """The photo with the text as its caption, or before a text too long for one; the
+        buttons under the last message."""
+        markup = render(Reply(text, choices))["reply_markup"]
+        parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
+        texts = [
+            _Text(part, markup if n == len(parts) - 1 else None) for n, part in enumerate(parts)
+        ]
         if photo is None:
-            return parts
+            return texts
         if len(text) <= MessageLimit.CAPTION_LENGTH:
-            return [_Photo(photo, text)]
-        return [_Photo(photo, None), *parts]
+            return [_Photo(photo, text, markup)]
+        return [_Photo(photo, None), *texts]
 
     async def send(self, chat_id: str, message: Any) -> None:
         try:
@@ -434,6 +442,7 @@ class TelegramAdapter:
             photo=content,
             caption=photo.caption,
             parse_mode=ParseMode.HTML if photo.caption else None,
+            reply_markup=photo.markup,
         )
         if uploaded is None and sent.photo:
             self._uploaded[photo.path] = sent.photo[-1].file_id

@@ -37,7 +37,7 @@ from bot.channels.runtime import (
     Webhook,
 )
 from bot.delivery import DeliveryError, QuotaExhausted, Unreachable
-from bot.events import Attachment, Inbound, InboundKind, Reply
+from bot.events import Attachment, Choice, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore
 from bot.i18n import N_
 from bot.text import split_text, strip_html
@@ -300,9 +300,11 @@ class ZaloAdapter:
             messages.append(_Picture(document.mime_type, document.content, document.evidence_path))
         return messages
 
-    def announcement(self, text: str, photo: str | None) -> Sequence[Any]:
+    def announcement(
+        self, text: str, photo: str | None, choices: tuple[Choice, ...]
+    ) -> Sequence[Any]:
         """Plain text, and its photo by a short-lived link when the bot has a public address
-        (without one, only the text goes)."""
+        (without one, only the text goes). No buttons: the text says what to type."""
         messages: list[Any] = [
             part for part in split_text(strip_html(text), TEXT_LIMIT) if part.strip()
         ]
