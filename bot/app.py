@@ -12,7 +12,6 @@ from typing import TextIO
 
 from sqlalchemy import select
 
-from bot.capabilities import Capabilities
 from bot.channels.console import ConsoleAdapter
 from bot.channels.runtime import Adapter, Channel
 from bot.channels.telegram import TelegramAdapter
@@ -49,6 +48,17 @@ class App:
     channels: dict[str, Channel] = field(default_factory=dict)
     # The console chat: always there, run only when asked (`chat`, or `run` with no token).
     console: Channel | None = None
+
+    def add_channel(self, adapter: Adapter) -> Channel:
+        """Puts a platform's adapter to work: the runtime around it, and its capabilities
+        declared to the dispatcher (the factory does this for every configured platform)."""
+        self.dispatcher.channels[adapter.name] = adapter.capabilities
+        channel = Channel(self, adapter)
+        if adapter.interactive:
+            self.console = channel
+        else:
+            self.channels[adapter.name] = channel
+        return channel
 
     async def prepare(self) -> None:
         """Migrates the schema; on an empty database imports the units and the campaign."""
@@ -126,15 +136,9 @@ def build_app(config: Config, *, stdin: TextIO | None = None, stdout: TextIO | N
     catalogs = Catalogs(cache_dir=config.data_dir / "locales")
     router = Router()
     register_all(router)
-    capabilities: dict[str, Capabilities] = {}
-    app = App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router, capabilities))
+    app = App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router))
     for adapter in _adapters(app, stdin, stdout):
-        capabilities[adapter.name] = adapter.capabilities
-        channel = Channel(app, adapter)
-        if adapter.interactive:
-            app.console = channel
-        else:
-            app.channels[adapter.name] = channel
+        app.add_channel(adapter)
     return app
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
@@ -73,15 +73,15 @@ class Dispatcher:
         db: Database,
         catalogs: Catalogs,
         router: Router,
-        channels: Mapping[str, Capabilities] | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.catalogs = catalogs
         self.router = router
-        # What each channel can show and carry, as its adapter declared (by channel name);
-        # replies are fitted to it. A channel not named here can do everything.
-        self.channels: Mapping[str, Capabilities] = channels if channels is not None else {}
+        # What each channel can show and carry, as its adapter declared (by channel name;
+        # App.add_channel fills it); replies are fitted to it. A channel not named here can
+        # do everything.
+        self.channels: dict[str, Capabilities] = {}
         self.flood = FloodGate(config.flood.messages, config.flood.per_seconds)
         self._answered: list[tuple[str, str]] = []  # updates whose replies went out
         self._marking: asyncio.Task[None] | None = None

@@ -15,7 +15,8 @@ updates into Inbound events and Replies into platform messages. `Channel` does t
 - sending: one pace shared by replies and the outbox (bot.pacing), server errors retried, a
   platform's "slow down" obeyed, a used-up quota respected: that channel stops sending
   until the platform takes messages again, the admins are told once;
-- the webhook server: the secret checked from the headers before any body is read, bodies
+- the webhook server: the secret checked from the headers before any body is read (or, for
+  a platform that signs each body, the signature once the capped body is read), bodies
   capped at what a platform sends; or long polling, with backoff on errors;
 - connecting at start with backoff, one log line per attempt, while the platform cannot be
   reached;
@@ -31,7 +32,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -124,13 +125,16 @@ class WebhookSettings(Protocol):
 
 @dataclass(frozen=True)
 class Webhook:
-    """Where the platform posts updates, and the header that carries the shared secret."""
+    """Where the platform posts updates, and how a post proves it comes from the platform:
+    a shared secret sent back in a header (checked before the body is read), or, for a
+    platform that signs each body instead, `verify` (checked once the capped body is read)."""
 
     url: str
     listen: str
     port: int
-    secret: str
-    header: str  # carries the secret
+    secret: str = ""
+    header: str = ""  # carries the secret
+    verify: Callable[[Mapping[str, str], bytes], bool] | None = None  # (headers, body)
 
     @classmethod
     def configured(cls, settings: WebhookSettings, header: str) -> Webhook | None:
@@ -664,22 +668,32 @@ class Channel:
         self.webhook_port = sockets[0].getsockname()[1]  # the real one when configured as 0
         return server
 
-    def secret_matches(self, header: str | None) -> bool:
-        """Constant-time comparison of the webhook's secret header."""
+    def secret_matches(self, headers: Mapping[str, str]) -> bool:
+        """Constant-time comparison of the webhook's secret header; true when the platform
+        signs bodies instead (verified once the body is read)."""
         webhook = self.adapter.webhook
-        expected = (webhook.secret if webhook else "").encode()
+        if webhook is None:
+            return False
+        if webhook.verify is not None and not webhook.header:
+            return True
+        expected = webhook.secret.encode()
         try:
-            given = (header or "").encode("ascii")
+            given = headers.get(webhook.header, "").encode("ascii")
         except UnicodeEncodeError:
             return False
         return bool(expected) and hmac.compare_digest(given, expected)
+
+    def signature_matches(self, headers: Mapping[str, str], body: bytes) -> bool:
+        webhook = self.adapter.webhook
+        return webhook is not None and (webhook.verify is None or webhook.verify(headers, body))
 
 
 @stream_request_body
 class _WebhookHandler(RequestHandler):
     """Stores a webhook update durably, then answers 200. The secret and the body's type and
     size are checked from the headers, before the body is read: anything unauthenticated
-    gets 403 and its body is never read; a body larger than any update, 413."""
+    gets 403 and its body is never read; a body larger than any update, 413. A signed body
+    is checked once read (at most MAX_WEBHOOK_BODY)."""
 
     def initialize(self, channel: Channel) -> None:
         self.channel = channel
@@ -689,12 +703,10 @@ class _WebhookHandler(RequestHandler):
         if self.channel.stopping:
             self._refuse(503)  # the platform delivers it again, to the next run
             return
-        webhook = self.channel.adapter.webhook
-        header = webhook.header if webhook else ""
         content_type = self.request.headers.get("Content-Type", "")
         if (
             self.request.method != "POST"
-            or not self.channel.secret_matches(self.request.headers.get(header))
+            or not self.channel.secret_matches(self.request.headers)
             or content_type.split(";")[0].strip().lower() != "application/json"
         ):
             self._refuse(403)
@@ -715,7 +727,11 @@ class _WebhookHandler(RequestHandler):
         self.body += chunk  # the server caps the total at MAX_WEBHOOK_BODY
 
     async def post(self) -> None:
-        await self.channel.receive_webhook(bytes(self.body))
+        body = bytes(self.body)
+        if not self.channel.signature_matches(self.request.headers, body):
+            self.set_status(403)
+            return
+        await self.channel.receive_webhook(body)
         self.set_status(200)
 
 
