@@ -1,4 +1,5 @@
-"""Alerts to the admins about the bot itself, through the outbox in each admin's language."""
+"""Alerts to the admins about the bot itself: notices (bot.notices) through the outbox, in each
+admin's language."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from models.outbox import admins_audience, enqueue_broadcast
+from models.outbox import admins_audience, enqueue_notices
 from models.people import audit
-from models.tables import AuditRecord, Broadcast
+from models.tables import AuditRecord
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -37,18 +38,9 @@ async def tell_admins_quota(app: App, channel: str, title: str, now: dt.datetime
         )
         if any(details.get("channel") == channel for details in earlier):
             return 0
-        broadcast = Broadcast(
-            sender_identity_id=None,
-            sender_unit_id=None,
-            text="",
-            template="quota_used_up",
-            params={"channel": title},
-            audience={"who": "admins"},
-            status="running",
+        told = await enqueue_notices(
+            session, "quota_used_up", {"channel": title}, admins_audience(off_channel=channel)
         )
-        session.add(broadcast)
-        await session.flush()
-        told = await enqueue_broadcast(session, broadcast, admins_audience(off_channel=channel))
         await audit(session, "system", QUOTA_USED_UP, channel=channel, month=month, told=told)
     if not told:
         log.error("%s: no admin can be told on another channel that its quota is used up", channel)

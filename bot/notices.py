@@ -59,6 +59,15 @@ NOTICES = {
         ),
         (N_("👤 My profile"), "m:profile"),
     ),
+    # To the admins, from the channel runtime (bot.alerts), on their accounts elsewhere.
+    "quota_used_up": Notice(
+        N_(
+            "⚠️ <b>{channel}</b>: the bot's message quota for this month is used up, so nothing "
+            "more is sent there: no answers, no announcements. The bot tries again every hour; "
+            "announcements waiting are kept and go out once {channel} accepts messages again. "
+            "A larger plan, or moving people to another channel, ends this."
+        )
+    ),
     "nobody_reviews": Notice(
         N_(
             "⚠️ Entry #{id} «{title}» waits, but nobody can review it: nobody reviews their "

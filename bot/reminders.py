@@ -54,13 +54,6 @@ TEMPLATES = {
     "deadline_day": N_(
         "⏰ <b>{campaign}</b> ends tomorrow, {date}. Please send your reports today: type /report."
     ),
-    # To the admins, from the channel runtime (bot.alerts).
-    "quota_used_up": N_(
-        "⚠️ <b>{channel}</b>: the bot's message quota for this month is used up, so nothing "
-        "more is sent there: no answers, no announcements. The bot tries again every hour; "
-        "announcements waiting are kept and go out once {channel} accepts messages again. "
-        "A larger plan, or moving people to another channel, ends this."
-    ),
 }
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "due_messages",
     "enqueue_broadcast",
     "enqueue_notice",
+    "enqueue_notices",
     "finish_done_broadcasts",
     "leaders_audience",
     "mark",
@@ -192,6 +193,30 @@ async def enqueue_notice(
         )
     )
     return True
+
+
+async def enqueue_notices(
+    session: AsyncSession, template: str, params: dict[str, Any], accounts: Any
+) -> int:
+    """The same notice to each account of a query with the columns of `audience` (rather
+    than to each person's latest account, as enqueue_notice does): a few people, such as
+    the admins; how many."""
+    rows = (await session.execute(accounts)).all()
+    for _member, account, chat_id, channel, locale in rows:
+        session.add(
+            OutboxMessage(
+                channel=channel,
+                chat_id=chat_id,
+                identity_id=account,
+                locale=locale[:8],
+                status="pending",
+                attempts=0,
+                due_at=utcnow(),
+                template=template,
+                params=params,
+            )
+        )
+    return len(rows)
 
 
 async def due_messages(
