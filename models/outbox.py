@@ -178,20 +178,7 @@ async def enqueue_notice(
     found = (await session.execute(statement)).first()
     if found is None:
         return False
-    account, chat_id, channel, locale = found
-    session.add(
-        OutboxMessage(
-            channel=channel,
-            chat_id=chat_id,
-            identity_id=account,
-            locale=locale[:8],
-            status="pending",
-            attempts=0,
-            due_at=due_at or utcnow(),
-            template=template,
-            params=params,
-        )
-    )
+    session.add(_notice(tuple(found), template, params, due_at))
     return True
 
 
@@ -202,21 +189,27 @@ async def enqueue_notices(
     than to each person's latest account, as enqueue_notice does): a few people, such as
     the admins; how many."""
     rows = (await session.execute(accounts)).all()
-    for _member, account, chat_id, channel, locale in rows:
-        session.add(
-            OutboxMessage(
-                channel=channel,
-                chat_id=chat_id,
-                identity_id=account,
-                locale=locale[:8],
-                status="pending",
-                attempts=0,
-                due_at=utcnow(),
-                template=template,
-                params=params,
-            )
-        )
+    for row in rows:
+        session.add(_notice(tuple(row[1:]), template, params))
     return len(rows)
+
+
+def _notice(
+    to: tuple[Any, ...], template: str, params: dict[str, Any], due_at: dt.datetime | None = None
+) -> OutboxMessage:
+    """An outbox row of a notice `to` (account, chat, channel, locale)."""
+    account, chat_id, channel, locale = to
+    return OutboxMessage(
+        channel=channel,
+        chat_id=chat_id,
+        identity_id=account,
+        locale=locale[:8],
+        status="pending",
+        attempts=0,
+        due_at=due_at or utcnow(),
+        template=template,
+        params=params,
+    )
 
 
 async def due_messages(
