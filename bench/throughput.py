@@ -66,8 +66,9 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from bench.stats import database_for
 from bot.app import build_app
 from bot.channels.runtime import Channel
+from domain.vocabulary import Role
 from handlers.reporting import SECRETARY
-from models.tables import Dialogue, Entry, Identity
+from models.tables import Dialogue, Entry, Identity, RoleGrant
 from tests.botapi import FakeBotApi, SentMessage
 from tests.test_broadcast import add_members
 from tests.test_reporting import VOLUNTEER
@@ -346,8 +347,21 @@ def working_copy(cached: Path, folder: Path) -> Path:
 async def in_the_form(channel: Channel, chats: list[int]) -> None:
     """Registered members whose chat is at the volunteer form's first question, as choosing
     "volunteer work" in /report leaves a member who is not a secretary."""
-    await add_members(channel, len(chats), first_chat=chats[0])
+    unit_id = await add_members(channel, len(chats), first_chat=chats[0])
     async with channel.app.db.write() as session:
+        # The unit's secretary, so that every report has someone to review it, as in a
+        # province at work (with nobody, each submit would also tell the admins).
+        secretary = Identity(channel="telegram", user_id="1", chat_id="1")
+        session.add(secretary)
+        await session.flush()
+        session.add(
+            RoleGrant(
+                identity_id=secretary.id,
+                role=Role.SECRETARY,
+                unit_id=unit_id,
+                granted_by="bench",
+            )
+        )
         await session.execute(
             insert(Dialogue),
             [
