@@ -28,7 +28,7 @@ from bot.fields import (
     parse_year,
 )
 from bot.i18n import N_
-from bot.text import escape
+from bot.text import escape, format_phone
 from domain.forms import CHOOSING, Field, FieldKind, Invalid, Option
 from domain.text import bare, clean_file_name, fold
 from models.dialogues import DialogueState, end_dialogue, open_dialogue, save_dialogue
@@ -64,12 +64,18 @@ SUBMIT = "_submit"
 EDITING = "_editing"  # in the answers while one field of a reviewed form is being changed
 UNUSUAL = "unusual"  # in `pending`: an unusual answer waiting for the person to confirm it
 KEEP, AGAIN = "_keep", "_again"
-YES_WORDS = {"yes", "ok", "co", "dung", "dung roi", "dong y"}
-NO_WORDS = {"no", "khong", "sai", "nhap lai"}
+# Pending while /cancel waits for "yes, stop" on a form with many answers.
+CANCELLING = "_cancelling"
+CANCEL_YES = "nav:cancel_yes"
+CANCEL_NO = "nav:cancel_no"
+# /cancel after more answers than this asks once whether to throw them away.
+CANCEL_ASKS_AFTER = 3
 BACK_WORDS = {"back", "quay lai", "tro lai"}
 CANCEL_WORDS = {"cancel", "huy", "huy bo"}
 SKIP_WORDS = {"skip", "bo qua", "khong"}
 DONE_WORDS = {"done", "xong", "hoan tat"}
+YES_WORDS = {"yes", "ok", "co", "dung", "dung roi", "dung vay", "dong y", "vang", "phai"}
+NO_WORDS = {"no", "khong", "sai", "nhap lai", "thoi", "khong huy"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class Form:
     # A picker that loses nothing when left: any command leaves it without asking.
     interruptible: bool = False
     submit: str = N_("✅ Confirm")  # the review's button that completes the form
+    # A line below the review's summary, e.g. that quiet hours will hold the news (HTML).
+    note: Callable[[Context, dict[str, Any]], Awaitable[str | None]] | None = None
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -145,6 +153,8 @@ async def start_form(
 async def prompt(ctx: Context, dialogue: DialogueState, notice: str | None = None) -> Reply:
     """The question of the current field, with its step, hint, choices, back and cancel."""
     form = ctx.router.forms[dialogue.form]
+    if dialogue.pending.get(CANCELLING):
+        return _cancel_prompt(ctx, form, dialogue)
     if dialogue.field in (REVIEW, CHANGE):
         return await _review_prompt(ctx, form, dialogue, notice)
     current = form.field(dialogue.field)
@@ -228,13 +238,15 @@ async def describe(ctx: Context, current: Field, value: Any, answers: dict[str, 
         if "place" in value:
             return escape(value["place"])
         return "📍 {:.5f}, {:.5f}".format(value["latitude"], value["longitude"])
+    if kind is FieldKind.PHONE:
+        return format_phone(str(value))
     return escape(str(value))
 
 
 async def summary(ctx: Context, form: Form, answers: dict[str, Any]) -> list[str]:
     """One line per asked field: its label and the answer."""
     lines = []
-    for current in form.asked(answers):
+    for current in _summarised(form, answers):
         label = ctx._(current.label or current.prompt).format(
             **_escaped(_params(ctx, current, answers))
         )
@@ -248,6 +260,10 @@ def _params(ctx: Context, current: Field, answers: dict[str, Any]) -> dict[str, 
     return current.params(ctx, answers) if current.params else {}
 
 
+def _summarised(form: Form, answers: dict[str, Any]) -> list[Field]:
+    return [f for f in form.asked(answers) if f.summarised]
+
+
 async def _review_prompt(
     ctx: Context, form: Form, dialogue: DialogueState, notice: str | None
 ) -> Reply:
@@ -258,6 +274,9 @@ async def _review_prompt(
             ctx._("<b>{form}: please check before sending</b>").format(form=ctx._(form.title))
         )
         lines += await summary(ctx, form, dialogue.answers)
+        note = await form.note(ctx, dialogue.answers) if form.note else None
+        if note:
+            lines += ["", note]
         lines += ["", ctx._("Type /back to go back a step, /cancel to stop.")]
         choices = [
             Choice(ctx._(form.submit), tag + SUBMIT),
@@ -271,7 +290,7 @@ async def _review_prompt(
                 ctx._(f.label or f.prompt).format(**_escaped(_params(ctx, f, dialogue.answers))),
                 tag + f.name,
             )
-            for f in form.asked(dialogue.answers)
+            for f in _summarised(form, dialogue.answers)
         ]
     choices += [
         Choice(ctx._("⬅️ Back"), NAV_BACK, nav=True),
@@ -290,13 +309,13 @@ async def _answer_review(ctx: Context, form: Form, dialogue: DialogueState) -> l
         if word in BACK_WORDS:
             return await _go_back(ctx, dialogue)
         if word in CANCEL_WORDS:
-            return await cancel(ctx, dialogue)
+            return await _cancel(ctx, dialogue)
         value = match_choice(ctx, [(c.value, c.label) for c in reply.numbered()], inbound.text)
     elif inbound.kind is InboundKind.BUTTON:
         if value == NAV_BACK:
             return await _go_back(ctx, dialogue)
         if value == NAV_CANCEL:
-            return await cancel(ctx, dialogue)
+            return await _cancel(ctx, dialogue)
     if value not in {choice.value for choice in reply.numbered()}:
         stale = inbound.kind is InboundKind.BUTTON
         problem = (
@@ -369,6 +388,14 @@ async def answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
 async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     inbound = ctx.inbound
     form = ctx.router.forms[dialogue.form]
+    if dialogue.pending.get(CANCELLING):
+        decided = _cancel_decision(ctx)
+        if decided:
+            return await _cancel(ctx, dialogue)
+        dialogue.pending = {k: v for k, v in dialogue.pending.items() if k != CANCELLING}
+        if decided is not None:
+            return [await prompt(ctx, dialogue)]
+        # Neither yes nor no: an answer to the question, as if /cancel had not been typed.
     if dialogue.field in (REVIEW, CHANGE):
         return await _answer_review(ctx, form, dialogue)
     current = form.field(dialogue.field)
@@ -377,7 +404,7 @@ async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
         if inbound.button == NAV_BACK:
             return await _go_back(ctx, dialogue)
         if inbound.button == NAV_CANCEL:
-            return await cancel(ctx, dialogue)
+            return await _cancel(ctx, dialogue)
         prefix = f"f:{dialogue.form}:{current.name}:"
         if not inbound.button.startswith(prefix):
             return [
@@ -397,7 +424,7 @@ async def _answer(ctx: Context, dialogue: DialogueState) -> list[Reply]:
         if word in BACK_WORDS:
             return await _go_back(ctx, dialogue)
         if word in CANCEL_WORDS:
-            return await cancel(ctx, dialogue)
+            return await _cancel(ctx, dialogue)
         if current.kind in CHOOSING:
             # A typed number or label means the same as pressing what the prompt showed.
             shown = [c for c in await _choices(ctx, dialogue, current) if not c.nav]
@@ -459,7 +486,7 @@ async def _outcome(
         return [await _warn(ctx, dialogue, invalid)]
     if isinstance(outcome, _Stay):
         return [await prompt(ctx, dialogue, outcome.notice)]
-    if current.unusual and outcome.value is not None and current.unusual(outcome.value):
+    if current.unusual and outcome.value is not None and current.unusual(ctx, outcome.value):
         dialogue.pending = {UNUSUAL: outcome.value}
         return [await prompt(ctx, dialogue)]
     return outcome
@@ -482,8 +509,13 @@ def _settle_unusual(ctx: Context, button: str | None) -> str | None:
 
 async def _warn(ctx: Context, dialogue: DialogueState, invalid: Invalid) -> Reply:
     """Asks again, saying first what was wrong with the answer."""
-    values = {key: _number(ctx, value) for key, value in _escaped(invalid.params).items()}
-    return await prompt(ctx, dialogue, "⚠️ " + ctx._(invalid.message).format(**values))
+    message = ctx._(invalid.message).format(**_values(ctx, invalid.params))
+    return await prompt(ctx, dialogue, "⚠️ " + message)
+
+
+def _values(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Values for a rule's message: text escaped, limits written as the user writes them."""
+    return {key: _number(ctx, value) for key, value in _escaped(params).items()}
 
 
 def _number(ctx: Context, value: Any) -> Any:
@@ -514,6 +546,7 @@ async def go_back(ctx: Context, dialogue: DialogueState) -> list[Reply]:
 
 async def _go_back(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     form = ctx.router.forms[dialogue.form]
+    dialogue.pending = {k: v for k, v in dialogue.pending.items() if k != CANCELLING}
     if EDITING in dialogue.answers or dialogue.field == CHANGE:
         answers = dict(dialogue.answers)
         editing = answers.pop(EDITING, None)
@@ -532,23 +565,92 @@ async def _go_back(ctx: Context, dialogue: DialogueState) -> list[Reply]:
 
 
 async def cancel(ctx: Context, dialogue: DialogueState) -> list[Reply]:
-    """Closes the form without saving anything."""
+    """Closes the form without saving anything; on a form with more than a few answers, asks
+    once first (a second /cancel, or "yes", closes it). Saves where the form now is."""
+    replies = await _cancel(ctx, dialogue)
+    await save_dialogue(ctx.session, dialogue)
+    return replies
+
+
+async def _cancel(ctx: Context, dialogue: DialogueState) -> list[Reply]:
     form = ctx.router.forms[dialogue.form]
+    if not dialogue.pending.get(CANCELLING) and _given(form, dialogue) > CANCEL_ASKS_AFTER:
+        dialogue.pending = {**dialogue.pending, CANCELLING: True}
+        return [await prompt(ctx, dialogue)]
     await end_dialogue(ctx.session, dialogue)
     return [Reply(ctx._(form.cancelled) + "\n" + ctx._("Type /menu to see what you can do."))]
 
 
+def _given(form: Form, dialogue: DialogueState) -> int:
+    """How many of the form's questions have an answer (skipped ones too)."""
+    return sum(1 for f in form.asked(dialogue.answers) if f.name in dialogue.answers)
+
+
+def _cancel_prompt(ctx: Context, form: Form, dialogue: DialogueState) -> Reply:
+    given = _given(form, dialogue)
+    text = ctx.t.ngettext(
+        "Stop {form}? The {n} answer you have given will not be saved.",
+        "Stop {form}? The {n} answers you have given will not be saved.",
+        given,
+    ).format(form=ctx._(form.title), n=given)
+    return Reply("❓ " + text, _cancel_choices(ctx))
+
+
+def _cancel_choices(ctx: Context) -> tuple[Choice, ...]:
+    return (
+        Choice(ctx._("🗑 Yes, stop and discard"), CANCEL_YES),
+        Choice(ctx._("↩️ No, continue"), CANCEL_NO),
+    )
+
+
+def _cancel_decision(ctx: Context) -> bool | None:
+    """The answer to "stop the form?": yes, no, or neither (something else was said)."""
+    inbound = ctx.inbound
+    if inbound.kind is InboundKind.BUTTON:
+        if inbound.button in (CANCEL_YES, NAV_CANCEL):
+            return True
+        return False if inbound.button == CANCEL_NO else None
+    if inbound.kind is not InboundKind.TEXT:
+        return None
+    word = bare(inbound.text)
+    if word in YES_WORDS or word in CANCEL_WORDS:
+        return True
+    if word in NO_WORDS:
+        return False
+    options = [(choice.value, choice.label) for choice in _cancel_choices(ctx)]
+    chosen = match_choice(ctx, options, inbound.text)
+    return None if chosen is None else chosen == CANCEL_YES
+
+
 def match_choice(ctx: Context, choices: list[tuple[str, str]], typed: str) -> str | None:
-    """The value of the choice a typed answer means: its number, or its label."""
+    """The value of the choice a typed answer means: its number, its label, or words of one
+    label that no other label has ("tình nguyện" for "Hoạt động tình nguyện"; of "Tôi đồng ý"
+    and "Tôi không đồng ý", "đồng ý" means the one it says with the fewest other words)."""
     text = typed.strip().rstrip(".)")
     if text.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
         index = int(text) - 1 if len(text) <= 4 else -1  # nor does it take 4,300 digits
         return choices[index][0] if 0 <= index < len(choices) else None
     wanted = bare(typed)
-    for value, label in choices:
-        if bare(label) == wanted:
+    labels = [(value, bare(label)) for value, label in choices]
+    for value, label in labels:
+        if label == wanted:
             return value
-    return None
+    words = wanted.split()
+    if len(wanted.replace(" ", "")) < 2:
+        return None
+    found = sorted(
+        (len(label.split()) - len(words), value)
+        for value, label in labels
+        if _has_run(label.split(), words)
+    )
+    if not found or (len(found) > 1 and found[0][0] == found[1][0]):
+        return None  # nothing, or two labels say it equally well
+    return found[0][1]
+
+
+def _has_run(words: list[str], run: list[str]) -> bool:
+    """Whether `run` appears in `words` as whole words, one after the other."""
+    return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
 
 
 async def _read(

@@ -39,10 +39,26 @@ def parse_text(raw: str, *, min_length: int = 1, max_length: int = 500) -> str:
 
 
 _INTEGER = re.compile(r"^\d{1,3}([.,\s]\d{3})*$|^\d+$")
+# What people write around a number they estimate or count (folded): "khoảng 150 triệu",
+# "hơn 20 bạn", "tầm 4 tiếng". The number is taken as it is written.
+_ABOUT = re.compile(
+    r"^(?:khoang|tam|gan|hon|tren|chung|xap xi|uoc tinh|uoc|about|around|approximately"
+    r"|nearly|almost|over|more than|~)\s*"
+)
+_COUNTED = re.compile(
+    r"\s*(?:ban|nguoi|em|doan vien|thanh nien|ho|gio|tieng|h|viec lam|lao dong|people|persons"
+    r"|hours?|jobs?)$"
+)
+
+
+def _number_text(raw: str) -> str:
+    """The number in an answer, without "khoảng" before it or "bạn", "giờ" after it."""
+    text = fold(raw)
+    return _COUNTED.sub("", _ABOUT.sub("", text, count=1), count=1)
 
 
 def parse_integer(raw: str, *, minimum: int = 0, maximum: int = 10**9) -> int:
-    text = nfc(raw)
+    text = _number_text(raw)
     if not _INTEGER.match(text):
         raise Invalid(N_("Please answer with a whole number, for example 25."))
     value = _whole(re.sub(r"[.,\s]", "", text), maximum)
@@ -60,7 +76,7 @@ def _whole(digits: str, maximum: float) -> int | float:
 
 
 def parse_decimal(raw: str, *, minimum: float = 0, maximum: float = 10**9) -> float:
-    text = nfc(raw).replace(",", ".")
+    text = _number_text(raw).replace(",", ".")
     if not re.fullmatch(r"\d+(\.\d+)?", text):
         raise Invalid(N_("Please answer with a number, for example 2,5."))
     value = Decimal(text)
@@ -101,8 +117,9 @@ _MONEY = re.compile(r"^(?P<number>\d[\d.,\s]*?)\s*(?P<unit>[a-z]+)?\s*(d|dong|vn
 
 
 def parse_money(raw: str, *, maximum: int = 10**13) -> int:
-    """Đồng from "1.500.000", "1,5 triệu", "2 tr", "500k", "1 tỷ", "300.000đ"."""
-    text = fold(raw).replace("₫", "").strip()
+    """Đồng from "1.500.000", "1,5 triệu", "2 tr", "500k", "1 tỷ", "300.000đ", "khoảng 150
+    triệu"."""
+    text = _ABOUT.sub("", fold(raw).replace("₫", "").strip(), count=1)
     match = _MONEY.match(text)
     unit = match.group("unit") if match else None
     if match is None or (

@@ -23,9 +23,9 @@ from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_currency, format_decimal
 
 import locales
-from domain.vocabulary import N_
+from domain.vocabulary import CONTEXT_SEPARATOR, N_, NC_
 
-__all__ = ["N_", "Catalogs", "Translator", "compile_catalogs", "pick_locale"]
+__all__ = ["NC_", "N_", "Catalogs", "Translator", "compile_catalogs", "pick_locale"]
 
 LOCALES_DIR = Path(locales.__file__).parent
 SUPPORTED = ("vi", "en")
@@ -114,13 +114,24 @@ class Translator:
     timezone: ZoneInfo
 
     def _(self, message: str) -> str:
-        return self.catalog.gettext(message)
+        return self.gettext(message)
 
     def gettext(self, message: str) -> str:
-        return self.catalog.gettext(message)
+        """The translation; a message marked with NC_ carries its context in the msgid."""
+        translated = self.catalog.gettext(message)
+        if CONTEXT_SEPARATOR in translated:  # not in the catalog: the source text
+            return translated.rpartition(CONTEXT_SEPARATOR)[2]
+        return translated
+
+    def pgettext(self, context: str, message: str) -> str:
+        """The translation of `message` where it means what `context` says."""
+        return self.gettext(NC_(context, message))
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.catalog.ngettext(singular, plural, n)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return self.catalog.npgettext(context, singular, plural, n)
 
     def date(self, value: dt.date) -> str:
         return format_date(value, DATE_PATTERNS[self.locale], locale=self.locale)

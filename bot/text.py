@@ -7,7 +7,7 @@ import re
 
 from domain.text import bare, fold, nfc
 
-__all__ = ["bare", "escape", "fold", "nfc", "split_text", "strip_html"]
+__all__ = ["bare", "escape", "fold", "format_phone", "nfc", "split_text", "strip_html"]
 
 _TAGS = re.compile(r"</?(?:b|i)>")
 
@@ -15,6 +15,14 @@ _TAGS = re.compile(r"</?(?:b|i)>")
 def escape(text: str) -> str:
     """Escapes user text for the HTML that replies are written in."""
     return html.escape(text, quote=False)
+
+
+def format_phone(stored: str) -> str:
+    """A stored mobile number (+84912345678) as Vietnamese write it: 0912 345 678."""
+    if stored.startswith("+84") and len(stored) == 12 and stored[1:].isdigit():
+        local = "0" + stored[3:]
+        return f"{local[:4]} {local[4:7]} {local[7:]}"
+    return escape(stored)
 
 
 def strip_html(text: str) -> str:

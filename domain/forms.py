@@ -52,6 +52,7 @@ Check = Callable[[Any, Any, dict[str, Any]], Awaitable[Any]]
 OptionsFor = Callable[[Any, dict[str, Any]], Awaitable[tuple[Option, ...]]]
 Params = Callable[[Any, dict[str, Any]], dict[str, Any]]
 Stale = Callable[[Any, str], Awaitable[str | None]]
+Unusual = Callable[[Any, Any], bool]
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,13 @@ class Field:
     check: Check | None = None
     stamp: bool = False  # store {"value": answer, "at": ISO time}, e.g. when consent was given
     ask_if: Callable[[dict[str, Any]], bool] | None = None
-    # An answer that is valid but unusual (more than a day of volunteer hours) is kept only
-    # once the person confirms it; `unusual_prompt` asks, with the answer as {value}.
-    unusual: Callable[[Any], bool] | None = None
+    # An answer that is valid but unusual (more than a day of volunteer hours, a birth year
+    # that makes someone a child) is kept only once the person confirms it; `unusual_prompt`
+    # asks, with the answer as {value} and the field's `params`.
+    unusual: Unusual | None = None
     unusual_prompt: str | None = None
+    # Shown in a reviewed form's summary, and offered there to change (not, say, consent).
+    summarised: bool = True
     # For choices that act on a record (an entry at a revision): why a button that is not
     # among today's options no longer acts, e.g. "Entry #12 was approved at 10:02" (HTML).
     stale: Stale | None = None

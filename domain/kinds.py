@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.forms import Field, FieldKind, Invalid, Option
-from domain.vocabulary import N_
+from domain.vocabulary import N_, NC_
 
 __all__ = ["BEHALF", "KINDS", "MYSELF", "EntryKind", "is_collective"]
 
@@ -43,23 +43,25 @@ def evidence_field() -> Field:
     )
 
 
-def place_field() -> Field:
+# The prompts and labels these kinds share are marked with the kind as their context (NC_):
+# "Description" of an activity and of a model read differently in Vietnamese.
+def place_field(prompt: str, label: str) -> Field:
     return Field(
         "place",
         FieldKind.LOCATION,
-        N_("Where?"),
+        prompt,
         hint=N_("Type the village, commune or address, or share a location (📎 → Location)."),
-        label=N_("Place"),
+        label=label,
     )
 
 
-def description_field() -> Field:
+def description_field(prompt: str, label: str) -> Field:
     return Field(
         "description",
         FieldKind.TEXT,
-        N_("Describe it in a few sentences"),
+        prompt,
         hint=N_("From 20 to 3,000 characters."),
-        label=N_("Description"),
+        label=label,
         min_length=20,
         max_length=3000,
     )
@@ -107,7 +109,7 @@ INITIATIVE: tuple[Field, ...] = (
         FieldKind.TEXT,
         N_("What is the initiative or solution called?"),
         hint=N_("Up to 200 characters."),
-        label=N_("Title"),
+        label=NC_("initiative", "Title"),
         min_length=5,
         max_length=200,
     ),
@@ -192,9 +194,9 @@ VOLUNTEER: tuple[Field, ...] = (
         FieldKind.DATE,
         N_("On which day?"),
         hint=N_('dd/mm/yyyy, or "hôm nay" / "hôm qua".'),
-        label=N_("Date"),
+        label=NC_("volunteer", "Date"),
     ),
-    place_field(),
+    place_field(NC_("volunteer", "Where?"), NC_("volunteer", "Place")),
     Field(
         "organised",
         FieldKind.CHOICE,
@@ -212,7 +214,7 @@ VOLUNTEER: tuple[Field, ...] = (
         label=N_("Your hours"),
         minimum=0.5,
         maximum=MOST_HOURS,
-        unusual=lambda hours: hours > 24,
+        unusual=lambda _ctx, hours: hours > 24,
         unusual_prompt=N_("{value} hours: did it last several days?"),
         ask_if=lambda answers: not is_collective(answers),
     ),
@@ -233,7 +235,7 @@ VOLUNTEER: tuple[Field, ...] = (
         label=N_("Hours per participant"),
         minimum=0.5,
         maximum=MOST_HOURS,
-        unusual=lambda hours: hours > 24,
+        unusual=lambda _ctx, hours: hours > 24,
         unusual_prompt=N_("{value} hours for each person: did it last several days?"),
         ask_if=is_collective,
     ),
@@ -250,10 +252,12 @@ VOLUNTEER: tuple[Field, ...] = (
         FieldKind.MONEY,
         N_("Its value in đồng (optional)"),
         hint=N_("For example 2 triệu or 500k."),
-        label=N_("Value"),
+        label=NC_("volunteer", "Value"),
         optional=True,
     ),
-    description_field(),
+    description_field(
+        NC_("volunteer", "Describe it in a few sentences"), NC_("volunteer", "Description")
+    ),
     evidence_field(),
 )
 
@@ -263,7 +267,7 @@ ECONOMIC_MODEL: tuple[Field, ...] = (
         FieldKind.TEXT,
         N_("What is the model called?"),
         hint=N_("For example: Hồi (star anise) farm of Hoàng Văn Nam (up to 200 characters)."),
-        label=N_("Name"),
+        label=NC_("economic_model", "Name"),
         min_length=5,
         max_length=200,
     ),
@@ -312,8 +316,11 @@ ECONOMIC_MODEL: tuple[Field, ...] = (
         maximum=100_000,
         check=check_youth_jobs,
     ),
-    place_field(),
-    description_field(),
+    place_field(NC_("economic_model", "Where?"), NC_("economic_model", "Place")),
+    description_field(
+        NC_("economic_model", "Describe it in a few sentences"),
+        NC_("economic_model", "Description"),
+    ),
     evidence_field(),
 )
 

@@ -6,7 +6,9 @@ import enum
 
 __all__ = [
     "CLI",
+    "CONTEXT_SEPARATOR",
     "ERASED",
+    "NC_",
     "N_",
     "OPEN",
     "ROLE_LABELS",
@@ -23,6 +25,18 @@ __all__ = [
 def N_(message: str) -> str:
     """Marks a string for the catalogs without translating it yet (declarations)."""
     return message
+
+
+# Between a message's context and its text in a catalog's keys: gettext's own convention (the
+# key of msgctxt "campaign" msgid "Title" in a .mo file is "campaign\x04Title").
+CONTEXT_SEPARATOR = "\x04"
+
+
+def NC_(context: str, message: str) -> str:
+    """Marks a string whose translation depends on where it is used ("Title" of a campaign is
+    not "Title" of an initiative). The result is an ordinary msgid for the translators; any
+    `gettext` of bot.i18n finds its translation, and shows `message` when there is none."""
+    return f"{context}{CONTEXT_SEPARATOR}{message}"
 
 
 class Status(enum.StrEnum):

@@ -14,7 +14,7 @@ from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, Stop, start_form
 from bot.events import Reply
 from bot.fields import Invalid
-from bot.i18n import N_
+from bot.i18n import N_, NC_
 from bot.router import Router, menu_reply
 from bot.text import escape
 from domain.kinds import KINDS
@@ -224,7 +224,7 @@ CAMPAIGN_EDIT = Form(
             "title",
             FieldKind.TEXT,
             N_('Its title? For example "Thi đua năm 2027".'),
-            label=N_("Title"),
+            label=NC_("campaign", "Title"),
             min_length=5,
             max_length=200,
         ),
@@ -232,7 +232,7 @@ CAMPAIGN_EDIT = Form(
             "description",
             FieldKind.TEXT,
             N_("A short description (optional)"),
-            label=N_("Description"),
+            label=NC_("campaign", "Description"),
             optional=True,
             max_length=1000,
         ),

@@ -14,7 +14,7 @@ from bot.events import Document, Reply
 from bot.evidence import EvidenceStore
 from bot.i18n import N_
 from bot.router import Router
-from bot.text import escape
+from bot.text import escape, format_phone
 from models.people import audit
 from models.privacy import erase_member, member_data
 
@@ -42,7 +42,9 @@ async def send_my_data(ctx: Context) -> list[Reply]:
             ctx._("Full name: {name}").format(name=escape(profile["full_name"])),
             ctx._("Birth year: {year}").format(year=profile["birth_year"]),
             ctx._("Unit: {name}").format(name=escape((profile["unit"] or {}).get("name", ""))),
-            ctx._("Phone: {phone}").format(phone=profile["phone"] or ctx._("not given")),
+            ctx._("Phone: {phone}").format(
+                phone=format_phone(profile["phone"]) if profile["phone"] else ctx._("not given")
+            ),
             ctx._("Consent records: {n}").format(n=len(data["consents"])),
             ctx._("Entries: {n}").format(n=len(data["entries"])),
             ctx._("Evidence files: {n}").format(n=len(data["files"])),

@@ -16,7 +16,7 @@ from bot.events import Reply
 from bot.fields import Invalid
 from bot.i18n import N_
 from bot.router import Router, menu_reply
-from bot.text import escape
+from bot.text import escape, format_phone
 from handlers.registration import BIRTH_YEAR, FULL_NAME, PHONE
 from handlers.reporting import reviewer_label
 from models.people import WAITING, correct_member, request_unit_change
@@ -42,7 +42,9 @@ async def show_profile(ctx: Context) -> list[Reply]:
         ctx._("Full name: {name}").format(name=escape(member.full_name)),
         ctx._("Birth year: {year}").format(year=member.birth_year),
         ctx._("Unit: {name}").format(name=escape(unit.name if unit else "")),
-        ctx._("Phone: {phone}").format(phone=member.phone or ctx._("not given")),
+        ctx._("Phone: {phone}").format(
+            phone=format_phone(member.phone) if member.phone else ctx._("not given")
+        ),
         ctx._("Registered on: {date}").format(date=ctx.t.datetime(member.registered_at)),
     ]
     if consent is not None:

@@ -15,7 +15,7 @@ from bot.router import Router, menu_reply
 from bot.text import escape
 from models.invites import count_invite_use
 from models.people import load_person, register_member
-from models.tables import Identity
+from models.tables import Identity, Unit
 
 __all__ = [
     "BIRTH_YEAR",
@@ -79,8 +79,19 @@ async def check_name(_ctx: Context, value: Any, _answers: dict[str, Any]) -> Sto
     return None
 
 
+def under_age(ctx: Context, year: Any) -> bool:
+    """A birth year that makes someone under 16 is often a slip (2015 for 2005): asked once
+    more before registration ends."""
+    return ctx.today().year - int(year) < ctx.config.min_age
+
+
+def age_params(ctx: Context, _answers: dict[str, Any]) -> dict[str, Any]:
+    return {"min": ctx.config.min_age}
+
+
 async def check_age(ctx: Context, value: Any, _answers: dict[str, Any]) -> Stop | None:
-    """Turns away anyone who may be under 16 (a guardian must agree) and anyone over 30."""
+    """Turns away anyone under 16 (a guardian must agree; confirmed first) and anyone over
+    30."""
     age = ctx.today().year - int(value)
     if age < ctx.config.min_age:
         return Stop(
@@ -108,6 +119,16 @@ async def check_age(ctx: Context, value: Any, _answers: dict[str, Any]) -> Stop 
 
 def consent_params(ctx: Context, _answers: dict[str, Any]) -> dict[str, Any]:
     return {"version": ctx.config.consent_version}
+
+
+async def invited_unit(ctx: Context, answers: dict[str, Any]) -> str | None:
+    """The summary's line for a unit an invitation gave (then it is not asked)."""
+    if INVITE not in answers:
+        return None
+    unit = await ctx.session.get(Unit, int(answers["unit"]))
+    if unit is None:
+        return None
+    return ctx._("<b>Unit:</b> {name} (from the invitation)").format(name=escape(unit.name))
 
 
 async def complete(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
@@ -142,6 +163,7 @@ FULL_NAME = Field(
     FieldKind.TEXT,
     N_("What is your full name?"),
     hint=N_("Write it with diacritics, for example: Hoàng Thị Mai."),
+    label=N_("Full name"),
     min_length=4,
     max_length=100,
     check=check_name,
@@ -151,7 +173,13 @@ BIRTH_YEAR = Field(
     FieldKind.YEAR,
     N_("In which year were you born?"),
     hint=N_("Four digits, for example 2004."),
+    label=N_("Birth year"),
     minimum=1900,
+    params=age_params,
+    unusual=under_age,
+    unusual_prompt=N_(
+        "Under {min} (born in {value})? If you mistyped, please type your birth year again."
+    ),
     check=check_age,
 )
 PHONE = Field(
@@ -162,6 +190,7 @@ PHONE = Field(
         "Tap the button to share it, type it, or skip. Your secretary uses it only "
         "to contact you about the movement."
     ),
+    label=N_("Phone"),
     optional=True,
 )
 
@@ -177,6 +206,7 @@ REGISTRATION = Form(
             params=consent_params,
             check=check_consent,
             stamp=True,
+            summarised=False,  # agreeing is not an answer to check or change afterwards
         ),
         FULL_NAME,
         BIRTH_YEAR,
@@ -188,6 +218,7 @@ REGISTRATION = Form(
                 'Type part of its name, diacritics optional (for example "na sam"), or type '
                 '"list" to choose from the list.'
             ),
+            label=N_("Unit"),
             # An invitation gave the unit: not asked, and not forgotten by /back either.
             ask_if=lambda answers: INVITE not in answers,
         ),
@@ -195,6 +226,9 @@ REGISTRATION = Form(
     ),
     complete=complete,
     cancelled=N_("Registration cancelled. Nothing was saved."),
+    review=True,
+    submit=N_("✅ Register"),
+    note=invited_unit,
 )
 
 

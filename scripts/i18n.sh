@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Catalog maintenance. Usage: scripts/i18n.sh extract|update|compile
-#   extract  write locales/messages.pot from the source (_(), gettext, ngettext, N_)
+#   extract  write locales/messages.pot from the source (_(), gettext, ngettext, N_, and with
+#            a context, NC_(context, text), pgettext and npgettext)
 #   update   extract, then merge new messages into locales/{vi,en}/LC_MESSAGES/messages.po
 #            (English entries start as the source text; translate the Vietnamese ones)
 #   compile  compile every .po to its .mo (the bot also does this on start when needed)
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}
 extract() {
   "$PYBABEL" extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
+    -k NC_:1c,2 -k pgettext:1c,2 -k npgettext:1c,2,3 \
     --no-location --sort-output --omit-header -w 99 -o locales/messages.pot bot domain handlers models
 }
 case "${1:-}" in

@@ -24,7 +24,9 @@ def members(tmp_path: Path) -> list[tuple[str, int, int, str]]:
 
 
 def test_register_in_vietnamese_by_typing_numbers_and_names(tmp_path: Path) -> None:
-    typed = "1\nHoàng Thị Mai\n2004\nna sam\nbỏ qua\n/menu\n"
+    # "đồng ý" is a part of one label only as much as of the other ("Tôi không đồng ý"): it
+    # means the one that says it with the fewest other words.
+    typed = "đồng ý\nHoàng Thị Mai\n2004\nna sam\nbỏ qua\n1\n/menu\n"
     result = run_bot(tmp_path, "chat", stdin=typed)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -32,6 +34,12 @@ def test_register_in_vietnamese_by_typing_numbers_and_names(tmp_path: Path) -> N
     assert "  1. ✅ Tôi đồng ý" in out  # choices are numbered lines
     assert "Đăng ký · bước 2/5" in out
     assert "Đơn vị: Xã Na Sầm" in out
+    # A summary to confirm before anything is stored; consent is not among its answers.
+    summary = out.split("Đăng ký: bạn vui lòng kiểm tra trước khi gửi")[1]
+    answers = "Họ và tên: Hoàng Thị Mai\nNăm sinh: 2004\nĐơn vị: Xã Na Sầm\nSố điện thoại: —"
+    assert answers in summary
+    assert "đồng ý" not in summary.split("  1. ✅ Xác nhận đăng ký")[0]
+    assert "  1. ✅ Xác nhận đăng ký\n  2. ✏️ Sửa một câu trả lời" in summary
     assert "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!" in out
     assert "1. 📝 Báo cáo\n  2. 📂 Báo cáo của tôi" in out
     assert "<b>" not in out  # no markup in plain text
@@ -42,7 +50,8 @@ def test_register_in_vietnamese_by_typing_numbers_and_names(tmp_path: Path) -> N
 
 
 def test_a_registered_user_gets_the_menu_and_can_switch_to_english(tmp_path: Path) -> None:
-    run_bot(tmp_path, "chat", stdin="1\nLò Văn Sơn\n2009\nlist\n2\n0912345678\n")
+    first = run_bot(tmp_path, "chat", stdin="1\nLò Văn Sơn\n2009\nlist\n2\n0912345678\n1\n")
+    assert "Số điện thoại: 0912 345 678" in first.stdout  # as Vietnamese write it
     assert members(tmp_path) == [("Lò Văn Sơn", 2009, 1, "Hội Sinh viên Việt Nam tỉnh Lạng Sơn")]
     result = run_bot(tmp_path, "chat", stdin="/language\n2\n4\n")
     assert result.returncode == 0, result.stderr
@@ -50,7 +59,7 @@ def test_a_registered_user_gets_the_menu_and_can_switch_to_english(tmp_path: Pat
     assert "Chào mừng Sơn quay lại!" in out
     assert "I will speak English with you from now on." in out
     assert "Your profile" in out
-    assert "Phone: +84912345678" in out
+    assert "Phone: 0912 345 678" in out
 
 
 def test_wrong_answers_explain_the_rule_and_nothing_is_saved_on_cancel(tmp_path: Path) -> None:
@@ -67,12 +76,23 @@ def test_wrong_answers_explain_the_rule_and_nothing_is_saved_on_cancel(tmp_path:
     assert members(tmp_path) == []
 
 
-def test_under_sixteen_is_not_registered(tmp_path: Path) -> None:
-    result = run_bot(tmp_path, "chat", stdin="1\nNông Văn Bé\n2015\n")
-    assert "cha mẹ hoặc người giám hộ" in result.stdout
+def test_under_sixteen_is_not_registered_once_confirmed(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "chat", stdin="1\nNông Văn Bé\n2015\n1\n")
+    out = result.stdout
+    asked = out.index("Bạn dưới 16 tuổi (sinh năm 2015)? Nếu gõ nhầm, bạn hãy nhập lại năm sinh.")
+    assert "  1. Đúng vậy\n  2. Không, tôi nhập lại" in out[asked:]
+    assert "cha mẹ hoặc người giám hộ" in out[asked:]
     assert members(tmp_path) == []
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM dialogues").fetchone()[0] == 0
+
+
+def test_a_birth_year_typed_by_mistake_can_be_typed_again(tmp_path: Path) -> None:
+    typed = "1\nNông Văn Bé\n2015\n2005\nna sam\nbỏ qua\n1\n"
+    out = run_bot(tmp_path, "chat", stdin=typed).stdout
+    assert "Bạn dưới 16 tuổi (sinh năm 2015)?" in out
+    assert "cha mẹ hoặc người giám hộ" not in out
+    assert members(tmp_path) == [("Nông Văn Bé", 2005, 0, "Xã Na Sầm")]
 
 
 def test_declining_consent_stores_nothing(tmp_path: Path) -> None:
@@ -85,7 +105,7 @@ def test_declining_consent_stores_nothing(tmp_path: Path) -> None:
 
 def test_an_interrupted_registration_continues_in_the_next_session(tmp_path: Path) -> None:
     run_bot(tmp_path, "chat", stdin="1\nHoàng Thị Mai\n")
-    result = run_bot(tmp_path, "chat", stdin="2004\nNa Sầm\n\n/skip\nbỏ qua\n")
+    result = run_bot(tmp_path, "chat", stdin="2004\nNa Sầm\n\n/skip\nbỏ qua\n1\n")
     assert "Mình cùng tiếp tục từ chỗ bạn đang làm dở nhé." in result.stdout
     assert "Mình chưa biết lệnh /skip." in result.stdout
     assert members(tmp_path) == [("Hoàng Thị Mai", 2004, 0, "Xã Na Sầm")]

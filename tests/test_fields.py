@@ -73,6 +73,19 @@ def test_numbers_have_ranges() -> None:
         parse_integer("12a")
 
 
+def test_numbers_may_come_with_the_words_of_an_estimate() -> None:
+    assert parse_integer("khoảng 25 bạn") == 25
+    assert parse_integer("hơn 1.200 người") == 1200
+    assert parse_integer("gần 30") == 30
+    assert parse_decimal("tầm 4,5 tiếng", maximum=500) == 4.5
+    assert parse_decimal("4h", maximum=500) == 4
+    assert parse_money("khoảng 150 triệu") == 150_000_000
+    assert parse_money("trên 2 tỷ đồng") == 2_000_000_000
+    for bad in ("khoảng", "hơn nhiều", "25 bạn và 3 em"):
+        with pytest.raises(Invalid):
+            parse_integer(bad)
+
+
 def test_year() -> None:
     assert parse_year("2004", minimum=1900, maximum=2026) == 2004
     for bad in ("04", "2027", "năm 2004"):

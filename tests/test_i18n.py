@@ -7,26 +7,37 @@ import re
 import shutil
 import unicodedata
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALES_DIR, Catalogs, compile_catalogs, pick_locale
+from bot.i18n import LOCALES_DIR, NC_, Catalogs, compile_catalogs, pick_locale
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+# The keywords of scripts/i18n.sh: NC_, pgettext and npgettext take a context first.
+KEYWORDS: dict[str, Any] = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "N_": None,
+    "NC_": ((1, "c"), 2),
+    "pgettext": ((1, "c"), 2),
+    "npgettext": ((1, "c"), 2, 3),
+}
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
+Message = tuple[str | None, str | tuple[str, ...]]  # (context, msgid or singular and plural)
 
 
-def source_messages() -> set[str | tuple[str, ...]]:
-    found: set[str | tuple[str, ...]] = set()
+def source_messages() -> set[Message]:
+    found: set[Message] = set()
     for package in ("bot", "domain", "handlers", "models"):
-        for _file, _line, message, _comments, _context in extract_from_dir(
+        for _file, _line, message, _comments, context in extract_from_dir(
             ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
-            found.add(message)
+            found.add((context, message))
     return found
 
 
@@ -35,7 +46,9 @@ def test_every_message_is_translated(language: str) -> None:
     path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
-    translations = {(m.id if isinstance(m.id, str) else tuple(m.id)): m for m in catalog if m.id}
+    translations = {
+        (m.context, m.id if isinstance(m.id, str) else tuple(m.id)): m for m in catalog if m.id
+    }
     missing = []
     for message in source_messages():
         entry = translations.get(message)
@@ -79,6 +92,17 @@ def test_missing_or_stale_catalogs_are_compiled_on_start(tmp_path: Path) -> None
     vi = catalogs.translator("vi", ZoneInfo("Asia/Ho_Chi_Minh"))
     assert vi.gettext("Skip") == "Bỏ qua"
     assert (tmp_path / "locales" / "en" / "LC_MESSAGES" / "messages.mo").exists()
+
+
+def test_one_word_is_translated_by_where_it_is_used() -> None:
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    vi = Catalogs().translator("vi", zone)
+    assert vi.gettext(NC_("campaign", "Title")) == "Tên đợt thi đua"
+    assert vi.gettext(NC_("initiative", "Title")) == "Tên sáng kiến, giải pháp"
+    assert vi.pgettext("volunteer", "Description") != vi.pgettext("campaign", "Description")
+    # A message the catalog lacks reads as its source text, without the context.
+    assert vi.gettext(NC_("nowhere", "Not translated")) == "Not translated"
+    assert vi.pgettext("nowhere", "Not translated") == "Not translated"
 
 
 def test_formats_follow_the_locale() -> None:

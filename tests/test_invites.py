@@ -74,7 +74,7 @@ async def grant(app: App, user: str, role: str, unit_code: str | None = None) ->
 
 
 async def register(app: App, user: str, unit: str = "na sam") -> None:
-    for line in ("/start", "1", "Hoàng Thị Mai", "2004", unit, "skip"):
+    for line in ("/start", "1", "Hoàng Thị Mai", "2004", unit, "skip", "1"):
         await say(app, line, user)
 
 
@@ -143,6 +143,9 @@ async def test_a_secretary_invites_and_a_newcomer_joins_without_choosing_the_uni
     assert "In which year were you born?" in seen[-1]
     seen.append(shown(await say(app, "2004")))
     seen.append(shown(await say(app, "skip")))
+    # The summary names the unit the invitation gave, though it was never asked.
+    assert "Unit: Xã Na Sầm (from the invitation)" in seen[-1]
+    seen.append(shown(await say(app, "1")))
     assert "You are registered. Welcome, Hoàng Thị Mai!\nUnit: Xã Na Sầm" in seen[-1]
     assert not any(UNIT_QUESTION in text for text in seen)
     async with app.db.read() as session:
@@ -178,6 +181,7 @@ async def test_a_revoked_code_leads_to_the_ordinary_registration(app: App) -> No
     assert UNIT_QUESTION in shown(await say(app, "2004"))
     await say(app, "dong dang")
     assert "Unit: Xã Đồng Đăng" in shown(await say(app, "skip"))
+    await say(app, "1")
     (invite,) = await invites(app)
     assert invite.uses == 0
     # With nothing left to revoke, /invite creates a fresh code straight away.
@@ -343,7 +347,9 @@ async def test_on_telegram_a_deep_link_and_a_qr_photo_register_into_the_unit(
     await lan.says("Vi Thị Lan", expect="In which year were you born?")
     phone = await lan.says("2003", expect="Your phone number")
     assert "step 4 of 4" in (phone.text or "")
-    await lan.says("Skip", expect="You are registered")  # a reply-keyboard button
+    summary = await lan.says("Skip", expect="please check")  # a reply-keyboard button
+    assert "Unit: Xã Na Sầm (from the invitation)" in (summary.text or "")
+    await lan.presses("✅ Register", expect="You are registered")
     assert not any(UNIT_QUESTION in (m.text or "") for m in server.messages_to(LAN))
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         rows = db.execute(

@@ -100,7 +100,7 @@ async def test_registration_works_on_postgresql(pg_config: Config) -> None:
         await app.prepare()
         await app.prepare()  # a second start changes nothing
         replies = []
-        for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"):
+        for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua", "1"):
             inbound = parse_line(line)
             replies = await app.dispatcher.handle(inbound) or []
             # The same update again: handled once, answered once.
@@ -135,7 +135,7 @@ async def test_the_outbox_works_on_postgresql(pg_config: Config) -> None:
     app = build_app(pg_config)
     try:
         await app.prepare()
-        for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"):
+        for line in ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua", "1"):
             await app.dispatcher.handle(parse_line(line))
         async with app.db.write() as session:
             broadcast = Broadcast(text="Họp chi đoàn", audience={}, status="running")

@@ -21,7 +21,7 @@ from models.people import grant_role, identity_for
 from models.tables import Unit
 from tests.conftest import run_bot
 
-REGISTER = ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua")
+REGISTER = ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua", "1")
 
 INITIATIVE = (
     "Sổ tay điện tử cho chi đoàn",
@@ -125,7 +125,10 @@ async def test_the_summary_is_formatted_and_one_answer_can_be_changed(app: App) 
     reply = await say(app, "2")
     for answer in VOLUNTEER:
         reply = await say(app, answer)
-    assert "Giá trị: 2.000.000 ₫" in reply
+    # Labels read by kind (gettext contexts): the activity's date, value and description.
+    assert "Giá trị quy ra tiền: 2.000.000 ₫" in reply
+    assert "Ngày thực hiện: " in reply
+    assert "Mô tả hoạt động: Đoàn viên chi đoàn thôn" in reply
     assert "Số giờ của bạn: 4" in reply
     change = await say(app, "2")
     assert "Bạn muốn sửa câu trả lời nào?" in change
@@ -169,7 +172,14 @@ async def test_bad_answers_explain_the_rule_and_save_nothing(app: App) -> None:
     await say(app, "Thôn Khòn Pát")
     too_long = await say(app, "x" * 5000)
     assert "Nội dung quá dài: tối đa 3000 ký tự, bạn đã viết 5000 ký tự." in too_long
-    assert "Đã hủy báo cáo" in await say(app, "/cancel")
+    # Nine answers given: /cancel asks once; "no" keeps the form where it was.
+    asked = await say(app, "/cancel")
+    assert "Bạn muốn dừng «Mô hình kinh tế»? 9 câu trả lời bạn đã nhập sẽ không được lưu." in asked
+    assert "1. 🗑 Có, dừng và bỏ" in asked
+    kept = await say(app, "không")
+    assert "Bạn hãy mô tả ngắn gọn mô hình (vài câu)" in kept
+    assert "Bạn muốn dừng" in await say(app, "huỷ")
+    assert "Đã hủy báo cáo" in await say(app, "/cancel")  # a second /cancel means yes
     assert await entries(app) == []
 
 
@@ -255,6 +265,41 @@ async def test_my_entries_lists_shows_and_withdraws(app: App) -> None:
     assert "Số giờ tình nguyện của bạn: 12" in totals  # 3 entries × their own 4 hours
     assert "Số người được hưởng lợi: 360" in totals
     assert "6 báo cáo đang chờ duyệt, chưa được tính." in totals
+
+
+async def test_an_entry_being_looked_at_is_no_form_other_commands_work(app: App) -> None:
+    await register(app)
+    await report_volunteer(app)
+    await say(app, "/myentries")
+    detail = await say(app, "1")
+    assert "#1 · Hoạt động tình nguyện" in detail
+    totals = await say(app, "/totals")  # no "you are in the middle of a form"
+    assert "Kết quả của tôi" in totals
+    assert "biểu mẫu" not in totals
+    await say(app, "/myentries")
+    await say(app, "1")
+    assert "Bạn muốn báo cáo nội dung gì?" in await say(app, "/report")
+
+
+async def test_choices_by_part_of_a_label_and_estimates_of_numbers(app: App) -> None:
+    await register(app)
+    await say(app, "/report")
+    asked = await say(app, "tinh nguyen")  # only "Hoạt động tình nguyện" has these words
+    assert "Đó là hoạt động gì?" in asked
+    for answer in VOLUNTEER[:3]:
+        await say(app, answer)
+    assert "Bạn đã tham gia bao nhiêu giờ?" in await say(app, "không")  # not the branch's
+    await say(app, "tầm 4 tiếng")
+    await say(app, "hơn 120 người")
+    await say(app, "khoảng 2 triệu")
+    await say(app, VOLUNTEER[7])
+    review = await say(app, "bỏ qua")
+    assert "Số giờ của bạn: 4" in review
+    assert "Số người được hưởng lợi: 120" in review
+    assert "Giá trị quy ra tiền: 2.000.000 ₫" in review
+    assert "✅ Đã lưu" in await say(app, "gửi")  # a part of "✅ Gửi báo cáo"
+    (entry,) = await entries(app)
+    assert (entry.answers["own_hours"], entry.answers["beneficiaries"]) == (4.0, 120)
 
 
 async def test_a_rejected_entry_is_fixed_and_sent_again(app: App) -> None:

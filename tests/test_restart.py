@@ -65,7 +65,8 @@ async def test_killed_mid_registration_it_continues_after_restart(
             reply = await answer(server, "2004", "Bạn sinh hoạt ở xã, phường")
             assert "Đăng ký · bước 4/5" in (reply.text or "")
             await answer(server, "na sam", "Số điện thoại")
-            await answer(server, "bỏ qua", "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!")
+            await answer(server, "bỏ qua", "Đăng ký: bạn vui lòng kiểm tra trước khi gửi")
+            await answer(server, "1", "Bạn đã đăng ký thành công. Chào mừng Hoàng Thị Mai!")
 
 
 async def test_a_rejected_token_is_one_line_and_exit_code_2(

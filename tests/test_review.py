@@ -43,6 +43,7 @@ async def join(
     await person.says("2002", expect="")
     await person.says(unit, expect="")
     await person.says("skip", expect="")
+    await person.says("1", expect="")  # the summary: confirmed
     return person
 
 

@@ -145,6 +145,11 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
 
     mark = len(server.sent)
     server.user_contact(MAI, "+84912345678")
+    summary = await mai.reply(mark, "Đăng ký: bạn vui lòng kiểm tra trước khi gửi")
+    assert "Số điện thoại: 0912 345 678" in (summary.text or "")
+    assert member_rows(tmp_path) == []  # nothing is stored before the summary is confirmed
+    mark = len(server.sent)
+    await mai.presses("✅ Xác nhận đăng ký", expect="Bạn đã đăng ký thành công")
     done = await mai.reply(mark, "Bạn đã đăng ký thành công")
     assert done.params.get("reply_markup") == {"remove_keyboard": True}
     menu = await mai.reply(mark, "Menu")
@@ -160,7 +165,7 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
     assert member_rows(tmp_path) == [("Hoàng Thị Mai", 2004, "+84912345678", "Xã Na Sầm")]
 
     profile = await mai.presses("👤 Hồ sơ của tôi", expect="Hồ sơ của bạn")
-    assert "Số điện thoại: +84912345678" in (profile.text or "")
+    assert "Số điện thoại: 0912 345 678" in (profile.text or "")
     again = await mai.says("/start", expect="Chào mừng Mai quay lại!")
     assert again.buttons()
 
@@ -176,7 +181,8 @@ async def test_an_english_speaker_registers_in_english_by_typing(
     choices = await john.says("lang", expect="Several units match")
     assert len(choices.buttons()) > 3
     await john.says("Xã Văn Lãng", expect="Your phone number (optional)")
-    await john.says("Skip", expect="You are registered. Welcome, John Nguyen!")
+    await john.says("Skip", expect="Registration: please check before sending")
+    await john.says("1", expect="You are registered. Welcome, John Nguyen!")
     assert member_rows(tmp_path) == [("John Nguyen", 2001, None, "Xã Văn Lãng")]
 
 

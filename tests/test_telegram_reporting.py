@@ -49,7 +49,8 @@ async def registered(server: FakeBotApi) -> User:
     await mai.says("Hoàng Thị Mai", expect="Bạn sinh năm nào?")
     await mai.says("2004", expect="Bạn sinh hoạt")
     await mai.says("na sam", expect="Số điện thoại")
-    await mai.says("bỏ qua", expect="Bạn đã đăng ký thành công")
+    await mai.says("bỏ qua", expect="bạn vui lòng kiểm tra trước khi gửi")
+    await mai.presses("✅ Xác nhận đăng ký", expect="Bạn đã đăng ký thành công")
     return mai
 
 

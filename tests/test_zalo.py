@@ -104,7 +104,8 @@ async def register(api: FakeZaloBotApi, user_id: str, name: str) -> ZaloUser:
     await person.says(name, expect="sinh năm nào")
     await person.says("2002", expect="")
     await person.says("na sam", expect="")
-    await person.says("bỏ qua", expect="Menu")
+    await person.says("bỏ qua", expect="Trả lời 1 hoặc 2.")  # the summary: confirm or change
+    await person.says("1", expect="Menu")
     return person
 
 
@@ -206,7 +207,8 @@ async def test_mydata_stop_export_and_join_on_zalo(api: FakeZaloBotApi, bot: Cha
     await newcomer.says("1", expect="")
     await newcomer.says("Hoàng Thị Mai", expect="")
     await newcomer.says("2003", expect="")
-    await newcomer.says("bỏ qua", expect="Menu")
+    await newcomer.says("bỏ qua", expect="theo lời mời")
+    await newcomer.says("1", expect="Menu")
     async with bot.app.db.read() as session:
         member = (
             await session.scalars(select(Member).where(Member.full_name == "Hoàng Thị Mai"))
@@ -312,7 +314,8 @@ async def lan_on_telegram(app: App, telegram_api: FakeBotApi, role: str) -> User
     lan = User(telegram_api, 3003)
     for line in ("/start", "1", "Nông Thị Lan", "2001", "na sam"):
         await lan.says(line, expect="")
-    await lan.says("skip", expect="Menu")
+    await lan.says("skip", expect="kiểm tra trước khi gửi")
+    await lan.says("1", expect="Menu")
     async with app.db.write() as session:
         identity = await identity_for(session, "telegram", "3003")
         unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
