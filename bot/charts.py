@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import textwrap
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -22,10 +22,20 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["DPI", "MAX_LABEL", "MAX_ROWS", "PALETTE", "leaderboard_chart", "monthly_chart"]
+__all__ = [
+    "DPI",
+    "MAX_LABEL_LINE",
+    "MAX_LABEL_LINES",
+    "MAX_ROWS",
+    "PALETTE",
+    "leaderboard_chart",
+    "monthly_chart",
+]
 
 MAX_ROWS = 15  # units a leaderboard shows
-MAX_LABEL = 32  # characters of a unit name before it is cut with "…"
+MAX_LABEL_LINE = 30  # characters of a unit name on one line of its label
+MAX_LABEL_LINES = 2  # lines of a label; a longer name ends with "…" after a whole word
+Number = Callable[[int], str]  # how a count is written: 13.207 in Vietnamese
 DPI = 110
 _WIDTH = 8.0  # inches: 880 px at DPI, readable on a phone once Telegram scales it
 _MONTHLY_HEIGHT = 5.0
@@ -42,25 +52,39 @@ _GRID = "#DDDDDD"
 
 
 def monthly_chart(
-    title: str, months: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]
+    title: str,
+    months: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    value_label: str = "",
+    number: Number = str,
 ) -> bytes:
     """Entries per month as stacked bars, one colour per kind, with each month's total on top.
 
     `series` is (kind label, one count per month); every count list is as long as `months`.
+    `value_label` names what is counted (the y-axis); `number` writes a count.
     """
-    return _png(_monthly_figure(title, months, series))
+    return _png(_monthly_figure(title, months, series, value_label=value_label, number=number))
 
 
-def leaderboard_chart(title: str, rows: Sequence[tuple[str, int]], *, value_label: str) -> bytes:
+def leaderboard_chart(
+    title: str, rows: Sequence[tuple[str, int]], *, value_label: str, number: Number = str
+) -> bytes:
     """Units ranked by a count as horizontal bars, the biggest at the top, at most MAX_ROWS.
 
-    `value_label` names what is counted; it is written under the bars.
+    `value_label` names what is counted; it is written under the bars. `number` writes a
+    count.
     """
-    return _png(_leaderboard_figure(title, rows, value_label=value_label))
+    return _png(_leaderboard_figure(title, rows, value_label=value_label, number=number))
 
 
 def _monthly_figure(
-    title: str, months: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]
+    title: str,
+    months: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    value_label: str = "",
+    number: Number = str,
 ) -> Figure:
     for _, counts in series:
         _check_counts(counts, len(months))
@@ -75,7 +99,7 @@ def _monthly_figure(
         bars = axes.bar(positions, counts, bottom=bottoms, width=0.7, color=colour, label=kind)
         bottoms = [below + count for below, count in zip(bottoms, counts, strict=True)]
     if bars is not None:
-        totals = [str(total) if total else "" for total in bottoms]
+        totals = [number(total) if total else "" for total in bottoms]
         axes.bar_label(bars, totals, padding=2, fontproperties=_font(9), parse_math=False)
     rotation = 45 if len(months) > 6 else 0
     axes.set_xticks(
@@ -90,7 +114,9 @@ def _monthly_figure(
     # Few months keep the width of three, centred, rather than one bar as wide as the chart.
     middle, half = (len(months) - 1) / 2, max(len(months), _MIN_SLOTS) / 2
     axes.set_xlim(middle - half, middle + half)
-    _count_axis(axes, max(bottoms, default=0))
+    _count_axis(axes, max(bottoms, default=0), number)
+    if value_label:
+        axes.set_ylabel(_clean(value_label), fontproperties=_font(10), parse_math=False)
     _tidy(axes, grid="y")
     if series:
         legend = figure.legend(
@@ -102,7 +128,7 @@ def _monthly_figure(
 
 
 def _leaderboard_figure(
-    title: str, rows: Sequence[tuple[str, int]], *, value_label: str
+    title: str, rows: Sequence[tuple[str, int]], *, value_label: str, number: Number = str
 ) -> Figure:
     for _, value in rows:
         _check_counts([value], 1)
@@ -115,11 +141,11 @@ def _leaderboard_figure(
     positions = range(len(ranked))
     values = [value for _, value in ranked]
     bars = axes.barh(positions, values, height=0.65, color=PALETTE[0])
-    labels = [str(value) for value in values]
+    labels = [number(value) for value in values]
     axes.bar_label(bars, labels, padding=3, fontproperties=_font(10), parse_math=False)
     axes.set_yticks(
         list(positions),
-        [_shorten(_clean(name)) for name, _ in ranked],
+        [_label(_clean(name)) for name, _ in ranked],
         fontproperties=_font(10),
         parse_math=False,
     )
@@ -149,11 +175,17 @@ def _clean(text: str) -> str:
     return unicodedata.normalize("NFC", " ".join(text.split()))
 
 
-def _shorten(name: str) -> str:
-    """A unit name cut to MAX_LABEL characters, "…" included."""
-    if len(name) <= MAX_LABEL:
-        return name
-    return name[: MAX_LABEL - 1].rstrip() + "…"
+def _label(name: str) -> str:
+    """A unit name on at most MAX_LABEL_LINES lines, broken between words; a name longer than
+    that ends with "…" after its last whole word that fits."""
+    lines = textwrap.wrap(name, MAX_LABEL_LINE, break_long_words=False, break_on_hyphens=False)
+    if len(lines) <= MAX_LABEL_LINES:
+        return "\n".join(lines)
+    kept = lines[:MAX_LABEL_LINES]
+    last = kept[-1]
+    while len(last) + 1 > MAX_LABEL_LINE and " " in last:
+        last = last.rsplit(" ", 1)[0]
+    return "\n".join([*kept[:-1], last + "…"])
 
 
 def _set_title(axes: Axes, title: str) -> None:
@@ -161,12 +193,12 @@ def _set_title(axes: Axes, title: str) -> None:
     axes.set_title(wrapped, fontproperties=_font(13, bold=True), pad=10, parse_math=False)
 
 
-def _count_axis(axes: Axes, top: int) -> None:
+def _count_axis(axes: Axes, top: int, number: Number) -> None:
     """Whole-number ticks from 0, with headroom for the totals written above the bars."""
     ceiling = max(top, 1)
     located = MaxNLocator(nbins=6, integer=True).tick_values(0, ceiling)
     ticks = [int(tick) for tick in located if 0 <= tick <= ceiling * 1.1]
-    axes.set_yticks(ticks, [str(tick) for tick in ticks], fontproperties=_font(10))
+    axes.set_yticks(ticks, [number(tick) for tick in ticks], fontproperties=_font(10))
     axes.set_ylim(0, ceiling * 1.1)
 
 

@@ -26,6 +26,7 @@ from bot.notices import render_notice
 from bot.pacing import Pacer
 from bot.reminders import render
 from bot.text import escape
+from domain.vocabulary import union_name
 from models.outbox import broadcast_counts, due_messages, finish_done_broadcasts, mark
 from models.tables import Broadcast, Identity, Unit, utcnow
 
@@ -265,7 +266,9 @@ class DeliveryWorker:
                 self._frames[key] = (text, broadcast.photo_path)
                 return self._frames[key]
             frame = (
-                t.gettext("📢 <b>Announcement from {unit}</b>").format(unit=escape(unit.name))
+                t.gettext("📢 <b>Announcement from {unit}</b>").format(
+                    unit=escape(union_name(t.gettext, unit.name, unit.kind))
+                )
                 if unit
                 else t.gettext("📢 <b>Announcement from the provincial Youth Union</b>")
             )

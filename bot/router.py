@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.events import Choice, Reply
+from domain.vocabulary import N_
 
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.dialogue import Form
+    from bot.i18n import Translator
 
-__all__ = ["Command", "Handler", "MenuItem", "Router", "menu_reply"]
+__all__ = ["HEADINGS", "Audience", "Command", "Handler", "MenuItem", "Router", "menu_reply"]
 
 Handler = Callable[["Context"], Awaitable[list[Reply]]]
 Visible = Callable[["Context"], bool]
@@ -20,6 +23,33 @@ Visible = Callable[["Context"], bool]
 
 def _always(_ctx: Context) -> bool:
     return True
+
+
+class Audience(enum.StrEnum):
+    """Whose command it is: /help shows each person theirs, in this order."""
+
+    EVERYONE = "everyone"
+    SECRETARIES = "secretaries"  # youth union secretaries, and admins
+    ADMINS = "admins"
+
+    def includes(self, ctx: Context) -> bool:
+        if self is Audience.SECRETARIES:
+            return ctx.person.leads
+        if self is Audience.ADMINS:
+            return ctx.person.is_admin
+        return True
+
+
+# How a command's role is written after its description where all commands are listed
+# together (the client's command menu); /help gives each its own part instead.
+_FOR = {
+    Audience.SECRETARIES: N_("{what} (for secretaries)"),
+    Audience.ADMINS: N_("{what} (for admins)"),
+}
+HEADINGS = {
+    Audience.SECRETARIES: N_("<b>For secretaries</b>"),
+    Audience.ADMINS: N_("<b>For admins</b>"),
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +60,12 @@ class Command:
     # Commands that may run in the middle of a form without abandoning it.
     keeps_dialogue: bool = False
     members_only: bool = False  # for registered members only
+    audience: Audience = Audience.EVERYONE
+
+    def listed(self, t: Translator) -> str:
+        """The description with whom the command is for, as the client's menu lists it."""
+        what = t.gettext(self.description)
+        return t.gettext(_FOR[self.audience]).format(what=what) if self.audience in _FOR else what
 
 
 @dataclass(frozen=True)
@@ -56,10 +92,13 @@ class Router:
         *,
         keeps_dialogue: bool = False,
         members_only: bool = False,
+        audience: Audience = Audience.EVERYONE,
     ) -> None:
         if name in self.commands:
             raise ValueError(f"command /{name} registered twice")
-        self.commands[name] = Command(name, handler, description, keeps_dialogue, members_only)
+        self.commands[name] = Command(
+            name, handler, description, keeps_dialogue, members_only, audience
+        )
 
     def form(self, form: Form) -> None:
         if form.name in self.forms:

@@ -81,16 +81,26 @@ def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list
 async def summary(
     session: AsyncSession, t: Translator, scope: set[int] | None, name: str, today: dt.date
 ) -> str:
-    """The figures of the units in scope (all: None) as HTML."""
+    """The figures of the units in scope (all: None) as HTML. Periods with the same figures
+    (nothing yet, or everything in this month) are one block under both titles."""
     month = today.strftime("%Y-%m")
     periods = (
-        (t.gettext("<b>This month</b>"), month, month),
-        (t.gettext("<b>This year</b>"), f"{today.year}-01", month),
-        (t.gettext("<b>Since the movement began</b>"), None, None),
+        (t.gettext("This month"), month, month),
+        (t.gettext("This year"), f"{today.year}-01", month),
+        (t.gettext("Since the movement began"), None, None),
     )
-    lines = [t.gettext("📊 <b>Statistics: {name}</b>").format(name=escape(name))]
+    blocks: list[tuple[list[str], dict[tuple[str, str], Figures]]] = []
     for title, first, last in periods:
-        lines += ["", title, *_figures_lines(t, await totals(session, scope, first, last))]
+        found = await totals(session, scope, first, last)
+        if blocks and blocks[-1][1] == found:
+            blocks[-1][0].append(title)
+        else:
+            blocks.append(([title], found))
+    lines = [t.gettext("📊 <b>Statistics: {name}</b>").format(name=escape(name))]
+    if len(blocks) == 1 and not blocks[0][1]:
+        return "\n".join([*lines, "", t.gettext("No entries yet.")])
+    for titles, found in blocks:
+        lines += ["", "<b>{}</b>".format(" · ".join(titles)), *_figures_lines(t, found)]
     return "\n".join(lines)
 
 
@@ -133,7 +143,8 @@ async def charts(
     session: AsyncSession, t: Translator, scope: set[int] | None, name: str, today: dt.date
 ) -> list[Chart]:
     """Entries per month of the last year by kind, and units ranked by approved entries
-    (when any is approved); drawn in worker threads."""
+    (when any is approved): communes and wards apart from the provincial bodies; drawn in
+    worker threads."""
     months = _month_keys(today, CHART_MONTHS)
     return await _draw(session, t, scope, name, months=months, period=None)
 
@@ -166,15 +177,6 @@ async def _draw(
     from bot.charts import leaderboard_chart, monthly_chart  # noqa: PLC0415
 
     per_month = await monthly_entries(session, scope, months[0], months[-1])
-    groups = await ranking_groups(session, scope)
-    ranked = (await leaderboard(session, groups, *(period or (None, None))))[:RANKED]
-    names = dict(
-        (
-            await session.execute(
-                select(Unit.id, Unit.name).where(Unit.id.in_([u for u, _ in ranked]))
-            )
-        ).all()
-    )
     if len(months) > MONTHLY_UP_TO:
         labels = sorted({m[:4] for m in months})
         counts = {
@@ -195,15 +197,93 @@ async def _draw(
         (t.gettext(kind.title), [counts[(label, key)] for label in labels])
         for key, kind in KINDS.items()
     ]
-    monthly = await asyncio.to_thread(monthly_chart, title, labels, series)
+    monthly = await asyncio.to_thread(
+        monthly_chart,
+        title,
+        labels,
+        series,
+        value_label=t.gettext("approved entries"),
+        number=t.number,
+    )
     found = [Chart("entries-per-month.png", caption, monthly, title)]
-    if ranked:
-        board_title = t.gettext("Units ranked by approved entries")
+    for file_name, board_title, board_caption, rows in await _rankings(session, t, scope, period):
         board = await asyncio.to_thread(
             leaderboard_chart,
             board_title,
-            [(names.get(unit, "?"), count) for unit, count in ranked],
+            rows[:RANKED],
             value_label=t.gettext("approved entries"),
+            number=t.number,
         )
-        found.append(Chart("units-ranked.png", t.gettext("🏆 Units ranked"), board, board_title))
+        found.append(Chart(file_name, board_caption, board, board_title))
     return found
+
+
+LOCAL = ("commune", "ward")  # the units most people register in, ranked among themselves
+
+
+async def _rankings(
+    session: AsyncSession,
+    t: Translator,
+    scope: set[int] | None,
+    period: tuple[str, str] | None = None,
+) -> list[tuple[str, str, str, list[tuple[str, int]]]]:
+    """The rankings to draw: (file, title, caption, rows of name and approved entries), of
+    the period's months when one is given.
+
+    Every unit ranked is listed, those with none too, so that a commune secretary sees each
+    branch below them; a ranking with nothing approved at all is left out."""
+    groups = await ranking_groups(session, scope)
+    counts = dict(await leaderboard(session, groups, *(period or (None, None))))
+    units = {
+        unit_id: (name, kind, parent)
+        for unit_id, name, kind, parent in (
+            await session.execute(
+                select(Unit.id, Unit.name, Unit.kind, Unit.parent_id).where(
+                    Unit.id.in_(set(groups.values())), Unit.kind != "province"
+                )
+            )
+        ).all()
+    }
+    ranked = set(units)
+    # A commune ranked beside the branches below it counts its own members' entries.
+    own = {u for u in ranked if any(parent == u for _, _, parent in units.values())}
+
+    def rows(members: set[int]) -> list[tuple[str, int]]:
+        listed = [
+            (
+                t.gettext("{unit} (its own members)").format(unit=units[u][0])
+                if u in own
+                else units[u][0],
+                counts.get(u, 0),
+            )
+            for u in members
+        ]
+        return sorted(listed, key=lambda row: (-row[1], row[0]))
+
+    local = {u for u in ranked if units[u][1] in LOCAL and u not in own}
+    bodies = ranked - local
+    if scope is None and local and bodies:
+        parts = [
+            (
+                "communes-ranked.png",
+                t.gettext("Communes and wards ranked by approved entries"),
+                t.gettext("🏆 Communes and wards ranked"),
+                rows(local),
+            ),
+            (
+                "bodies-ranked.png",
+                t.gettext("Provincial bodies ranked by approved entries"),
+                t.gettext("🏆 Provincial bodies ranked"),
+                rows(bodies),
+            ),
+        ]
+    else:
+        parts = [
+            (
+                "units-ranked.png",
+                t.gettext("Units ranked by approved entries"),
+                t.gettext("🏆 Units ranked"),
+                rows(ranked),
+            )
+        ]
+    return [part for part in parts if any(count for _, count in part[3])]

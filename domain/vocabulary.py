@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 __all__ = [
     "CLI",
@@ -19,6 +20,8 @@ __all__ = [
     "identity_actor",
     "identity_of_actor",
     "member_subject",
+    "role_title",
+    "union_name",
 ]
 
 
@@ -69,6 +72,35 @@ class Role(enum.StrEnum):
 
 
 ROLE_LABELS: dict[str, str] = {Role.SECRETARY: N_("secretary"), Role.ADMIN: N_("admin")}
+
+# A commune or ward is named as its Youth Union organisation where the union acts (it sends
+# announcements, it has a secretary): "Xã Na Sầm" is "Đoàn xã Na Sầm". Other units (Tỉnh Đoàn,
+# a school's or an enterprise's branch) are named so already. (kind, prefix of the name, msgid)
+UNION_NAMES = {
+    "commune": ("Xã ", N_("{name} Commune Youth Union")),
+    "ward": ("Phường ", N_("{name} Ward Youth Union")),
+    "province": ("Tỉnh ", N_("{name} Provincial Youth Union")),
+}
+
+
+def union_name(gettext: Callable[[str], str], name: str, kind: str | None) -> str:
+    """The unit's Youth Union organisation, translated: "Đoàn xã Na Sầm"."""
+    if kind not in UNION_NAMES:
+        return name
+    prefix, message = UNION_NAMES[kind]
+    bare = name[len(prefix) :] if name.lower().startswith(prefix.lower()) else name
+    return gettext(message).format(name=bare)
+
+
+def role_title(
+    gettext: Callable[[str], str], role: str, unit_name: str | None, unit_kind: str | None
+) -> str:
+    """A role as a title: "Bí thư Đoàn xã Na Sầm", "quản trị viên"."""
+    if role == Role.SECRETARY and unit_name is not None:
+        union = union_name(gettext, unit_name, unit_kind)
+        return gettext(N_("Secretary of {union}")).format(union=union)
+    return gettext(ROLE_LABELS.get(role, role))
+
 
 # Audit actors that are not a person: the operator's command line and the scheduler; and
 # what stands for a person whose data was erased (one word for all of them, so that their

@@ -13,9 +13,9 @@ from bot.dialogue import Field, FieldKind, Form, Option, Stop, start_form
 from bot.events import Reply
 from bot.fields import Invalid
 from bot.i18n import N_
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape, fold
-from domain.vocabulary import ROLE_LABELS, Role
+from domain.vocabulary import Role, role_title
 from models.entries import scope_unit_ids
 from models.people import audit, grant_role, revoke_role
 from models.tables import Identity, Member, RoleGrant, Unit
@@ -69,18 +69,20 @@ async def grant_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, 
     ]
     grants = (
         await ctx.session.execute(
-            select(RoleGrant, Unit.name)
+            select(RoleGrant, Unit.name, Unit.kind)
             .join(Identity, Identity.id == RoleGrant.identity_id)
             .outerjoin(Unit, Unit.id == RoleGrant.unit_id)
             .where(Identity.member_id == person)
         )
     ).all()
-    for grant, unit_name in grants:
-        label = ctx._("Revoke: {role} {unit}").format(
-            role=ctx._(ROLE_LABELS[grant.role]), unit=unit_name or ""
-        )
+    seen = set()
+    for grant, unit_name, unit_kind in grants:
         change = f"{person}|revoke:{grant.role}:{grant.unit_id or ''}"
-        options.append(Option(change, label.strip()))
+        if change in seen:  # the same role on two of the person's chat accounts
+            continue
+        seen.add(change)
+        title = role_title(ctx._, grant.role, unit_name, unit_kind)
+        options.append(Option(change, ctx._("Revoke: {role}").format(role=title)))
     return tuple(options)
 
 
@@ -102,18 +104,14 @@ async def apply_role(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         )
         for identity in identities:
             await grant_role(ctx.session, identity, role, unit, granted_by=actor)
-        text = ctx._("{name} is now {role}{where}.").format(
-            name=escape(member.full_name),
-            role=ctx._(ROLE_LABELS[role]),
-            where=f" · {escape(unit.name)}" if unit else "",
-        )
+        message = N_("{name} is now {role}.")
     else:
         unit = await ctx.session.get(Unit, int(rest[0])) if rest and rest[0] else None
         for identity in identities:
             await revoke_role(ctx.session, identity, role, unit, revoked_by=actor)
-        text = ctx._("{name} is no longer {role}.").format(
-            name=escape(member.full_name), role=ctx._(ROLE_LABELS[role])
-        )
+        message = N_("{name} is no longer {role}.")
+    title = role_title(ctx._, role, unit.name if unit else None, unit.kind if unit else None)
+    text = ctx._(message).format(name=escape(member.full_name), role=escape(title))
     return [menu_reply(ctx, text)]
 
 
@@ -247,5 +245,10 @@ SUBUNIT = Form(
 def register(router: Router) -> None:
     router.form(ROLES)
     router.form(SUBUNIT)
-    router.command("roles", open_roles, N_("grant or revoke roles (admins)"))
-    router.command("units", open_units, N_("add a branch, school or enterprise under your unit"))
+    router.command(
+        "units",
+        open_units,
+        N_("add a branch, school or enterprise under your unit"),
+        audience=Audience.SECRETARIES,
+    )
+    router.command("roles", open_roles, N_("grant or revoke roles"), audience=Audience.ADMINS)

@@ -12,7 +12,7 @@ from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
 from bot.i18n import N_
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.vocabulary import Role
 from models.entries import scope_unit_ids
@@ -267,9 +267,17 @@ def register(router: Router) -> None:
     for form in (BROADCAST, BROADCAST_CONFIRM, RUNNING):
         router.form(form)
     router.command(
-        "broadcast", start_broadcast, N_("send a message to your members (secretaries)")
+        "broadcast",
+        start_broadcast,
+        N_("send a message to the young people of your units"),
+        audience=Audience.SECRETARIES,
     )
-    router.command("broadcasts", list_broadcasts, N_("see or cancel running broadcasts"))
+    router.command(
+        "broadcasts",
+        list_broadcasts,
+        N_("see or cancel running broadcasts"),
+        audience=Audience.SECRETARIES,
+    )
     router.command("stop", stop_broadcasts, N_("stop receiving announcements"), members_only=True)
     router.menu_item(
         "broadcast", N_("📢 Broadcast"), start_broadcast, visible=lambda ctx: ctx.person.leads

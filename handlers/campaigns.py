@@ -15,7 +15,7 @@ from bot.dialogue import Field, FieldKind, Form, Option, Stop, start_form
 from bot.events import Reply
 from bot.fields import Invalid
 from bot.i18n import N_, NC_
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.kinds import KINDS
 from models.tables import Campaign
@@ -41,9 +41,30 @@ async def _campaigns(ctx: Context) -> list[Campaign]:
 async def campaign_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
     options = [Option(NEW, N_("➕ New campaign"))]
     for campaign in await _campaigns(ctx):
-        mark = "🔒 " if campaign.closed_at else ""
+        mark = MARKS.get(campaign_state(campaign, ctx.today()), "")
         options.append(Option(str(campaign.id), f"{mark}{campaign.title}"))
     return tuple(options)
+
+
+UPCOMING, RUNNING, PAST_END, CLOSED = "upcoming", "running", "past_end", "closed"
+STATES = {
+    UPCOMING: N_("upcoming"),
+    RUNNING: N_("running"),
+    PAST_END: N_("past its end date, not closed yet"),
+    CLOSED: N_("closed"),
+}
+MARKS = {UPCOMING: "🔜 ", CLOSED: "🔒 "}
+
+
+def campaign_state(campaign: Campaign, today: dt.date) -> str:
+    """Where a campaign is on `today` (local): not started, running, past its end, closed."""
+    if campaign.closed_at is not None:
+        return CLOSED
+    if campaign.starts_on > today:
+        return UPCOMING
+    if campaign.ends_on is not None and campaign.ends_on < today:
+        return PAST_END
+    return RUNNING
 
 
 def card(ctx: Context, campaign: Campaign) -> str:
@@ -54,11 +75,9 @@ def card(ctx: Context, campaign: Campaign) -> str:
         else ctx._("every kind")
     )
     ends = ctx.t.date(campaign.ends_on) if campaign.ends_on else "—"
-    state = (
-        ctx._("closed on {date}").format(date=ctx.t.datetime(campaign.closed_at))
-        if campaign.closed_at
-        else ctx._("open")
-    )
+    state = ctx._(STATES[campaign_state(campaign, ctx.today())])
+    if campaign.closed_at:
+        state = ctx._("closed on {date}").format(date=ctx.t.datetime(campaign.closed_at))
     lines = [
         f"<b>{escape(campaign.title)}</b>",
         ctx._("From {start} to {end} · {state}").format(
@@ -263,7 +282,12 @@ CAMPAIGN_EDIT = Form(
 def register(router: Router) -> None:
     for form in (CAMPAIGNS, CAMPAIGN_ACTION, CAMPAIGN_EDIT):
         router.form(form)
-    router.command("campaigns", open_campaigns, N_("create, edit or close campaigns (admins)"))
+    router.command(
+        "campaigns",
+        open_campaigns,
+        N_("create, edit or close campaigns"),
+        audience=Audience.ADMINS,
+    )
     router.menu_item(
         "campaigns", N_("🏁 Campaigns"), open_campaigns, visible=lambda ctx: ctx.person.is_admin
     )

@@ -19,7 +19,7 @@ from bot.events import Document, Reply
 from bot.evidence import EvidenceStore
 from bot.exports import ExportFilters, ExportFormat, ExportResult, write_export
 from bot.i18n import N_
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from domain.kinds import KINDS
 from domain.vocabulary import Status
 from models import Database
@@ -230,5 +230,10 @@ EXPORT = Form(
 
 def register(router: Router) -> None:
     router.form(EXPORT)
-    router.command("export", start_export, N_("download entries as a spreadsheet (secretaries)"))
+    router.command(
+        "export",
+        start_export,
+        N_("download entries as a spreadsheet"),
+        audience=Audience.SECRETARIES,
+    )
     router.menu_item("export", N_("📤 Export"), start_export, visible=lambda ctx: ctx.person.leads)

@@ -3,16 +3,21 @@ open it register straight into the unit. /invite lists a unit's codes and revoke
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import qrcode  # type: ignore[import-untyped]
+from PIL import Image, ImageDraw, ImageFont
 
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
 from bot.i18n import N_
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.vocabulary import Role
 from handlers.registration import INVITE
@@ -31,6 +36,16 @@ __all__ = ["already_registered_note", "invitation", "qr_png", "register"]
 
 NEW = "new"
 EXAMPLE_UNIT = "ls-x-na-sam"
+CAPTION_SIZE = 18  # pixels: legible when the code is printed at a few centimetres
+CAPTION_LINE = 24
+
+
+def _font_file() -> Path:
+    """DejaVu Sans, which has every Vietnamese letter and ships inside matplotlib (as for the
+    charts); found without importing matplotlib, which would load NumPy for one font file."""
+    spec = importlib.util.find_spec("matplotlib")
+    folders = (spec.submodule_search_locations if spec else None) or []
+    return Path(folders[0]) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
 
 
 async def start_invite(ctx: Context) -> list[Reply]:
@@ -127,12 +142,40 @@ async def _created(ctx: Context, unit: Unit) -> list[Reply]:
     return [invitation_reply(ctx, unit, invite), menu_reply(ctx)]
 
 
-def qr_png(data: str) -> bytes:
-    """The QR code of `data` as a PNG image."""
-    image = qrcode.make(data, box_size=10, border=4)
+def qr_png(data: str, caption: Sequence[str] = ()) -> bytes:
+    """The QR code of `data` as a PNG image, with the caption's lines written under it (the
+    unit and what to type), so that a printed or forwarded code still says what it is for."""
+    code = qrcode.make(data, box_size=10, border=4).get_image().convert("L")
+    font = ImageFont.truetype(str(_font_file()), CAPTION_SIZE)
+    margin = code.width // 12
+    lines = [
+        line
+        for text in caption
+        for line in _wrapped(unicodedata.normalize("NFC", text), font, code.width - 2 * margin)
+    ]
+    height = code.height + (len(lines) * CAPTION_LINE + margin if lines else 0)
+    image = Image.new("L", (code.width, height), 255)
+    image.paste(code, (0, 0))
+    draw = ImageDraw.Draw(image)
+    top = code.height  # below the quiet zone the code needs around it
+    for number, line in enumerate(lines):
+        width = draw.textlength(line, font=font)
+        draw.text(((code.width - width) / 2, top + number * CAPTION_LINE), line, 0, font=font)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """The text in lines that fit `width` pixels, broken between words."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(candidate) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
 
 
 def invitation_reply(ctx: Context, unit: Unit, invite: Invite) -> Reply:
@@ -159,10 +202,12 @@ def invitation_reply(ctx: Context, unit: Unit, invite: Invite) -> Reply:
             ).format(code=invite.code)
         )
     lines += ["", ctx._("Type /invite to see this unit's invitations or to revoke one.")]
-    # Without a link the QR code holds the instruction, which a phone camera shows as text.
+    # Without a link the QR code holds the instruction, which a phone camera shows as text;
+    # under it, the unit and what to type where a camera or a link is no help.
+    join = f"/join {invite.code}"
     document = Document(
         file_name=f"invite-{invite.code}.png",
-        content=qr_png(link or f"/join {invite.code}"),
+        content=qr_png(link or join, (unit.name, join)),
         mime_type="image/png",
     )
     return Reply("\n".join(lines), document=document)
@@ -291,7 +336,8 @@ def register(router: Router) -> None:
     router.command(
         "invite",
         start_invite,
-        N_("invite young people to your unit with a link or QR code (secretaries)"),
+        N_("invite young people to your unit with a link or QR code"),
+        audience=Audience.SECRETARIES,
     )
     router.menu_item(
         "invite", N_("🎟 Invite young people"), start_invite, visible=lambda ctx: ctx.person.leads

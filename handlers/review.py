@@ -20,7 +20,7 @@ from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Reply
 from bot.i18n import N_
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.kinds import KINDS
 from domain.vocabulary import OPEN, Status
@@ -406,7 +406,12 @@ UNIT_CHANGE = Form(
 def register(router: Router) -> None:
     router.form(REVIEW)
     router.form(UNIT_CHANGE)
-    router.command("review", start_review, N_("review the entries of your units (secretaries)"))
+    router.command(
+        "review",
+        start_review,
+        N_("review the entries of your units"),
+        audience=Audience.SECRETARIES,
+    )
     router.menu_item(
         "review",
         N_("🗂 Review entries"),

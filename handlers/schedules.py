@@ -15,7 +15,7 @@ from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Reply
 from bot.i18n import N_
 from bot.reminders import AUDIENCES
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.vocabulary import Role
 from models.entries import scope_unit_ids
@@ -519,9 +519,24 @@ SCHEDULE_TIME = Form(
 def register(router: Router) -> None:
     for form in (NEWS, REMINDER, SCHEDULED, SCHEDULED_ACTION, SCHEDULE_TEXT, SCHEDULE_TIME):
         router.form(form)
-    router.command("news", open_news, N_("post campaign news, now or at a set time (admins)"))
-    router.command("reminders", open_reminders, N_("set up a recurring reminder (admins)"))
-    router.command("scheduled", open_scheduled, N_("see, change or cancel what is scheduled"))
+    router.command(
+        "news",
+        open_news,
+        N_("post campaign news, now or at a set time"),
+        audience=Audience.ADMINS,
+    )
+    router.command(
+        "reminders",
+        open_reminders,
+        N_("set up a recurring reminder"),
+        audience=Audience.ADMINS,
+    )
+    router.command(
+        "scheduled",
+        open_scheduled,
+        N_("see, change or cancel what is scheduled"),
+        audience=Audience.ADMINS,
+    )
     admin = lambda ctx: ctx.person.is_admin  # noqa: E731
     router.menu_item("news", N_("📰 News"), open_news, visible=admin)
     router.menu_item("reminders", N_("🔔 Reminders"), open_reminders, visible=admin)

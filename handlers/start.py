@@ -10,7 +10,7 @@ from bot.context import Context
 from bot.dialogue import start_form
 from bot.events import Reply
 from bot.i18n import N_
-from bot.router import Router, menu_reply
+from bot.router import HEADINGS, Audience, Router, menu_reply
 from bot.text import escape
 from handlers.invites import already_registered_note, invitation
 from models.tables import Member
@@ -70,10 +70,17 @@ async def show_menu(ctx: Context) -> list[Reply]:
 
 
 async def show_help(ctx: Context) -> list[Reply]:
-    """Lists the commands and how forms work."""
-    lines = [ctx._("<b>How to use this bot</b>"), ""]
-    for command in ctx.router.commands.values():
-        lines.append(f"/{command.name} — {ctx._(command.description)}")
+    """Lists the person's commands (everyone's first, then a secretary's and an admin's, to
+    those who hold the role) and how forms work."""
+    lines = [ctx._("<b>How to use this bot</b>")]
+    for audience in Audience:
+        commands = [c for c in ctx.router.commands.values() if c.audience is audience]
+        if not commands or not audience.includes(ctx):
+            continue
+        lines.append("")
+        if audience in HEADINGS:
+            lines.append(ctx._(HEADINGS[audience]))
+        lines += [f"/{command.name} — {ctx._(command.description)}" for command in commands]
     lines += [
         "",
         ctx._(

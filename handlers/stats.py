@@ -14,7 +14,7 @@ from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.reminders import send_now
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.statistics import charts, summary
 from bot.text import escape
 from domain.vocabulary import Role
@@ -109,18 +109,15 @@ async def more(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     units = await silent_units(ctx.session, all_units, month, month)
     count, sample = await silent_members(ctx.session, scope, month)
     lines = [ctx._("👥 <b>Not reported this month: {name}</b>").format(name=escape(name)), ""]
+    if count == 0:  # then every unit has reported too: one congratulation is enough
+        lines.append(ctx._("Everyone has reported this month. 🎉"))
+        return [menu_reply(ctx, "\n".join(lines))]
     if units:
         shown = ", ".join(escape(unit.name) for unit in units[:SILENT_UNITS_SHOWN])
         if len(units) > SILENT_UNITS_SHOWN:
             shown += " " + ctx._("and {n} more").format(n=len(units) - SILENT_UNITS_SHOWN)
-        lines.append(ctx._("Units with members but no entry: {units}").format(units=shown))
-    else:
-        lines.append(ctx._("Every unit with members has reported this month. 🎉"))
-    if count == 0:
-        lines.append(ctx._("Every member has reported this month. 🎉"))
-        return [menu_reply(ctx, "\n".join(lines))]
+        lines += [ctx._("Units with members but no entry: {units}").format(units=shown), ""]
     lines += [
-        "",
         ctx.t.ngettext(
             "{n} member has not reported:", "{n} members have not reported:", count
         ).format(n=ctx.t.number(count)),
@@ -213,7 +210,12 @@ STATS_REMIND = Form(
 def register(router: Router) -> None:
     router.form(STATS_MORE)
     router.form(STATS_REMIND)
-    router.command("stats", show_stats, N_("statistics and charts of your units (secretaries)"))
+    router.command(
+        "stats",
+        show_stats,
+        N_("statistics and charts of your units"),
+        audience=Audience.SECRETARIES,
+    )
     router.menu_item(
         "stats", N_("📈 Statistics"), show_stats, visible=lambda ctx: ctx.person.leads
     )

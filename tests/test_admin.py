@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from models.entries import current_campaign, save_entry
-from models.people import grant_role, identity_for
+from models.people import audit, grant_role, identity_for
 from models.tables import Identity, Member, RoleGrant, Unit
 from tests.test_reporting import REGISTER, say
 
@@ -74,11 +74,11 @@ async def test_an_admin_grants_and_revokes_a_role_in_the_chat(app: App) -> None:
     choose = await say(app, "mai")
     assert "1. Hoàng Thị Mai · Xã Na Sầm" in choose
     change = await say(app, "1")
-    assert "Làm bí thư của một đơn vị" in change
-    assert "Thu hồi: quản trị" in change
+    assert "Giao quyền Bí thư một đơn vị" in change
+    assert "Thu hồi: quản trị viên" in change
     await say(app, "1")
     done = await say(app, "dong dang")
-    assert "Hoàng Thị Mai nay là bí thư · Xã Đồng Đăng." in done
+    assert "Đã giao cho Hoàng Thị Mai làm Bí thư Đoàn xã Đồng Đăng." in done
     async with app.db.read() as session:
         dong_dang = (
             await session.scalars(select(Unit).where(Unit.code == "ls-x-dong-dang"))
@@ -87,8 +87,10 @@ async def test_an_admin_grants_and_revokes_a_role_in_the_chat(app: App) -> None:
     await say(app, "/roles")
     await say(app, "mai")
     change = await say(app, "1")
-    revoke = next(line for line in change.splitlines() if "Thu hồi: bí thư" in line)
-    assert "Hoàng Thị Mai không còn là bí thư." in await say(app, revoke.split(".")[0].strip())
+    revoke = next(line for line in change.splitlines() if "Thu hồi: Bí thư" in line)
+    assert "Thu hồi: Bí thư Đoàn xã Đồng Đăng" in revoke
+    revoked = await say(app, revoke.split(".")[0].strip())
+    assert "Hoàng Thị Mai không còn là Bí thư Đoàn xã Đồng Đăng." in revoked
     assert await roles_of_local(app) == [("admin", None)]
 
 
@@ -169,8 +171,38 @@ async def test_the_audit_log_is_for_admins_and_names_who_acted(app: App) -> None
     await say(app, "1")
     await say(app, "1")
     await say(app, "dong dang")
+    async with app.db.write() as session:
+        await audit(session, "cli", "export.created", format="xlsx", rows=4, filters={})
+        await audit(session, "scheduler", "entry.approved", entry_id=1)
+        await audit(session, "cli", "award.appraised", entry_id=3)  # of a newer version
     log = await say(app, "/audit")
     assert "Các hoạt động gần đây" in log
-    assert "Hoàng Thị Mai · role.granted" in log  # the admin granting, by name
-    assert "test · role.granted" in log
-    assert "member.registered" in log
+    # Sentences, not codes: who acted (an admin by name), what, on what.
+    assert "· Hoàng Thị Mai: Giao quyền Bí thư Đoàn xã Đồng Đăng cho Hoàng Thị Mai" in log
+    assert "· test: Giao quyền quản trị viên cho Hoàng Thị Mai" in log
+    assert "· Hoàng Thị Mai: Đăng ký tham gia" in log
+    assert "· Dòng lệnh (người vận hành): Xuất 4 báo cáo (Excel)" in log
+    assert "· Lịch gửi tự động: Duyệt báo cáo #1" in log
+    assert "award.appraised (entry_id: 3)" in log
+    assert "role.granted" not in log and "{" not in log
+
+
+async def test_help_shows_each_person_the_commands_of_their_role(app: App) -> None:
+    for line in REGISTER:
+        await say(app, line)
+    member = await say(app, "/help")
+    assert "/report — báo cáo sáng kiến" in member
+    assert "/review" not in member and "Dành cho" not in member
+
+    await give(app, "secretary", "ls-x-na-sam")
+    secretary = await say(app, "/help")
+    mine, theirs = secretary.split("Dành cho bí thư\n")
+    assert "/report —" in mine and "/review" not in mine
+    assert "/review — xét duyệt báo cáo của đơn vị\n" in theirs
+    assert "(dành cho" not in theirs  # the part's title says it once
+    assert "/campaigns" not in secretary and "Dành cho quản trị viên" not in secretary
+
+    await give(app, "admin")
+    admin = await say(app, "/help")
+    assert admin.index("Dành cho bí thư") < admin.index("Dành cho quản trị viên\n/roles")
+    assert "/audit — xem các hoạt động quan trọng gần đây" in admin

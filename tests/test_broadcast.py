@@ -138,9 +138,9 @@ async def test_a_broadcast_reaches_every_reachable_member_exactly_once(
     assert set(delivered.values()) == {1}  # exactly once
     assert not set(delivered) & server.blocked
     english = next(m for m in server.sent if m.chat_id == FIRST_MEMBER + 11)
-    assert "Announcement from Xã Na Sầm" in (english.text or "")
+    assert "Announcement from Na Sầm Commune Youth Union" in (english.text or "")
     vietnamese = next(m for m in server.sent if m.chat_id == FIRST_MEMBER + 32)
-    assert "Thông báo từ Xã Na Sầm" in (vietnamese.text or "")
+    assert "Thông báo từ Đoàn xã Na Sầm" in (vietnamese.text or "")  # the union sends it
     assert "<b>& mang găng tay</b>" in (vietnamese.text or "")  # the sender's text, escaped
     uploads = [
         m

@@ -16,10 +16,12 @@ import pytest
 from PIL import Image
 
 from bot.charts import (
-    MAX_LABEL,
+    MAX_LABEL_LINE,
+    MAX_LABEL_LINES,
     MAX_ROWS,
     PALETTE,
     _leaderboard_figure,
+    _monthly_figure,
     leaderboard_chart,
     monthly_chart,
 )
@@ -176,9 +178,39 @@ def test_leaderboard_caps_rows_and_shortens_long_names() -> None:
 
     labels = [label.get_text() for label in axes.get_yticklabels()]
     assert len(labels) == MAX_ROWS
-    assert all(len(label) <= MAX_LABEL and label.endswith("…") for label in labels)
     assert labels[0].startswith("Phường Đông Kinh")
     assert len(axes.patches) == MAX_ROWS
+    for label, (name, _) in zip(labels, sorted(rows, key=lambda row: -row[1]), strict=False):
+        lines = label.split("\n")
+        assert len(lines) <= MAX_LABEL_LINES
+        assert all(len(line) <= MAX_LABEL_LINE for line in lines), label
+        # Whole words of the name, in order: never cut in the middle of one.
+        shown = " ".join(lines).removesuffix("…").split()
+        assert shown == name.split()[: len(shown)], label
+        assert label.endswith("…") == (len(shown) < len(name.split()))
+
+
+def test_numbers_are_written_as_the_reader_writes_them() -> None:
+    dotted = "{:,}".format
+    vietnamese = lambda n: dotted(n).replace(",", ".")  # noqa: E731
+
+    board = _leaderboard_figure(
+        "Xếp hạng",
+        [("Xã Na Sầm", 13_207), ("Xã Hữu Lũng", 950)],
+        value_label="Số",
+        number=vietnamese,
+    )
+    assert {text.get_text() for text in board.axes[0].texts} == {"13.207", "950"}
+    monthly = _monthly_figure(
+        "Theo tháng",
+        ["01/2026", "02/2026"],
+        series([12_000, 1_207], [0, 0]),
+        value_label="Số báo cáo",
+        number=vietnamese,
+    ).axes[0]
+    assert {text.get_text() for text in monthly.texts} >= {"12.000", "1.207"}
+    assert monthly.get_ylabel() == "Số báo cáo"
+    assert any("." in label.get_text() for label in monthly.get_yticklabels())
 
 
 def test_leaderboard_grows_with_rows_up_to_the_cap() -> None:

@@ -89,13 +89,17 @@ async def unit_id(app: App, code: str) -> int:
 
 
 def check_qr_png(content: bytes) -> None:
-    """A real PNG, square, big enough to scan, with both dark and light modules."""
+    """A real PNG: a square code big enough to scan, with both dark and light modules, and
+    under it a caption (the unit and what to type), its own dark pixels."""
     with Image.open(io.BytesIO(content)) as image:
         assert image.format == "PNG"
         width, height = image.size
-        assert width == height >= 200
-        low, high = image.convert("L").getextrema()
-        assert (low, high) == (0, 255)
+        assert width >= 200
+        grey = image.convert("L")
+        assert grey.crop((0, 0, width, width)).getextrema() == (0, 255)
+        assert height > width + 40  # room for two lines of caption
+        darkest, _ = grey.crop((0, width, width, height)).getextrema()
+        assert isinstance(darkest, int) and darkest < 128, "the caption is in dark letters"
 
 
 def the_code(text: str) -> str:

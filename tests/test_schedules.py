@@ -303,6 +303,26 @@ async def test_a_campaign_gets_deadline_reminders_that_name_it(app: App) -> None
     assert set(statuses) == {"cancelled"}
 
 
+async def test_a_campaign_that_has_not_started_reads_as_upcoming(app: App) -> None:
+    await admin_with_members(app)
+    today = dt.datetime.now(LOCAL).date()
+    start, end = today + dt.timedelta(days=10), today + dt.timedelta(days=40)
+    for line in ("/campaigns", "1", "Thi đua chào mừng Đại hội Đoàn", "bỏ qua"):
+        await say(app, line)
+    await say(app, start.strftime("%d/%m/%Y"))
+    await say(app, end.strftime("%d/%m/%Y"))
+    review = await say(app, "1, 2, 3")
+    # The campaign's own words, not an initiative's: "Tên đợt thi đua", not "Tên sáng kiến".
+    assert "Tên đợt thi đua: Thi đua chào mừng Đại hội Đoàn" in review
+    assert "Nội dung đợt thi đua: —" in review
+    saved = await say(app, "1")
+    assert "· sắp diễn ra" in saved and "đang diễn ra" not in saved
+    listing = await say(app, "/campaigns")
+    assert "🔜 Thi đua chào mừng Đại hội Đoàn" in listing
+    running = await say(app, "3")  # the movement-wide campaign: started long ago
+    assert "· đang diễn ra" in running
+
+
 @pytest.mark.parametrize("command", ["/campaigns", "/news", "/reminders", "/scheduled"])
 async def test_secretaries_and_members_may_not_schedule(app: App, command: str) -> None:
     for line in REGISTER:

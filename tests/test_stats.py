@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.channels.console import parse_line
+from bot.statistics import _rankings
 from domain.figures import Figures, figures_of
 from models.entries import (
     Reviewer,
@@ -24,6 +25,7 @@ from models.entries import (
     decide,
     revise_entry,
     save_entry,
+    scope_unit_ids,
     withdraw_entry,
 )
 from models.privacy import erase_member
@@ -270,7 +272,12 @@ async def test_headline_figures_count_approved_work_when_it_happened(app: App) -
         )
     await give(app, "secretary", "ls-x-na-sam")
     (figures, *_) = await app.dispatcher.handle(parse_line("/stats")) or []
-    month, year, ever = figures.text.split("\n\n")[1:4]
+    # Periods with the same figures share one block (here the year and the whole movement).
+    blocks = figures.text.split("\n\n")[1:]
+    month, year, ever = (
+        next(block for block in blocks if title in block.split("\n")[0])
+        for title in ("Tháng này", "Năm nay", "Từ khi phát động phong trào")
+    )
     assert "Hoạt động tình nguyện: 1 đã duyệt (chờ duyệt 1, bị trả lại 0)" in month
     assert "Số giờ tình nguyện: 2" in month  # Mai's 4 waiting hours are not added in
     assert "Người tham gia: 1 · người được hưởng lợi: 10" in month
@@ -348,12 +355,99 @@ async def test_an_admin_ranks_units_and_looks_at_any_one(app: App) -> None:
             session, entry.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
         )
     replies = await app.dispatcher.handle(parse_line("/stats")) or []
-    assert "Thống kê: toàn tỉnh" in replies[0].text
+    text = replies[0].text
+    assert "Thống kê: toàn tỉnh" in text
+    # The one entry is of this month: the three periods say the same, so they are one block.
+    assert "<b>Tháng này · Năm nay · Từ khi phát động phong trào</b>" in text
+    assert text.count("Hoạt động tình nguyện: 1") == 1
     names = [reply.document.file_name for reply in replies if reply.document]
-    assert names == ["entries-per-month.png", "units-ranked.png"]
+    # Communes and wards are ranked apart from the provincial bodies (none approved yet).
+    assert names == ["entries-per-month.png", "communes-ranked.png"]
+    async with app.db.write() as session:
+        student = (await session.scalars(select(Unit.id).where(Unit.code == "ls-hoi-sv"))).one()
+        campaign = await current_campaign(session, dt.datetime.now(LOCAL).date(), "volunteer")
+        (reporter,) = await add_plain_members(session, 1, unit_code="ls-hoi-sv", first_chat=9)
+        body = await save_entry(
+            session,
+            kind="volunteer",
+            reporter_id=reporter,
+            unit_id=student,
+            campaign_id=campaign.id,
+            collective=False,
+            title="Tiếp sức mùa thi",
+            answers={"activity": "Tiếp sức mùa thi", "own_hours": 3},
+            happened_on=dt.datetime.now(LOCAL).date(),
+            evidence=[],
+            actor="test",
+            tz=LOCAL,
+        )
+        await decide(
+            session, body.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
+        )
+    replies = await app.dispatcher.handle(parse_line("/stats")) or []
+    captions = {reply.document.file_name: reply.text for reply in replies if reply.document}
+    assert list(captions) == ["entries-per-month.png", "communes-ranked.png", "bodies-ranked.png"]
+    assert "Xếp hạng xã, phường" in captions["communes-ranked.png"]
+    assert "cơ quan, đơn vị khối tỉnh" in captions["bodies-ranked.png"]
     one = await say(app, "/stats đông kinh")
-    assert "Thống kê: Phường Đông Kinh" in one and "Chưa có báo cáo nào" in one
+    assert "Thống kê: Phường Đông Kinh" in one
+    assert one.count("Chưa có báo cáo nào") == 1  # not once for each period
     assert "Không có đơn vị nào của bạn khớp" in await say(app, "/stats atlantis")
+
+
+async def test_a_commune_secretary_ranks_the_units_below_them(app: App) -> None:
+    async with app.db.write() as session:
+        commune = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+        for code, name in (
+            ("ls-x-na-sam-cd-1", "Chi đoàn thôn Bản Chu"),
+            ("ls-x-na-sam-cd-2", "Chi đoàn Trường THCS Na Sầm"),
+        ):
+            session.add(
+                Unit(
+                    code=code,
+                    name=name,
+                    search_name=name.lower(),
+                    kind="branch",
+                    parent_id=commune.id,
+                )
+            )
+        members = await add_plain_members(session, 1)
+        campaign = await current_campaign(session, dt.datetime.now(LOCAL).date(), "initiative")
+        entry = await save_entry(
+            session,
+            kind="initiative",
+            reporter_id=members[0],
+            unit_id=commune.id,
+            campaign_id=campaign.id,
+            collective=False,
+            title="x",
+            answers={"title": "x"},
+            happened_on=dt.datetime.now(LOCAL).date(),
+            evidence=[],
+            actor="t",
+            tz=LOCAL,
+        )
+        await decide(
+            session, entry.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
+        )
+    for line in REGISTER:
+        await say(app, line)
+    await give(app, "secretary", "ls-x-na-sam")
+    replies = await app.dispatcher.handle(parse_line("/stats")) or []
+    assert [r.document.file_name for r in replies if r.document] == [
+        "entries-per-month.png",
+        "units-ranked.png",
+    ]
+    async with app.db.read() as session:
+        scope = await scope_unit_ids(session, [("secretary", commune.id)])
+        t = app.catalogs.translator("vi", LOCAL)
+        ((_, _, _, rows),) = await _rankings(session, t, scope)
+    # Every branch is listed, with none approved too; the commune's own members apart.
+    assert rows == [
+        ("Xã Na Sầm (đoàn viên trực tiếp)", 1),
+        ("Chi đoàn Trường THCS Na Sầm", 0),
+        ("Chi đoàn thôn Bản Chu", 0),
+    ]
 
 
 async def test_who_has_not_reported_counts_members_of_the_month(app: App) -> None:

@@ -170,6 +170,19 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
     assert again.buttons()
 
 
+async def test_the_command_menu_says_whom_each_command_is_for(
+    server: FakeBotApi, bot: TelegramChannel
+) -> None:
+    listed = {
+        language: {c["command"]: c["description"] for c in commands}
+        for (_, language), commands in server.my_commands.items()
+    }
+    assert listed[""]["report"] == "báo cáo sáng kiến, hoạt động tình nguyện hoặc mô hình kinh tế"
+    assert listed[""]["review"] == "xét duyệt báo cáo của đơn vị (dành cho bí thư)"
+    assert listed[""]["audit"] == "xem các hoạt động quan trọng gần đây (dành cho quản trị viên)"
+    assert listed["en"]["review"] == "review the entries of your units (for secretaries)"
+
+
 async def test_an_english_speaker_registers_in_english_by_typing(
     tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:

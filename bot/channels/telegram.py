@@ -255,7 +255,7 @@ class TelegramAdapter:
         for language in SUPPORTED:
             t = self.app.catalogs.translator(language, self.app.config.tz)
             commands = [
-                BotCommand(command.name, t.gettext(command.description)[:256])
+                BotCommand(command.name, command.listed(t)[:256])
                 for command in self.app.router.commands.values()
             ]
             try:
