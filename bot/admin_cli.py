@@ -25,12 +25,12 @@ from bot.announcements import (
 from bot.app import App
 from bot.config import Config
 from bot.exports import UnknownUnit, unit_subtree
-from bot.i18n import SUPPORTED
+from bot.i18n import N_, NC_, SUPPORTED
 from bot.statistics import charts, summary
 from bot.text import strip_html
 from domain.kinds import KINDS
 from domain.text import clean
-from domain.vocabulary import CLI
+from domain.vocabulary import CAMPAIGN_STATES, CLI, campaign_state
 from models.schedules import (
     MONTH,
     ONCE,
@@ -39,7 +39,7 @@ from models.schedules import (
 )
 from models.tables import Broadcast, Campaign, Unit
 
-__all__ = ["COMMANDS", "add_parsers"]
+__all__ = ["COMMANDS", "add_parsers", "fail"]
 
 Command = Callable[[App, argparse.Namespace], Awaitable[int]]
 REMINDED = ("not_reported", "waiting_review", "all", "secretaries")
@@ -88,7 +88,9 @@ def add_parsers(commands: Any) -> None:
     stats = commands.add_parser("stats", help="print statistics; write the charts as PNG")
     stats.add_argument("--unit", help="unit code: this unit and every unit below it")
     stats.add_argument("--charts", type=Path, help="a folder to write the charts into")
-    stats.add_argument("--language", choices=SUPPORTED)
+    stats.add_argument(
+        "--language", choices=SUPPORTED, default=argparse.SUPPRESS, help="of the figures"
+    )
 
 
 def _day(text: str) -> dt.date:
@@ -112,7 +114,8 @@ def _time(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not a time (HH:MM): {text!r}") from None
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
+    """A command refused: one line on stderr, exit code 2."""
     print(message, file=sys.stderr)
     return 2
 
@@ -122,27 +125,40 @@ async def _units(session: AsyncSession, code: str | None) -> set[int] | None:
 
 
 async def _campaigns(app: App, args: argparse.Namespace) -> int:
-    config = app.config
+    config, t = app.config, args.t
     if args.action == "list":
+        today = dt.datetime.now(config.tz).date()
+        headers = (
+            N_("ID"),
+            NC_("campaign", "Title"),
+            NC_("dates", "From"),
+            NC_("dates", "To"),
+            N_("State"),
+            N_("Counts"),
+        )
+        print("\t".join(t.gettext(header) for header in headers))
         async with app.db.read() as session:
             for c in (await session.scalars(select(Campaign).order_by(Campaign.id))).all():
-                state = "closed" if c.closed_at else "open"
-                counts = ",".join(c.kinds) if c.kinds else "all"
-                print(f"{c.id}\t{c.title}\t{c.starts_on}..{c.ends_on or ''}\t{state}\t{counts}")
+                state = t.gettext(CAMPAIGN_STATES[campaign_state(c, today)])
+                counts = ",".join(c.kinds) if c.kinds else t.gettext("every kind")
+                print(f"{c.id}\t{c.title}\t{c.starts_on}\t{c.ends_on or ''}\t{state}\t{counts}")
         return 0
     if args.action == "close":
         async with app.db.write() as session:
             campaign = await session.get(Campaign, args.id)
             if campaign is None or campaign.is_default or campaign.closed_at:
-                return _fail(f"campaigns close: no open campaign {args.id} to close")
+                message = t.gettext("campaigns close: no open campaign {id} to close")
+                return fail(message.format(id=args.id))
             await close_campaign(session, config, campaign, actor=CLI)
-        print(f"closed campaign {args.id}")
+        message = t.gettext("Closed campaign {id}; its deadline reminders are cancelled.")
+        print(message.format(id=args.id))
         return 0
     kinds: list[str] | None = sorted(set(args.kinds.split(","))) if args.kinds else None
     if kinds and not set(kinds) <= set(KINDS):
-        return _fail(f"campaigns add: --kinds must be of {', '.join(KINDS)}")
+        message = t.gettext("campaigns add: --kinds must be of {kinds}")
+        return fail(message.format(kinds=", ".join(KINDS)))
     if args.ends_on < args.starts_on:
-        return _fail("campaigns add: --to is before --from")
+        return fail(t.gettext("campaigns add: --to is before --from"))
     async with app.db.write() as session:
         campaign, reminders = await save_campaign(
             session,
@@ -155,17 +171,23 @@ async def _campaigns(app: App, args: argparse.Namespace) -> int:
             kinds=kinds,
             actor=CLI,
         )
-    print(f"added campaign {campaign.id} with {len(reminders)} deadline reminder(s)")
+    print(
+        t.ngettext(
+            "Added campaign {id} with {n} deadline reminder.",
+            "Added campaign {id} with {n} deadline reminders.",
+            len(reminders),
+        ).format(id=campaign.id, n=len(reminders))
+    )
     return 0
 
 
 async def _news(app: App, args: argparse.Namespace) -> int:
-    config = app.config
+    config, t = app.config, args.t
     async with app.db.write() as session:
         try:
             units = await _units(session, args.unit)
         except UnknownUnit:
-            return _fail(f"news: unknown unit code {args.unit!r}")
+            return fail(t.gettext("news: unknown unit code {code}").format(code=repr(args.unit)))
         try:
             posted = await post_news(
                 session,
@@ -177,14 +199,25 @@ async def _news(app: App, args: argparse.Namespace) -> int:
                 actor=CLI,
             )
         except TimePassed:
-            return _fail("news: --at has already passed")
+            return fail(t.gettext("news: --at has already passed"))
     if isinstance(posted, Broadcast):
         if posted.total == 0:
-            print("news: nobody matches this audience; nothing was sent")
+            print(t.gettext("News: nobody matches this audience; nothing was sent."))
         else:
-            print(f"news {posted.id} queued for {posted.total} people")
+            print(
+                t.ngettext(
+                    "News {id} is queued for {n} person; the running bot sends it.",
+                    "News {id} is queued for {n} people; the running bot sends it.",
+                    posted.total,
+                ).format(id=posted.id, n=posted.total)
+            )
         return 0
-    print(f"news scheduled as {posted.id} for {_local(posted.next_run_at, config)}")
+    when = _local(posted.next_run_at, config)
+    if posted.rule.get("held"):
+        message = t.gettext("Quiet hours: news {id} is held until {when}, and sent then.")
+    else:
+        message = t.gettext("News {id} is scheduled for {when}.")
+    print(message.format(id=posted.id, when=when))
     return 0
 
 
@@ -193,58 +226,72 @@ def _local(moment: dt.datetime | None, config: Config) -> str:
 
 
 async def _reminders(app: App, args: argparse.Namespace) -> int:
-    config = app.config
+    config, t = app.config, args.t
     if args.once:
         rule: dict[str, Any] = {"every": ONCE, "at": args.once}
     elif args.weekly is not None:
         if not 1 <= args.weekly <= 7:
-            return _fail("reminders: --weekly is 1 (Monday) to 7 (Sunday)")
+            return fail(t.gettext("reminders: --weekly is 1 (Monday) to 7 (Sunday)"))
         rule = {"every": WEEK, "weekday": args.weekly - 1, "time": args.time}
     else:
         if not 1 <= args.monthly <= 31:
-            return _fail("reminders: --monthly is a day from 1 to 31")
+            return fail(t.gettext("reminders: --monthly is a day from 1 to 31"))
         rule = {"every": MONTH, "day": args.monthly, "time": args.time}
     if args.who not in REMINDER_TEMPLATES and len(args.text.strip()) < 5:
-        return _fail("reminders: --text is required for this audience")
+        return fail(t.gettext("reminders: --text is required for this audience"))
     async with app.db.write() as session:
         try:
             units = await _units(session, args.unit)
         except UnknownUnit:
-            return _fail(f"reminders: unknown unit code {args.unit!r}")
+            message = t.gettext("reminders: unknown unit code {code}")
+            return fail(message.format(code=repr(args.unit)))
         try:
             schedule = await add_reminder(
                 session, config, who=args.who, units=units, rule=rule, text=args.text, actor=CLI
             )
         except TimePassed:
-            return _fail("reminders: --once has already passed")
-    print(f"reminder {schedule.id}: next on {_local(schedule.next_run_at, config)}")
+            return fail(t.gettext("reminders: --once has already passed"))
+    print(
+        t.gettext("Reminder {id}: the next one goes out at {when}.").format(
+            id=schedule.id, when=_local(schedule.next_run_at, config)
+        )
+    )
     return 0
 
 
 async def _schedules(app: App, args: argparse.Namespace) -> int:
+    t = args.t
     if args.action == "cancel":
         async with app.db.write() as session:
             if not await cancel_scheduled(session, args.id, actor=CLI):
-                return _fail(f"schedules cancel: nothing scheduled as {args.id}")
-        print(f"cancelled {args.id}")
+                message = t.gettext("schedules cancel: nothing scheduled as {id}")
+                return fail(message.format(id=args.id))
+        print(t.gettext("Cancelled {id}: it will not be sent.").format(id=args.id))
         return 0
+    headers = (N_("ID"), N_("Kind"), N_("Next"), N_("To"), N_("Message"))
+    print("\t".join(t.gettext(header) for header in headers))
     async with app.db.read() as session:
+        titles = dict((await session.execute(select(Campaign.id, Campaign.title))).all())
         for s in await pending_schedules(session, ("news", "reminder", "deadline")):
-            when = s.next_run_at.astimezone(app.config.tz) if s.next_run_at else None
             text = s.text.replace("\n", " ")[:50]
-            print(f"{s.id}\t{s.kind}\t{when:%Y-%m-%d %H:%M}\t{s.audience['who']}\t{text}")
+            if s.kind == "deadline":  # its text is built in: what it is about is the campaign
+                title = titles.get(s.campaign_id or 0, "?")
+                text = t.gettext("deadline of {campaign}").format(campaign=title)
+            elif s.rule.get("held"):
+                text = t.gettext("(held for quiet hours) {text}").format(text=text)
+            when = _local(s.next_run_at, app.config)
+            print(f"{s.id}\t{s.kind}\t{when}\t{s.audience['who']}\t{text}")
     return 0
 
 
 async def _stats(app: App, args: argparse.Namespace) -> int:
-    config = app.config
-    t = app.catalogs.translator(args.language or config.default_locale, config.tz)
+    config, t = app.config, args.t
     today = dt.datetime.now(config.tz).date()
     async with app.db.read() as session:
         try:
             scope = await _units(session, args.unit)
         except UnknownUnit:
-            return _fail(f"stats: unknown unit code {args.unit!r}")
+            return fail(t.gettext("stats: unknown unit code {code}").format(code=repr(args.unit)))
         name = t.gettext("the whole province")
         if args.unit:
             name = (await session.scalars(select(Unit.name).where(Unit.code == args.unit))).one()
@@ -253,7 +300,7 @@ async def _stats(app: App, args: argparse.Namespace) -> int:
             args.charts.mkdir(parents=True, exist_ok=True)
             for chart in await charts(session, t, scope, name, today):
                 (args.charts / chart.file_name).write_bytes(chart.png)
-                print(f"wrote {args.charts / chart.file_name}")
+                print(t.gettext("Wrote {file}").format(file=args.charts / chart.file_name))
     return 0
 
 

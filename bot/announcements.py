@@ -16,7 +16,13 @@ from bot.config import Config
 from bot.reminders import send_now
 from domain.kinds import KINDS
 from models.people import audit
-from models.schedules import ONCE, arrange_deadlines, cancel_schedule, next_run
+from models.schedules import (
+    ONCE,
+    arrange_deadlines,
+    cancel_schedule,
+    next_run,
+    outside_quiet_hours,
+)
 from models.tables import Broadcast, Campaign, Schedule, utcnow
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "add_reminder",
     "cancel_scheduled",
     "close_campaign",
+    "held_until",
     "post_news",
     "save_campaign",
 ]
@@ -106,9 +113,13 @@ async def post_news(
     sender_identity_id: int | None = None,
     progress_chat_id: str | None = None,
 ) -> Broadcast | Schedule:
-    """News to the audience: queued now (at=None; quiet hours hold it until morning), or
-    scheduled for a local "YYYY-MM-DDTHH:MM". Raises TimePassed, writing nothing, when that
-    time has passed."""
+    """News to the audience: queued now (at=None), or scheduled for a local
+    "YYYY-MM-DDTHH:MM". News for now in quiet hours is held: scheduled for their end (its rule
+    says "held"), so that it shows with what is scheduled until it goes; audited "held", then
+    "sent" by the scheduler. Raises TimePassed, writing nothing, when `at` has passed."""
+    held = held_until(config) if at is None else None
+    if held is not None:
+        at = held.astimezone(config.tz).replace(tzinfo=None).isoformat(timespec="minutes")
     if at is None:
         broadcast = await send_now(
             session,
@@ -124,7 +135,9 @@ async def post_news(
             session, actor, "news.sent", broadcast_id=broadcast.id, recipients=broadcast.total
         )
         return broadcast
-    rule = {"every": ONCE, "at": at}
+    rule: dict[str, Any] = {"every": ONCE, "at": at}
+    if held is not None:
+        rule["held"] = True  # news for now, waiting for the morning
     schedule = await _schedule(
         session,
         config,
@@ -135,8 +148,18 @@ async def post_news(
         photo_path=photo_path,
         created_by_identity_id=sender_identity_id,
     )
-    await audit(session, actor, "news.scheduled", schedule_id=schedule.id)
+    if held is not None:
+        await audit(session, actor, "news.held", schedule_id=schedule.id, until=held.isoformat())
+    else:
+        await audit(session, actor, "news.scheduled", schedule_id=schedule.id)
     return schedule
+
+
+def held_until(config: Config, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When quiet hours end, if it is quiet hours now (UTC); None otherwise."""
+    now = now or utcnow()
+    leaves = outside_quiet_hours(now, config.schedules, config.tz)
+    return leaves if leaves != now else None
 
 
 async def add_reminder(

@@ -1,5 +1,7 @@
-"""The operator command line: run, chat, migrate, units import, roles, backup and restore,
-export, audit; and (bot.admin_cli) campaigns, news, reminders, schedules and stats."""
+"""The operator command line: run, chat, migrate, units, roles, backup and restore, export,
+audit; and (bot.admin_cli) campaigns, news, reminders, schedules and stats. What commands
+print is in the operator's language (`--language`, else `bot.default_locale`), through the
+catalogs."""
 
 from __future__ import annotations
 
@@ -18,23 +20,34 @@ from typing import NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import admin_cli, documents_cli
 from bot import config as config_module
+from bot.admin_cli import fail
 from bot.app import App, build_app
 from bot.backups import BadBackup, DatabaseInPlace, restore_backup, write_backup
 from bot.channels.runtime import Channel, SetupError
 from bot.config import Config, ConfigError
 from bot.evidence import EvidenceStore
-from bot.exports import ExportFilters, ExportFormat, UnknownUnit, unit_subtree, write_export
-from bot.i18n import SUPPORTED
+from bot.exports import (
+    CsvStyle,
+    ExportFilters,
+    ExportFormat,
+    UnknownUnit,
+    unit_subtree,
+    write_export,
+)
+from bot.i18n import N_, NC_, SUPPORTED, Translator
 from bot.scheduler import Scheduler
+from bot.text import fold
 from bot.verify_page import VerifyServer
 from domain.kinds import KINDS
-from domain.vocabulary import CLI, Role, Status
-from models.people import audit, grant_role, identity_for, revoke_role
+from domain.vocabulary import CLI, Role, Status, role_title
+from models.invites import unit_with_code
+from models.people import audit, grant_role, identity_for, list_roles, revoke_role
 from models.tables import AuditRecord, Entry, EntryFile, Member, Unit
-from models.units import UnitImportError, import_units, parse_units_csv
+from models.units import UnitImportError, import_units, parse_units_csv, search_units
 
 __all__ = ["main"]
 
@@ -53,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bot", description="Youth emulation bot — operator commands."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "--language", choices=SUPPORTED, help="of what commands print (default: the bot's)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     commands.add_parser(
         "run", help="run every configured channel (the console chat when no token is set)"
@@ -60,17 +76,32 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("chat", help="chat with the bot in this terminal")
     commands.add_parser("migrate", help="bring the database schema up to date")
 
-    units = commands.add_parser("units", help="manage the unit tree")
-    units_commands = units.add_subparsers(dest="action", required=True)
+    units = commands.add_parser("units", help="the unit tree: list, or import a CSV")
+    units_commands = units.add_subparsers(
+        dest="action", required=True, parser_class=_OneLineParser
+    )
     units_import = units_commands.add_parser("import", help="add or update units from a CSV")
     units_import.add_argument("file", type=Path, help="CSV with code,name,kind,parent_code")
+    units_list = units_commands.add_parser("list", help="units with their codes")
+    units_list.add_argument("--under", metavar="CODE", help="this unit and every unit below it")
+    units_list.add_argument("--search", metavar="TEXT", help="names holding these words")
 
-    roles = commands.add_parser("roles", help="grant or revoke admin and secretary roles")
-    roles.add_argument("action", choices=["grant", "revoke"])
-    roles.add_argument("role", choices=list(Role))
-    roles.add_argument("--channel", default="telegram", choices=["telegram", "zalo", "console"])
-    roles.add_argument("--user-id", required=True, help="the person's user id on that channel")
-    roles.add_argument("--unit", help="unit code (required for secretary)")
+    roles = commands.add_parser("roles", help="grant, revoke or list secretary and admin roles")
+    roles_commands = roles.add_subparsers(
+        dest="action", required=True, parser_class=_OneLineParser
+    )
+    for action in ("grant", "revoke"):
+        change = roles_commands.add_parser(action, help=f"{action} a role")
+        change.add_argument("role", choices=list(Role))
+        change.add_argument(
+            "--channel", default="telegram", choices=["telegram", "zalo", "console"]
+        )
+        change.add_argument(
+            "--user-id", required=True, help="the person's user id on that channel"
+        )
+        change.add_argument("--unit", help="unit code or name (required for secretary)")
+    roles_list = roles_commands.add_parser("list", help="who holds which role")
+    roles_list.add_argument("--unit", metavar="CODE", help="roles in this unit and below")
 
     backup = commands.add_parser("backup", help="copy the SQLite database while it runs")
     backup.add_argument("path", type=Path, help="where to write the copy (a new file)")
@@ -93,7 +124,19 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
     export.add_argument("--to", dest="date_to", type=_day, help="last day, YYYY-MM-DD")
     export.add_argument("--campaign", type=int, help="campaign id")
-    export.add_argument("--language", choices=SUPPORTED, help="of the headers and labels")
+    export.add_argument(
+        "--csv-style",
+        choices=[style.value for style in CsvStyle],
+        help="vi: ';' and decimal commas, as Excel in Vietnamese opens; standard: ',' "
+        "(default: by --language)",
+    )
+    export.add_argument("--force", action="store_true", help="replace the file if it exists")
+    export.add_argument(
+        "--language",
+        choices=SUPPORTED,
+        default=argparse.SUPPRESS,
+        help="of the headers, labels and messages",
+    )
 
     audit_log = commands.add_parser("audit", help="the audit log of sensitive actions")
     audit_commands = audit_log.add_subparsers(dest="action", required=True)
@@ -125,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     level = logging.DEBUG if args.verbose else (logging.WARNING if console else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic tells every migration step it checks at INFO: noise, unless asked for.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     # httpx logs every request URL, and a Telegram URL holds the bot token; python-telegram-bot
     # logs request parameters at debug level, and setWebhook's hold the webhook secret.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -133,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _run,
         "chat": _chat,
         "migrate": _migrate,
-        "units": _units_import,
+        "units": _units,
         "roles": _roles,
         "backup": _backup,
         "export": _export,
@@ -155,6 +200,7 @@ async def _with_app(
     args: argparse.Namespace,
 ) -> int:
     app = build_app(config)
+    args.t = _translator(app, args)
     try:
         if command is not _migrate:
             await app.prepare()
@@ -262,68 +308,197 @@ async def _chat(app: App, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(app: App, _args: argparse.Namespace) -> int:
+async def _migrate(app: App, args: argparse.Namespace) -> int:
     await app.prepare()
-    print("database is up to date")
+    print(args.t.gettext("The database is up to date."))
     return 0
 
 
+async def _units(app: App, args: argparse.Namespace) -> int:
+    return await (_units_list if args.action == "list" else _units_import)(app, args)
+
+
 async def _units_import(app: App, args: argparse.Namespace) -> int:
+    t = args.t
     try:
         rows = parse_units_csv(args.file.read_text(encoding="utf-8"))
         async with app.db.write() as session:
             added, updated = await import_units(session, rows)
     except OSError as error:
-        print(f"units import: cannot read {args.file}: {error.strerror}", file=sys.stderr)
-        return 2
+        message = t.gettext("units import: cannot read {file}: {reason}")
+        return fail(message.format(file=args.file, reason=error.strerror))
     except (UnitImportError, UnicodeDecodeError) as error:
-        print(f"units import: {args.file}: {error}", file=sys.stderr)
-        return 2
-    print(f"units: {added} added, {updated} updated, {len(rows) - added - updated} unchanged")
+        return fail(
+            t.gettext("units import: {file}: {reason}").format(file=args.file, reason=error)
+        )
+    unchanged = len(rows) - added - updated
+    print(
+        t.ngettext(
+            "Units: {added} added, {updated} updated, {unchanged} unchanged ({n} row read).",
+            "Units: {added} added, {updated} updated, {unchanged} unchanged ({n} rows read).",
+            len(rows),
+        ).format(added=added, updated=updated, unchanged=unchanged, n=len(rows))
+    )
     return 0
+
+
+async def _units_list(app: App, args: argparse.Namespace) -> int:
+    """The units (under one, or matching a search) with their codes, as a table to read or
+    to cut: tab-separated, a header first."""
+    t = args.t
+    async with app.db.read() as session:
+        statement = select(Unit).order_by(Unit.search_name)
+        if args.under:
+            try:
+                statement = statement.where(Unit.id.in_(await unit_subtree(session, args.under)))
+            except UnknownUnit:
+                return fail(
+                    t.gettext("units list: unknown unit code {code}").format(code=repr(args.under))
+                )
+        for word in fold(args.search or "").split():
+            statement = statement.where(Unit.search_name.contains(word, autoescape=True))
+        units = (await session.scalars(statement)).all()
+        codes = dict((await session.execute(select(Unit.id, Unit.code))).all())
+    print("\t".join(t.gettext(c) for c in (N_("Code"), N_("Name"), N_("Kind"), N_("Under"))))
+    for unit in units:
+        parent = codes[unit.parent_id] if unit.parent_id is not None else ""
+        print(f"{unit.code}\t{unit.name}\t{unit.kind}\t{parent}")
+    print(t.ngettext("{n} unit.", "{n} units.", len(units)).format(n=len(units)), file=sys.stderr)
+    return 0
+
+
+async def _find_unit(session: AsyncSession, t: Translator, typed: str) -> Unit | str:
+    """The unit with this code, or the one unit whose name holds these words; else why not."""
+    unit = await unit_with_code(session, typed)
+    if unit is not None:
+        return unit
+    found = await search_units(session, typed, limit=6)
+    exact = [u for u in found if fold(u.name) == fold(typed)]
+    if len(found) == 1 or len(exact) == 1:
+        return (exact or found)[0]
+    if not found:
+        return t.gettext("no unit has the code or name {typed}").format(typed=repr(typed))
+    names = ", ".join(f"{u.name} ({u.code})" for u in found[:5])
+    return t.gettext("{typed} could be several units: {names}; give the code").format(
+        typed=repr(typed), names=names
+    )
 
 
 async def _roles(app: App, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return await _roles_list(app, args)
+    t = args.t
     if args.role == Role.SECRETARY and args.action == "grant" and not args.unit:
-        print("roles: --unit is required for a secretary", file=sys.stderr)
-        return 2
+        return fail(t.gettext("roles: --unit is required for a secretary"))
     async with app.db.write() as session:
         unit = None
         if args.unit:
-            unit = await session.scalar(select(Unit).where(Unit.code == args.unit))
-            if unit is None:
-                print(f"roles: unknown unit code {args.unit!r}", file=sys.stderr)
-                return 2
-        identity = await identity_for(session, args.channel, str(args.user_id))
+            found = await _find_unit(session, t, args.unit)
+            if isinstance(found, str):
+                return fail(t.gettext("roles: {reason}").format(reason=found))
+            unit = found
+        user_id = str(args.user_id)
+        identity = await identity_for(session, args.channel, user_id)
+        written = identity.chat_id is not None  # set by the first message the person sends
+        title = role_title(
+            t.gettext, args.role, unit.name if unit else None, unit.kind if unit else None
+        )
         if args.action == "grant":
             changed = await grant_role(session, identity, args.role, unit, granted_by=CLI)
-            where = f" of {unit.code}" if unit else ""
-            print(f"granted {args.role}{where}" if changed else "already granted")
+            message = N_("Granted: {role}.") if changed else N_("Already granted: {role}.")
+            print(t.gettext(message).format(role=title))
         else:
             count = await revoke_role(session, identity, args.role, unit, revoked_by=CLI)
-            print(f"revoked {count} grant(s)")
+            print(t.ngettext("Revoked {n} grant.", "Revoked {n} grants.", count).format(n=count))
+    if args.action == "grant" and not written:
+        print(
+            t.gettext(
+                "Note: nobody with {channel} id {id} has written to the bot yet. The role "
+                "waits for them; check the id if they do not get it."
+            ).format(channel=args.channel, id=user_id),
+            file=sys.stderr,
+        )
     return 0
+
+
+async def _roles_list(app: App, args: argparse.Namespace) -> int:
+    """Who holds which role: one grant a line, a header first."""
+    t = args.t
+    async with app.db.read() as session:
+        scope = None
+        if args.unit:
+            try:
+                scope = await unit_subtree(session, args.unit)
+            except UnknownUnit:
+                return fail(
+                    t.gettext("roles list: unknown unit code {code}").format(code=repr(args.unit))
+                )
+        grants = await list_roles(session, scope)
+    headers = (
+        N_("Role"),
+        N_("Unit code"),
+        NC_("role", "Title"),
+        N_("Channel"),
+        N_("User id"),
+        N_("Person"),
+        N_("Granted on"),
+    )
+    print("\t".join(t.gettext(header) for header in headers))
+    for grant in grants:
+        person = grant.full_name or (
+            t.gettext("(not registered)")
+            if grant.has_written
+            else t.gettext("(has not written to the bot)")
+        )
+        print(
+            "\t".join(
+                (
+                    grant.role,
+                    grant.unit_code or "",
+                    role_title(t.gettext, grant.role, grant.unit_name, grant.unit_kind),
+                    grant.channel,
+                    grant.user_id,
+                    person,
+                    t.date(grant.granted_at.astimezone(app.config.tz).date()),
+                )
+            )
+        )
+    return 0
+
+
+def _translator(app: App, args: argparse.Namespace) -> Translator:
+    """What commands print speaks the operator's language: --language, else the bot's."""
+    return app.catalogs.translator(
+        getattr(args, "language", None) or app.config.default_locale, app.config.tz
+    )
 
 
 async def _backup(app: App, args: argparse.Namespace) -> int:
     """SQLite online backup (consistent while the bot writes), checked, readable by its owner
     only; with --with-files, one archive with the evidence files too."""
+    t = args.t
     if not app.db.is_sqlite:
-        print("backup: only for SQLite; use pg_dump for PostgreSQL", file=sys.stderr)
-        return 2
+        return fail(t.gettext("backup: only for SQLite; use pg_dump for PostgreSQL"))
     source = Path(app.db.url.database or "")
     target: Path = args.path
     store = EvidenceStore(app.config.data_dir / "files") if args.with_files else None
     try:
         files = await asyncio.to_thread(write_backup, source, target, store)
     except FileExistsError:
-        print(f"backup: {target} exists; choose a new file", file=sys.stderr)
-        return 2
+        return fail(t.gettext("backup: {file} exists; choose a new file").format(file=target))
     except BadBackup as error:
-        print(f"backup: {error}", file=sys.stderr)
+        print(t.gettext("backup: {reason}").format(reason=error), file=sys.stderr)
         return 1
-    with_files = f", {files} evidence files" if store is not None else ""
-    print(f"backup written to {target} (integrity check ok{with_files})")
+    if store is None:
+        print(t.gettext("Backup written to {file} (integrity check ok).").format(file=target))
+    else:
+        print(
+            t.ngettext(
+                "Backup written to {file} (integrity check ok), with {n} evidence file.",
+                "Backup written to {file} (integrity check ok), with {n} evidence files.",
+                files,
+            ).format(file=target, n=files)
+        )
     return 0
 
 
@@ -331,26 +506,26 @@ async def _restore(config: Config, args: argparse.Namespace) -> int:
     """Puts a backup where the configured database would be, then opens it as `run` would
     (bringing its schema up to date) and says what it holds."""
     app = build_app(config)
+    t = _translator(app, args)
     try:
         if not app.db.is_sqlite or app.db.url.database in (None, "", ":memory:"):
-            print("restore: only for SQLite; use pg_restore for PostgreSQL", file=sys.stderr)
-            return 2
+            return fail(t.gettext("restore: only for SQLite; use pg_restore for PostgreSQL"))
         database = Path(app.db.url.database or "")
         folder = config.data_dir / "files"
         store = EvidenceStore(folder)
         try:
             restored = await asyncio.to_thread(restore_backup, args.path, database, store)
         except DatabaseInPlace as error:
-            print(
-                f"restore: {error} exists. Stop the bot and move the database and its -wal "
-                "and -shm files aside (keep them until the restored one is checked), then "
-                "restore again.",
-                file=sys.stderr,
+            return fail(
+                t.gettext(
+                    "restore: {file} exists. Stop the bot and move the database and its -wal "
+                    "and -shm files aside (keep them until the restored one is checked), then "
+                    "restore again."
+                ).format(file=error)
             )
-            return 2
         except (BadBackup, OSError) as error:
-            print(f"restore: {args.path}: {error}", file=sys.stderr)
-            return 2
+            message = t.gettext("restore: {file}: {reason}")
+            return fail(message.format(file=args.path, reason=error))
         await app.prepare()
         async with app.db.read() as session:
             members = await session.scalar(select(func.count()).select_from(Member))
@@ -360,12 +535,24 @@ async def _restore(config: Config, args: argparse.Namespace) -> int:
     finally:
         await app.close()
     print(
-        f"restored {database}: {members} members, {entries} entries; evidence files: "
-        f"{restored.files} put back, {restored.already_there} already there"
+        t.gettext(
+            "Restored {database}. Members: {members}; entries: {entries}; evidence files put "
+            "back: {put}, already there: {there}."
+        ).format(
+            database=database,
+            members=members,
+            entries=entries,
+            put=restored.files,
+            there=restored.already_there,
+        )
     )
     if missing:
         print(
-            f"restore: {len(missing)} evidence files named by entries are not in {folder}",
+            t.ngettext(
+                "restore: {n} evidence file named by entries is not in {folder}",
+                "restore: {n} evidence files named by entries are not in {folder}",
+                len(missing),
+            ).format(n=len(missing), folder=folder),
             file=sys.stderr,
         )
         return 1
@@ -373,20 +560,23 @@ async def _restore(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _export(app: App, args: argparse.Namespace) -> int:
-    """Writes every matching entry (no scope limit: operators run this) and audits it."""
+    """Writes every matching entry (no scope limit: operators run this) and audits it. Like
+    backup, it never replaces a file unless told to (--force)."""
+    t = args.t
     if args.date_from and args.date_to and args.date_from > args.date_to:
-        print("export: --from is after --to", file=sys.stderr)
-        return 2
-    config = app.config
-    t = app.catalogs.translator(args.language or config.default_locale, config.tz)
-    export_format = ExportFormat(args.format)
+        return fail(t.gettext("export: --from is after --to"))
     out: Path = args.out
+    if not args.force and await asyncio.to_thread(out.exists):
+        return fail(
+            t.gettext("export: {file} exists; choose a new file, or add --force").format(file=out)
+        )
+    config = app.config
+    export_format = ExportFormat(args.format)
     async with app.db.read() as session:
         try:
             units = await unit_subtree(session, args.unit) if args.unit else None
         except UnknownUnit:
-            print(f"export: unknown unit code {args.unit!r}", file=sys.stderr)
-            return 2
+            return fail(t.gettext("export: unknown unit code {code}").format(code=repr(args.unit)))
         filters = ExportFilters(
             kind=args.kind,
             status=args.status,
@@ -404,6 +594,7 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             t=t,
             tz=config.tz,
             store=EvidenceStore(config.data_dir / "files"),
+            csv_style=CsvStyle(args.csv_style) if args.csv_style else None,
         )
     async with app.db.write() as session:
         await audit(
@@ -414,12 +605,17 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             rows=result.rows,
             filters=filters.describe(),
         )
-    print(f"exported {result.rows} entries to {out}")
+    print(
+        t.ngettext(
+            "Exported {n} entry to {file}.", "Exported {n} entries to {file}.", result.rows
+        ).format(n=result.rows, file=out)
+    )
     return 0
 
 
 async def _audit_export(app: App, args: argparse.Namespace) -> int:
     """Every audit row (from a day on), oldest first, as CSV with a BOM for Excel."""
+    t = args.t
     since = (
         dt.datetime.combine(args.date_from, dt.time(), app.config.tz)
         if args.date_from
@@ -440,9 +636,13 @@ async def _audit_export(app: App, args: argparse.Namespace) -> int:
                 details = json.dumps(record.details, ensure_ascii=False, sort_keys=True)
                 writer.writerow([record.id, local, record.actor, record.action, details])
     except OSError as error:
-        print(f"audit export: cannot write {args.out}: {error.strerror}", file=sys.stderr)
-        return 2
+        message = t.gettext("audit export: cannot write {file}: {reason}")
+        return fail(message.format(file=args.out, reason=error.strerror))
     async with app.db.write() as session:
         await audit(session, CLI, "audit.exported", rows=len(records))
-    print(f"exported {len(records)} audit rows to {args.out}")
+    print(
+        t.ngettext(
+            "Exported {n} audit row to {file}.", "Exported {n} audit rows to {file}.", len(records)
+        ).format(n=len(records), file=args.out)
+    )
     return 0

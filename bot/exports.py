@@ -35,18 +35,29 @@ from models.tables import Campaign, Entry, EntryFile, Member, Unit
 
 __all__ = [
     "PARTITION",
+    "CsvStyle",
     "ExportFilters",
     "ExportFormat",
     "ExportResult",
     "UnknownUnit",
     "safe_text",
+    "starts_formula",
     "unit_subtree",
     "write_export",
 ]
 
 PARTITION = 2000  # entries read and written at a time
-# Cells a spreadsheet would read as a formula (or as a DDE command) when they start with these.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Text a spreadsheet would read as a formula (or a DDE command) when it starts with one of
+# these, also after spaces, no-break spaces, line breaks or invisible characters (OWASP "CSV
+# Injection"; OWASP ASVS 5.0 requirement 1.2.10 names tab and NUL as first characters too).
+_FORMULA_STARTS = ("=", "+", "-", "@")
+_CONTROL_STARTS = ("\t", "\r", "\n", "\0")
+_BLANKS = (
+    " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000\0"
+    + "".join(chr(code) for code in range(0x2000, 0x200E))  # spaces, zero-width, marks
+    + "\u2060\ufeff"
+)
+_RISKY_FIRST = frozenset("".join(_FORMULA_STARTS) + _BLANKS)
 _MONEY_FORMAT = '#,##0 "₫"'
 _DATE_FORMAT = "dd/mm/yyyy"
 _DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
@@ -80,6 +91,28 @@ class ExportFormat(enum.StrEnum):
     XLSX = "xlsx"
     CSV = "csv"
     EVIDENCE = "evidence"
+
+
+class CsvStyle(enum.StrEnum):
+    """How CSV files are written. Excel opens a double-clicked CSV with the list separator
+    and decimal mark of the computer's regional settings: on Windows set to Vietnamese these
+    are ";" and "," (as in Germany and much of Europe), so a comma-separated file opens in
+    one column there."""
+
+    VIETNAMESE = "vi"  # ";" between columns, decimal commas: the default in Vietnamese
+    STANDARD = "standard"  # "," between columns, decimal points (RFC 4180)
+
+    @classmethod
+    def for_locale(cls, locale: str) -> CsvStyle:
+        return cls.VIETNAMESE if locale == "vi" else cls.STANDARD
+
+    @property
+    def delimiter(self) -> str:
+        return ";" if self is CsvStyle.VIETNAMESE else ","
+
+    @property
+    def decimal(self) -> str:
+        return "," if self is CsvStyle.VIETNAMESE else "."
 
 
 class UnknownUnit(ValueError):
@@ -145,9 +178,17 @@ class _File:
     sha256: str
 
 
+def starts_formula(value: str) -> bool:
+    """Whether a spreadsheet would read the text as a formula: it starts with =, +, - or @,
+    maybe after blanks, or with a tab, a line break or NUL."""
+    if not value or value[0] not in _RISKY_FIRST:
+        return False  # what nearly every cell starts with: decided by its first character
+    return value.startswith(_CONTROL_STARTS) or value.lstrip(_BLANKS).startswith(_FORMULA_STARTS)
+
+
 def safe_text(value: str) -> str:
-    """The text, prefixed with ' when a spreadsheet would otherwise run it as a formula."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    """CSV text, prefixed with ' when a spreadsheet would otherwise run it as a formula."""
+    return "'" + value if starts_formula(value) else value
 
 
 async def unit_subtree(session: AsyncSession, code: str) -> frozenset[int]:
@@ -304,6 +345,10 @@ def _number_text(value: Any, files: int) -> str:
     return "" if value is None else str(_number(value, files))
 
 
+def _decimal_comma_text(value: Any, files: int) -> str:
+    return _number_text(value, files).replace(".", ",")
+
+
 def _date_text(value: Any, _files: int) -> str:
     return "" if value is None else dt.date.fromisoformat(str(value)).isoformat()
 
@@ -322,14 +367,15 @@ def _as_text(cell: Cell) -> CsvText:
     return text
 
 
-def _column(t: Translator, current: Field) -> _Column:
+def _column(t: Translator, current: Field, style: CsvStyle) -> _Column:
     """How answers to `current` become cells (numbers, dates and text, labels translated) and
     CSV text: chosen once per export, with the option labels translated once, not per row."""
     kind = current.kind
     if kind is FieldKind.PHOTOS:
         return _Column(current.name, kind, _file_count, _file_count_text)
     if kind in _NUMBERS:
-        return _Column(current.name, kind, _number, _number_text)
+        decimal = _decimal_comma_text if style.decimal == "," else _number_text
+        return _Column(current.name, kind, _number, decimal)
     if kind is FieldKind.DATE:
         return _Column(current.name, kind, _date, _date_text)
     cell = _text_cell(t, current)
@@ -358,9 +404,15 @@ def _text_cell(t: Translator, current: Field) -> Cell:
 class _Layout:
     """The columns of each kind, and the labels every row repeats, translated once."""
 
-    def __init__(self, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
+    def __init__(
+        self,
+        t: Translator,
+        tz: ZoneInfo,
+        kinds: Sequence[str],
+        style: CsvStyle = CsvStyle.STANDARD,
+    ) -> None:
         self.t, self.tz = t, tz
-        self.columns = {kind: [_column(t, f) for f in _fields(kind)] for kind in kinds}
+        self.columns = {kind: [_column(t, f, style) for f in _fields(kind)] for kind in kinds}
         self.yes, self.no = t.gettext(N_("Yes")), t.gettext(N_("No"))
         self.statuses: dict[str, str] = {}
 
@@ -422,6 +474,10 @@ class _Xlsx:
         self.money = self.book.add_format({"num_format": _MONEY_FORMAT})
         self.date = self.book.add_format({"num_format": _DATE_FORMAT})
         self.datetime = self.book.add_format({"num_format": _DATETIME_FORMAT})
+        # Text that looks like a formula is written as text all the same (write_string never
+        # makes a formula); the quote prefix keeps it text when someone edits the cell, and
+        # shows no apostrophe.
+        self.quoted = self.book.add_format({"quote_prefix": True})
         self.summary = self.book.add_worksheet(t.gettext(N_("Summary"))[:31])
         self.sheets: dict[str, Any] = {}
         self.next_row: dict[str, int] = {}
@@ -464,7 +520,7 @@ class _Xlsx:
             return
         if isinstance(value, str):
             # write_string, never write(): nothing a member typed becomes a formula.
-            sheet.write_string(row, column, safe_text(value))
+            sheet.write_string(row, column, value, self.quoted if starts_formula(value) else None)
         elif isinstance(value, dt.datetime):
             sheet.write_datetime(row, column, value, self.datetime)
         elif isinstance(value, dt.date):
@@ -500,7 +556,7 @@ class _Xlsx:
         units = sorted({unit for unit, _ in self.totals} | set(self.waiting))
         for number, unit in enumerate(units, start=1):
             counts = [self.totals[(unit, kind)] for kind in kinds]
-            sheet.write_string(number, 0, safe_text(unit))
+            sheet.write_string(number, 0, unit, self.quoted if starts_formula(unit) else None)
             for column, count in enumerate([*counts, sum(counts), self.waiting[unit]], start=1):
                 sheet.write_number(number, column, count)
         sheet.freeze_panes(1, 0)
@@ -510,8 +566,10 @@ class _Xlsx:
 class _CsvZip:
     """One UTF-8 (with BOM, for Excel) CSV per kind, zipped at the end."""
 
-    def __init__(self, path: Path, t: Translator, tz: ZoneInfo, kinds: Sequence[str]) -> None:
-        self.path, self.layout = path, _Layout(t, tz, kinds)
+    def __init__(
+        self, path: Path, t: Translator, tz: ZoneInfo, kinds: Sequence[str], style: CsvStyle
+    ) -> None:
+        self.path, self.layout = path, _Layout(t, tz, kinds, style)
         # A ZIP takes one member at a time: each kind streams into its own file first.
         self.folder = tempfile.TemporaryDirectory(prefix="export-")
         self.handles: dict[str, IO[str]] = {}
@@ -521,7 +579,7 @@ class _CsvZip:
                 "w", encoding="utf-8-sig", newline=""
             )
             self.handles[kind] = handle
-            self.writers[kind] = csv.writer(handle)
+            self.writers[kind] = csv.writer(handle, delimiter=style.delimiter)
             self.writers[kind].writerow([safe_text(h) for h in _headers(t, kind)])
 
     def add(self, rows: Sequence[_Row], _files: Sequence[_File]) -> None:
@@ -540,23 +598,33 @@ class _CsvZip:
             self.folder.cleanup()
 
 
-MANIFEST = ("entry_id", "kind", "file", "original_name", "mime", "size", "sha256")
+MANIFEST = (
+    N_("Entry ID"),
+    N_("Kind of entry"),
+    N_("File in this ZIP"),
+    N_("File name as sent"),
+    N_("File type"),
+    N_("Size (bytes)"),
+    N_("SHA-256 checksum"),
+)
 
 
 class _EvidenceZip:
-    """The evidence files of the entries, one folder per entry, and a manifest.csv."""
+    """The evidence files of the entries, one folder per entry, and a manifest.csv with the
+    headers and kinds in the export's language."""
 
-    def __init__(self, path: Path, store: EvidenceStore) -> None:
+    def __init__(self, path: Path, store: EvidenceStore, t: Translator, style: CsvStyle) -> None:
         self.store = store
+        self.kinds = {name: t.gettext(kind.title) for name, kind in KINDS.items()}
         self.archive = zipfile.ZipFile(path, "w", zipfile.ZIP_STORED)
         # Open until close(): the manifest grows partition by partition, on disk.
         self.manifest = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115
-        self.writer = csv.writer(self.manifest)
-        self.writer.writerow(MANIFEST)
+        self.writer = csv.writer(self.manifest, delimiter=style.delimiter)
+        self.writer.writerow([safe_text(t.gettext(header)) for header in MANIFEST])
         self.files = 0
 
     def add(self, rows: Sequence[_Row], files: Sequence[_File]) -> None:
-        kinds = {row.id: row.kind for row in rows}
+        kinds = {row.id: self.kinds.get(row.kind, row.kind) for row in rows}
         for stored in files:
             source = self.store.path(stored.path)
             name = f"{stored.entry_id}/{stored.position + 1:02d}{source.suffix}"
@@ -569,7 +637,7 @@ class _EvidenceZip:
             self.writer.writerow(
                 [
                     stored.entry_id,
-                    kinds[stored.entry_id],
+                    safe_text(kinds[stored.entry_id]),
                     name,
                     safe_text(stored.original_name or ""),
                     stored.mime,
@@ -614,16 +682,20 @@ async def write_export(
     t: Translator,
     tz: ZoneInfo,
     store: EvidenceStore,
+    csv_style: CsvStyle | None = None,
 ) -> ExportResult:
-    """Writes the entries matching `filters` to `out`; returns how many there were."""
+    """Writes the entries matching `filters` to `out`; returns how many there were. CSV
+    (files and the evidence manifest) is written in `csv_style`, by default the one of the
+    export's language."""
     kinds = [filters.kind] if filters.kind else list(KINDS)
+    style = csv_style or CsvStyle.for_locale(t.locale)
     writer: _Writer
     if export_format is ExportFormat.XLSX:
         writer = await asyncio.to_thread(_Xlsx, out, t, tz, kinds)
     elif export_format is ExportFormat.CSV:
-        writer = await asyncio.to_thread(_CsvZip, out, t, tz, kinds)
+        writer = await asyncio.to_thread(_CsvZip, out, t, tz, kinds, style)
     else:
-        writer = await asyncio.to_thread(_EvidenceZip, out, store)
+        writer = await asyncio.to_thread(_EvidenceZip, out, store, t, style)
     rows = 0
     async with _Closing(writer):
         async for partition in _partitions(session, filters, tz):

@@ -156,6 +156,15 @@ class Scheduler:
                 now=self.now(),
             )
             run.broadcast_id, run.recipients = broadcast.id, broadcast.total
+            if schedule.kind == "news":  # news held or timed: the audit says when it went
+                await audit(
+                    session,
+                    SCHEDULER,
+                    "news.sent",
+                    broadcast_id=broadcast.id,
+                    recipients=broadcast.total,
+                    schedule_id=schedule.id,
+                )
         log.info("schedule %d ran: %d messages queued", schedule_id, broadcast.total)
         self.wake()
         await self.sync()  # arms the next run, if any

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Callable
+from typing import Protocol
 
 __all__ = [
+    "CAMPAIGN_STATES",
     "CLI",
     "CONTEXT_SEPARATOR",
     "ERASED",
@@ -15,8 +18,10 @@ __all__ = [
     "ROLE_LABELS",
     "SCHEDULER",
     "STATUS_LABELS",
+    "CampaignState",
     "Role",
     "Status",
+    "campaign_state",
     "identity_actor",
     "identity_of_actor",
     "member_subject",
@@ -128,3 +133,40 @@ def member_subject(member_id: int) -> str:
     """Whom an audit row concerns, when it is a registered member (else their account, written
     as its actor)."""
     return f"{_MEMBER}{member_id}"
+
+
+class CampaignState(enum.StrEnum):
+    """Where a campaign is on a given day."""
+
+    UPCOMING = "upcoming"  # it has not started
+    RUNNING = "running"
+    PAST_END = "past_end"  # its end has passed; nobody closed it yet
+    CLOSED = "closed"
+
+
+CAMPAIGN_STATES: dict[str, str] = {
+    CampaignState.UPCOMING: N_("upcoming"),
+    CampaignState.RUNNING: N_("running"),
+    CampaignState.PAST_END: N_("past its end date, not closed yet"),
+    CampaignState.CLOSED: N_("closed"),
+}
+
+
+class _Dated(Protocol):
+    @property
+    def starts_on(self) -> dt.date: ...
+    @property
+    def ends_on(self) -> dt.date | None: ...
+    @property
+    def closed_at(self) -> dt.datetime | None: ...
+
+
+def campaign_state(campaign: _Dated, today: dt.date) -> CampaignState:
+    """Where a campaign is on `today` (a local day)."""
+    if campaign.closed_at is not None:
+        return CampaignState.CLOSED
+    if campaign.starts_on > today:
+        return CampaignState.UPCOMING
+    if campaign.ends_on is not None and campaign.ends_on < today:
+        return CampaignState.PAST_END
+    return CampaignState.RUNNING

@@ -51,10 +51,7 @@ SENTENCES = {
     "broadcast.created": N_("Sent broadcast #{broadcast_id} to {recipients} people"),
     "broadcast.cancelled": N_("Cancelled broadcast #{broadcast_id}"),
     "news.sent": N_("Sent news #{broadcast_id} to {recipients} people"),
-    "news.held": N_(
-        "Confirmed news #{schedule_id} during quiet hours: held until {until}, for {recipients} "
-        "people"
-    ),
+    "news.held": N_("Confirmed news #{schedule_id} during quiet hours: held until {until}"),
     "news.scheduled": N_("Scheduled news #{schedule_id}"),
     "reminder.created": N_("Set up reminder #{schedule_id}"),
     "reminder.sent": N_("Sent a reminder to {recipients} people"),

@@ -18,12 +18,14 @@ from domain.vocabulary import Role
 from models.entries import scope_unit_ids
 from models.outbox import audience, cancel_broadcast, count_audience, enqueue_broadcast
 from models.people import audit
-from models.tables import Broadcast, Member, Unit
+from models.schedules import cancel_schedule, pending_schedules
+from models.tables import Broadcast, Member, Schedule, Unit
 
 __all__ = ["register"]
 
 EVERYONE = "all"
 NOT_REPORTED = "not_reported"
+HELD = "held:"  # the value of held news among the broadcasts to cancel
 
 
 async def start_broadcast(ctx: Context) -> list[Reply]:
@@ -127,10 +129,10 @@ async def send(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
 
 
 async def list_broadcasts(ctx: Context) -> list[Reply]:
-    """Running broadcasts the person may cancel."""
+    """Running broadcasts the person may cancel, and news held for the end of quiet hours."""
     if not ctx.person.leads:
         return [Reply(ctx._("Broadcasts are for youth union secretaries and admins."))]
-    if not await _running(ctx):
+    if not await _running(ctx) and not await _held(ctx):
         return [menu_reply(ctx, ctx._("No broadcast is running."))]
     return await start_form(ctx, "broadcasts")
 
@@ -142,8 +144,27 @@ async def _running(ctx: Context) -> list[Broadcast]:
     return list((await ctx.session.scalars(statement.order_by(Broadcast.id))).all())
 
 
+async def _held(ctx: Context) -> list[Schedule]:
+    """News confirmed in quiet hours, waiting for the morning (admins post news)."""
+    if not ctx.person.is_admin:
+        return []
+    waiting = await pending_schedules(ctx.session, ("news",))
+    return [schedule for schedule in waiting if schedule.rule.get("held")]
+
+
 async def running_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
-    return tuple(Option(str(b.id), f"#{b.id} · {_short(b.text)}") for b in await _running(ctx))
+    running = [Option(str(b.id), f"#{b.id} · {_short(b.text)}") for b in await _running(ctx)]
+    held = [
+        Option(
+            f"{HELD}{schedule.id}",
+            ctx._("🌙 {text} · held until {time}").format(
+                text=_short(schedule.text),
+                time=ctx.t.datetime(schedule.next_run_at) if schedule.next_run_at else "—",
+            ),
+        )
+        for schedule in await _held(ctx)
+    ]
+    return (*running, *held)
 
 
 async def stale_broadcast(ctx: Context, value: str) -> str | None:
@@ -163,6 +184,8 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 async def cancel_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    if answers["broadcast"].startswith(HELD):
+        return await _cancel_held(ctx, int(answers["broadcast"].removeprefix(HELD)))
     broadcast_id = int(answers["broadcast"])
     if broadcast_id not in {b.id for b in await _running(ctx)}:  # checked again now
         return [menu_reply(ctx, ctx._("That broadcast is no longer running."))]
@@ -177,6 +200,15 @@ async def cancel_chosen(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         id=broadcast_id, n=ctx.t.number(skipped)
     )
     return [menu_reply(ctx, text)]
+
+
+async def _cancel_held(ctx: Context, schedule_id: int) -> list[Reply]:
+    """Cancels held news, if it is still held (checked again now)."""
+    if schedule_id not in {s.id for s in await _held(ctx)}:
+        return [menu_reply(ctx, ctx._("That has already been sent or cancelled."))]
+    await cancel_schedule(ctx.session, schedule_id)
+    await audit(ctx.session, ctx.person.actor, "schedule.cancelled", schedule_id=schedule_id)
+    return [menu_reply(ctx, ctx._("🗑 Cancelled: #{id} will not be sent.").format(id=schedule_id))]
 
 
 async def stop_broadcasts(ctx: Context) -> list[Reply]:
@@ -247,6 +279,7 @@ BROADCAST_CONFIRM = Form(
 
 RUNNING = Form(
     name="broadcasts",
+    interruptible=True,  # a list to pick from: any command leaves it
     title=N_("Broadcasts"),
     steps=False,
     complete=cancel_chosen,

@@ -18,6 +18,7 @@ from bot.i18n import N_, NC_
 from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.kinds import KINDS
+from domain.vocabulary import CAMPAIGN_STATES, CampaignState, campaign_state
 from models.tables import Campaign
 
 __all__ = ["register"]
@@ -46,25 +47,7 @@ async def campaign_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Opti
     return tuple(options)
 
 
-UPCOMING, RUNNING, PAST_END, CLOSED = "upcoming", "running", "past_end", "closed"
-STATES = {
-    UPCOMING: N_("upcoming"),
-    RUNNING: N_("running"),
-    PAST_END: N_("past its end date, not closed yet"),
-    CLOSED: N_("closed"),
-}
-MARKS = {UPCOMING: "🔜 ", CLOSED: "🔒 "}
-
-
-def campaign_state(campaign: Campaign, today: dt.date) -> str:
-    """Where a campaign is on `today` (local): not started, running, past its end, closed."""
-    if campaign.closed_at is not None:
-        return CLOSED
-    if campaign.starts_on > today:
-        return UPCOMING
-    if campaign.ends_on is not None and campaign.ends_on < today:
-        return PAST_END
-    return RUNNING
+MARKS = {CampaignState.UPCOMING: "🔜 ", CampaignState.CLOSED: "🔒 "}
 
 
 def card(ctx: Context, campaign: Campaign) -> str:
@@ -75,7 +58,7 @@ def card(ctx: Context, campaign: Campaign) -> str:
         else ctx._("every kind")
     )
     ends = ctx.t.date(campaign.ends_on) if campaign.ends_on else "—"
-    state = ctx._(STATES[campaign_state(campaign, ctx.today())])
+    state = ctx._(CAMPAIGN_STATES[campaign_state(campaign, ctx.today())])
     if campaign.closed_at:
         state = ctx._("closed on {date}").format(date=ctx.t.datetime(campaign.closed_at))
     lines = [

@@ -17,7 +17,7 @@ from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
 from bot.evidence import EvidenceStore
-from bot.exports import ExportFilters, ExportFormat, ExportResult, write_export
+from bot.exports import CsvStyle, ExportFilters, ExportFormat, ExportResult, write_export
 from bot.i18n import N_
 from bot.router import Audience, Router, menu_reply
 from domain.kinds import KINDS
@@ -82,16 +82,18 @@ async def export(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         date_from=date_from,
         date_to=date_to,
     )
-    export_format = ExportFormat(answers["format"])
+    chosen, _, style = answers["format"].partition(":")
+    export_format = ExportFormat(chosen)
+    csv_style = CsvStyle(style) if style else CsvStyle.for_locale(ctx.t.locale)
     campaign = answers.get("campaign", EVERYTHING)
     if campaign != EVERYTHING:
         filters = dataclasses.replace(filters, campaign_id=int(campaign))
-    ctx.later.append(functools.partial(_produce, ctx, export_format, filters))
+    ctx.later.append(functools.partial(_produce, ctx, export_format, filters, csv_style))
     return [Reply(ctx._("⏳ Preparing your file…"))]
 
 
 async def _produce(
-    ctx: Context, export_format: ExportFormat, filters: ExportFilters
+    ctx: Context, export_format: ExportFormat, filters: ExportFilters, csv_style: CsvStyle
 ) -> list[Reply]:
     """Writes the file after the request's transaction: other people's writes never wait
     for an export, which reads in its own transaction. A workbook too large for the chat
@@ -101,7 +103,7 @@ async def _produce(
     note = None
     with tempfile.TemporaryDirectory(prefix="export-") as folder:
         result, size, content = await _write(
-            ctx, ctx.db, Path(folder) / "export", export_format, filters
+            ctx, ctx.db, Path(folder) / "export", export_format, filters, csv_style=csv_style
         )
         if content is None and export_format is ExportFormat.XLSX:
             note = ctx._(
@@ -110,7 +112,7 @@ async def _produce(
             ).format(size=_megabytes(ctx, size), limit=ctx.channel.max_file_mb)
             export_format = ExportFormat.CSV
             result, size, content = await _write(
-                ctx, ctx.db, Path(folder) / "csv", export_format, filters
+                ctx, ctx.db, Path(folder) / "csv", export_format, filters, csv_style=csv_style
             )
     async with ctx.db.write() as session:
         await audit(
@@ -145,13 +147,26 @@ async def _produce(
 
 
 async def _write(
-    ctx: Context, db: Database, path: Path, export_format: ExportFormat, filters: ExportFilters
+    ctx: Context,
+    db: Database,
+    path: Path,
+    export_format: ExportFormat,
+    filters: ExportFilters,
+    *,
+    csv_style: CsvStyle,
 ) -> tuple[ExportResult, int, bytes | None]:
     """Writes the export; its size, and its bytes when the chat can receive them."""
     store = EvidenceStore(ctx.config.data_dir / "files")
     async with db.read() as session:
         result = await write_export(
-            session, path, export_format, filters, t=ctx.t, tz=ctx.config.tz, store=store
+            session,
+            path,
+            export_format,
+            filters,
+            t=ctx.t,
+            tz=ctx.config.tz,
+            store=store,
+            csv_style=csv_style,
         )
     size = (await asyncio.to_thread(path.stat)).st_size
     limit = ctx.channel.max_file_bytes
@@ -220,7 +235,16 @@ EXPORT = Form(
             N_("In which format?"),
             options=(
                 Option(ExportFormat.XLSX.value, N_("Excel workbook (XLSX)")),
-                Option(ExportFormat.CSV.value, N_("CSV files in a ZIP")),
+                # Which CSV opens in columns when double-clicked depends on the regional
+                # settings of the computer (see bot.exports.CsvStyle).
+                Option(
+                    f"{ExportFormat.CSV.value}:{CsvStyle.VIETNAMESE.value}",
+                    N_("CSV files in a ZIP, for Excel in Vietnamese (; and decimal commas)"),
+                ),
+                Option(
+                    f"{ExportFormat.CSV.value}:{CsvStyle.STANDARD.value}",
+                    N_("CSV files in a ZIP, comma-separated (other programs)"),
+                ),
                 Option(ExportFormat.EVIDENCE.value, N_("Evidence files in a ZIP")),
             ),
         ),

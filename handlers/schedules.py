@@ -8,8 +8,14 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from bot.announcements import REMINDER_TEMPLATES, TimePassed, add_reminder, cancel_scheduled
-from bot.announcements import post_news as post
+from bot.announcements import (
+    REMINDER_TEMPLATES,
+    TimePassed,
+    add_reminder,
+    cancel_scheduled,
+    held_until,
+    post_news,
+)
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Reply
@@ -28,7 +34,7 @@ from models.schedules import (
     outside_quiet_hours,
     pending_schedules,
 )
-from models.tables import Broadcast, Schedule, Unit, utcnow
+from models.tables import Broadcast, Campaign, Schedule, Unit, utcnow
 
 __all__ = ["register"]
 
@@ -98,12 +104,13 @@ def _when_text(ctx: Context, moment: dt.datetime | None) -> str:
 # -- news ------------------------------------------------------------------------------------
 
 
-async def post_news(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+async def news_confirmed(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
+    """Sends the news now, holds it for quiet hours, or schedules it (bot.announcements)."""
     if refused := _admins_only(ctx):
         return refused
     photos = answers.get("photo") or []
     try:
-        posted = await post(
+        posted = await post_news(
             ctx.session,
             ctx.config,
             text=answers["text"],
@@ -125,10 +132,28 @@ async def post_news(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         )
         return [menu_reply(ctx, text)]
     schedule = posted
+    if schedule.rule.get("held"):
+        text = ctx._(
+            "🌙 Quiet hours: the news is held until {when} and sent then. "
+            "Type /scheduled to see, change or cancel it."
+        ).format(when=ctx.t.datetime(schedule.next_run_at) if schedule.next_run_at else "—")
+        return [menu_reply(ctx, text)]
     text = ctx._(
         "🗓 The news is scheduled for {when}. Type /scheduled to see, change or cancel it."
     ).format(when=_when_text(ctx, schedule.next_run_at))
     return [menu_reply(ctx, text)]
+
+
+async def quiet_note(ctx: Context, answers: dict[str, Any]) -> str | None:
+    """Before news for now is confirmed in quiet hours: that it will wait for the morning."""
+    if answers.get("when") != NOW:
+        return None
+    held = held_until(ctx.config)
+    if held is None:
+        return None
+    return ctx._(
+        "🌙 It is quiet hours now: the news will be held until {time} and sent then."
+    ).format(time=ctx.t.datetime(held))
 
 
 WHERE = Field(
@@ -162,7 +187,8 @@ NEWS = Form(
     title=N_("Campaign news"),
     review=True,
     submit=N_("📰 Confirm"),
-    complete=post_news,
+    complete=news_confirmed,
+    note=quiet_note,
     cancelled=N_("Nothing was sent."),
     fields=(
         Field(
@@ -333,9 +359,30 @@ async def scheduled_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Opt
     options = []
     for schedule in await pending_schedules(ctx.session, tuple(KIND_ICONS)):
         when = ctx.t.datetime(schedule.next_run_at) if schedule.next_run_at else "—"
-        what = _short(schedule.text) or ctx._(AUDIENCES[schedule.audience["who"]])
-        options.append(Option(str(schedule.id), f"{KIND_ICONS[schedule.kind]} {when} · {what}"))
+        what = await _about(ctx, schedule)
+        options.append(Option(str(schedule.id), f"{_icon(schedule)} {when} · {what}"))
     return tuple(options)
+
+
+def _icon(schedule: Schedule) -> str:
+    return "🌙" if schedule.rule.get("held") else KIND_ICONS[schedule.kind]
+
+
+async def _campaign_title(ctx: Context, schedule: Schedule) -> str | None:
+    """The campaign whose deadline a reminder announces."""
+    if schedule.kind != "deadline" or schedule.campaign_id is None:
+        return None
+    campaign = await ctx.session.get(Campaign, schedule.campaign_id)
+    return campaign.title if campaign else f"#{schedule.campaign_id}"
+
+
+async def _about(ctx: Context, schedule: Schedule) -> str:
+    """What a scheduled message is, in a few words: the campaign whose deadline it
+    announces, its text, or whom it reminds."""
+    title = await _campaign_title(ctx, schedule)
+    if title is not None:
+        return ctx._("deadline of {campaign}").format(campaign=_short(title))
+    return _short(schedule.text) or ctx._(AUDIENCES[schedule.audience["who"]])
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -353,12 +400,17 @@ async def scheduled_card(ctx: Context, schedule: Schedule) -> str:
         ]
         where = ", ".join(names) + ("…" if len(units) > 3 else "")
     lines = [
-        f"{KIND_ICONS[schedule.kind]} <b>#{schedule.id}</b> · {describe_rule(ctx, schedule.rule)}",
+        f"{_icon(schedule)} <b>#{schedule.id}</b> · {describe_rule(ctx, schedule.rule)}",
         ctx._("Next: {when}").format(when=_when_text(ctx, schedule.next_run_at)),
         ctx._("To: {who} · {where}").format(
             who=ctx._(AUDIENCES[schedule.audience["who"]]), where=escape(where)
         ),
     ]
+    title = await _campaign_title(ctx, schedule)
+    if title is not None:
+        lines.append(ctx._("Deadline of the campaign “{campaign}”").format(campaign=escape(title)))
+    if schedule.rule.get("held"):
+        lines.append(ctx._("🌙 News sent during quiet hours, held until the morning."))
     if schedule.text:
         lines += ["", escape(schedule.text)]
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
@@ -23,12 +24,14 @@ from models.tables import (
 
 __all__ = [
     "Person",
+    "RoleHolder",
     "actor_name",
     "audit",
     "correct_member",
     "decide_unit_change",
     "grant_role",
     "identity_for",
+    "list_roles",
     "load_person",
     "member_roles",
     "next_unit_change",
@@ -408,3 +411,42 @@ async def decide_unit_change(
         to_unit_id=change.to_unit_id,
     )
     return change
+
+
+@dataclass(frozen=True)
+class RoleHolder:
+    """A role grant, with the account and the person it was granted to (if registered)."""
+
+    role: str
+    unit_code: str | None
+    unit_name: str | None
+    unit_kind: str | None
+    channel: str
+    user_id: str
+    full_name: str | None
+    has_written: bool  # the person has written to the bot from this account
+    granted_at: dt.datetime
+
+
+async def list_roles(session: AsyncSession, unit_ids: Iterable[int] | None) -> list[RoleHolder]:
+    """Every role grant (admins, and secretaries of the units when given), by unit and role."""
+    statement = (
+        select(
+            RoleGrant.role,
+            Unit.code,
+            Unit.name,
+            Unit.kind,
+            Identity.channel,
+            Identity.user_id,
+            Member.full_name,
+            Identity.chat_id.is_not(None),
+            RoleGrant.granted_at,
+        )
+        .join(Identity, Identity.id == RoleGrant.identity_id)
+        .outerjoin(Unit, Unit.id == RoleGrant.unit_id)
+        .outerjoin(Member, Member.id == Identity.member_id)
+        .order_by(RoleGrant.role, Unit.search_name, Identity.channel, Identity.user_id)
+    )
+    if unit_ids is not None:
+        statement = statement.where(RoleGrant.unit_id.in_(list(unit_ids)))
+    return [RoleHolder(*row) for row in (await session.execute(statement)).all()]

@@ -11,6 +11,11 @@ from tests.conftest import run_bot
 def test_migrate_creates_the_database_with_units_and_the_campaign(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "migrate")
     assert result.returncode == 0, result.stderr
+    assert result.stdout == "Cơ sở dữ liệu đã được cập nhật.\n"
+    # Alembic's step-by-step lines only when asked for.
+    assert "alembic" not in result.stderr
+    fresh = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'other.sqlite3'}"}
+    assert "Running upgrade" in run_bot(tmp_path, "--verbose", "migrate", env=fresh).stderr
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM units").fetchone()[0] == 71
         communes = db.execute(
@@ -37,7 +42,9 @@ def test_units_import_adds_and_updates(tmp_path: Path) -> None:
     # The parent of the new branch is imported on first start, so it is known.
     result = run_bot(tmp_path, "units", "import", str(csv))
     assert result.returncode == 0, result.stderr
-    assert "1 added, 0 updated, 1 unchanged" in result.stdout
+    assert "Đơn vị: thêm 1, cập nhật 0, giữ nguyên 1 (đã đọc 2 dòng)." in result.stdout
+    english = run_bot(tmp_path, "--language", "en", "units", "import", str(csv))
+    assert "Units: 0 added, 0 updated, 2 unchanged (2 rows read)." in english.stdout
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         parent = db.execute(
             "SELECT p.code FROM units u JOIN units p ON u.parent_id = p.id "
@@ -55,7 +62,7 @@ def test_bad_unit_file_names_the_problem_and_changes_nothing(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
     missing = run_bot(tmp_path, "units", "import", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2
-    assert "cannot read" in missing.stderr
+    assert "không đọc được" in missing.stderr
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM units WHERE code = 'x1'").fetchone()[0] == 0
 
@@ -65,28 +72,62 @@ def test_roles_grant_and_revoke(tmp_path: Path) -> None:
         tmp_path, "roles", "grant", "secretary", "--user-id", "42", "--unit", "ls-x-na-sam"
     )
     assert granted.returncode == 0, granted.stderr
-    assert "granted secretary of ls-x-na-sam" in granted.stdout
+    assert granted.stdout == "Đã giao quyền: Bí thư Đoàn xã Na Sầm.\n"
+    # Nobody with this id has written to the bot: a warning, not a failure.
+    assert "chưa có ai với mã telegram 42 nhắn tin cho bot" in granted.stderr
     again = run_bot(
-        tmp_path, "roles", "grant", "secretary", "--user-id", "42", "--unit", "ls-x-na-sam"
-    )
-    assert "already granted" in again.stdout
+        tmp_path, "roles", "grant", "secretary", "--user-id", "42", "--unit", "Na Sầm"
+    )  # a unit by its name
+    assert "Đã có quyền này từ trước: Bí thư Đoàn xã Na Sầm." in again.stdout
     admin = run_bot(tmp_path, "roles", "grant", "admin", "--channel", "telegram", "--user-id", "7")
     assert admin.returncode == 0
     no_unit = run_bot(tmp_path, "roles", "grant", "secretary", "--user-id", "42")
     assert no_unit.returncode == 2
-    assert "--unit is required" in no_unit.stderr
+    assert "cần --unit" in no_unit.stderr
     bad_unit = run_bot(tmp_path, "roles", "grant", "secretary", "--user-id", "1", "--unit", "zz")
     assert bad_unit.returncode == 2
-    assert "unknown unit code 'zz'" in bad_unit.stderr
+    assert "không có đơn vị nào mang mã hoặc tên 'zz'" in bad_unit.stderr
+    several = run_bot(tmp_path, "roles", "grant", "secretary", "--user-id", "1", "--unit", "Văn")
+    assert several.returncode == 2
+    assert "có thể là nhiều đơn vị" in several.stderr and "(ls-x-" in several.stderr
     revoked = run_bot(tmp_path, "roles", "revoke", "secretary", "--user-id", "42")
-    assert "revoked 1 grant(s)" in revoked.stdout
+    assert "Đã thu hồi 1 quyền." in revoked.stdout
+    english = run_bot(tmp_path, "--language", "en", "roles", "revoke", "admin", "--user-id", "7")
+    assert "Revoked 1 grant." in english.stdout  # one, not "grant(s)"
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         roles = db.execute(
             "SELECT i.user_id, g.role FROM role_grants g JOIN identities i ON i.id = g.identity_id"
         ).fetchall()
         actions = [a for (a,) in db.execute("SELECT action FROM audit_log ORDER BY id")]
-    assert roles == [("7", "admin")]
-    assert actions == ["role.granted", "role.granted", "role.revoked"]
+    assert roles == []
+    assert actions == ["role.granted", "role.granted", "role.revoked", "role.revoked"]
+
+
+def test_units_and_roles_are_listed_with_their_codes(tmp_path: Path) -> None:
+    units = run_bot(tmp_path, "units", "list", "--search", "na sam")
+    assert units.returncode == 0, units.stderr
+    assert units.stdout.splitlines() == [
+        "Mã\tTên\tLoại\tTrực thuộc",
+        "ls-x-na-sam\tXã Na Sầm\tcommune\tls",
+    ]
+    assert "1 đơn vị." in units.stderr
+    province = run_bot(tmp_path, "units", "list", "--under", "ls").stdout.splitlines()
+    assert len(province) == 1 + 71
+    assert run_bot(tmp_path, "units", "list", "--under", "zz").returncode == 2
+
+    run_bot(tmp_path, "roles", "grant", "secretary", "--user-id", "42", "--unit", "ls-x-na-sam")
+    run_bot(tmp_path, "roles", "grant", "admin", "--channel", "console", "--user-id", "local")
+    listed = run_bot(tmp_path, "roles", "list").stdout.splitlines()
+    assert (
+        listed[0] == "Quyền\tMã đơn vị\tChức danh\tKênh\tMã người dùng\tNgười được giao\tNgày giao"
+    )
+    assert any(
+        line.startswith("secretary\tls-x-na-sam\tBí thư Đoàn xã Na Sầm\ttelegram\t42\t(chưa nhắn")
+        for line in listed
+    )
+    assert any(line.startswith("admin\t\tquản trị viên\tconsole\tlocal\t") for line in listed)
+    in_unit = run_bot(tmp_path, "roles", "list", "--unit", "ls-x-na-sam").stdout.splitlines()
+    assert len(in_unit) == 2  # the header and Na Sầm's secretary
 
 
 def test_backup_copies_a_database_that_passes_integrity_check(tmp_path: Path) -> None:
@@ -94,12 +135,12 @@ def test_backup_copies_a_database_that_passes_integrity_check(tmp_path: Path) ->
     target = tmp_path / "backups" / "copy.sqlite3"
     result = run_bot(tmp_path, "backup", str(target))
     assert result.returncode == 0, result.stderr
-    assert "integrity check ok" in result.stdout
+    assert f"Đã ghi bản sao lưu ra {target} (kiểm tra toàn vẹn: ổn)." in result.stdout
     with sqlite3.connect(target) as db:
         assert db.execute("SELECT count(*) FROM units").fetchone()[0] == 71
     again = run_bot(tmp_path, "backup", str(target))
     assert again.returncode == 2
-    assert "exists" in again.stderr
+    assert "đã có; hãy chọn tệp mới" in again.stderr
 
 
 def test_bad_settings_give_one_line_and_exit_code_2(tmp_path: Path) -> None:
@@ -158,7 +199,7 @@ def test_audit_export_writes_every_row_as_csv(tmp_path: Path) -> None:
     out = tmp_path / "audit.csv"
     result = run_bot(tmp_path, "audit", "export", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "exported 1 audit rows" in result.stdout
+    assert f"Đã xuất 1 dòng nhật ký ra {out}." in result.stdout
     text = out.read_text(encoding="utf-8")
     assert text.startswith("\ufeffid,at,actor,action,details")
     assert ",cli,role.granted," in text

@@ -21,7 +21,7 @@ from bot.capabilities import Capabilities
 from bot.channels.console import parse_line
 from bot.events import Reply
 from bot.evidence import EvidenceStore
-from bot.exports import safe_text
+from bot.exports import safe_text, starts_formula
 from models import AuditRecord, Entry
 from models.people import grant_role, identity_for
 from models.tables import Campaign, EntryFile, Unit
@@ -113,10 +113,16 @@ async def test_the_workbook_matches_the_database(app: App) -> None:
     submitted = initiative.submitted_at.astimezone(app.config.tz).replace(tzinfo=None)
     assert abs(row[vi("Submitted at")].value - submitted) < dt.timedelta(milliseconds=5)
     assert row[vi("Submitted at")].number_format == "dd/mm/yyyy hh:mm"
-    assert row["Tên sáng kiến"].value == "'" + INJECTED_TITLE
-    assert row["Tên sáng kiến"].data_type == "s"
-    assert row["Hiệu quả"].value == "'" + INJECTED_EFFECT
-    assert row["Đồng tác giả"].value == "'" + INJECTED_COAUTHORS
+    # Written as text, shown as typed (no apostrophe), kept as text if someone edits the cell.
+    for header, typed in (
+        ("Tên sáng kiến, giải pháp", INJECTED_TITLE),
+        ("Hiệu quả", INJECTED_EFFECT),
+        ("Đồng tác giả", INJECTED_COAUTHORS),
+    ):
+        assert row[header].value == typed
+        assert row[header].data_type == "s"
+        assert row[header].quotePrefix
+    assert not row["Lĩnh vực"].quotePrefix
     assert row["Lĩnh vực"].value == "Chuyển đổi số"
     assert row["Giá trị ước tính"].value == 1_500_000
     assert row["Giá trị ước tính"].number_format == '#,##0 "₫"'
@@ -134,7 +140,7 @@ async def test_the_workbook_matches_the_database(app: App) -> None:
     assert row["Địa điểm"].value == "Thôn Bản Chu, xã Na Sầm"
     assert row["Hoạt động"].value == "Sửa đường vào thôn Bản Chu"
     volunteered = dt.date.fromisoformat(volunteer.answers["date"])
-    assert row["Ngày"].value == dt.datetime.combine(volunteered, dt.time())
+    assert row["Ngày thực hiện"].value == dt.datetime.combine(volunteered, dt.time())
 
     sheet = book["Mô hình kinh tế"]
     row = {cell.value: value for cell, value in zip(sheet[1], sheet[2], strict=True)}
@@ -173,7 +179,7 @@ async def test_the_csv_zip_has_one_file_per_kind_with_a_bom(app: App) -> None:
     await register(app)
     await report_all(app)
     await make(app, "admin", None)
-    (_preparing, reply) = await export_in_chat(app, "2")
+    (_preparing, reply) = await export_in_chat(app, "3")  # comma-separated, decimal points
     assert reply.document is not None
     initiative, volunteer, _economic = await all_entries(app)
     vi = app.catalogs.translator("vi", app.config.tz).gettext
@@ -191,12 +197,29 @@ async def test_the_csv_zip_has_one_file_per_kind_with_a_bom(app: App) -> None:
     header, row = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     values = dict(zip(header, row, strict=True))
     assert values[vi("ID")] == str(initiative.id)
-    assert values["Tên sáng kiến"] == "'" + INJECTED_TITLE
+    assert values["Tên sáng kiến, giải pháp"] == "'" + INJECTED_TITLE
     assert values["Đồng tác giả"] == "'" + INJECTED_COAUTHORS
     assert values["Giá trị ước tính"] == "1500000"
     assert values["Ngày áp dụng lần đầu"] == "2025-03-15"
     assert values[vi("Reporter")] == "Hoàng Thị Mai"
     assert len(volunteer_rows) == 2 and volunteer_rows[1][0] == str(volunteer.id)
+    assert dict(zip(*volunteer_rows, strict=True))["Số giờ của bạn"] == "4.0"
+
+
+async def test_csv_for_excel_in_vietnamese_opens_in_columns(app: App) -> None:
+    await register(app)
+    await report_all(app)
+    await make(app, "admin", None)
+    (_preparing, reply) = await export_in_chat(app, "2")  # the first CSV offered
+    assert reply.document is not None
+    with zipfile.ZipFile(io.BytesIO(reply.document.content)) as archive:
+        text = archive.read("volunteer.csv").decode("utf-8-sig")
+    # Excel set to Vietnamese splits on ";" and reads "4,0" as a number.
+    header, row = list(csv.reader(io.StringIO(text), delimiter=";"))
+    values = dict(zip(header, row, strict=True))
+    assert values["Số giờ của bạn"] == "4,0"
+    assert values["Số người được hưởng lợi"] == "120"
+    assert values["Địa điểm"] == "Thôn Bản Chu, xã Na Sầm"  # its comma stays in the cell
 
 
 async def test_a_workbook_too_large_to_send_comes_as_csv(
@@ -316,14 +339,24 @@ async def test_the_command_line_writes_evidence_and_refuses_bad_arguments(
     out = tmp_path / "out" / "evidence.zip"
     result = run_bot(tmp_path, "export", "--format", "evidence", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert f"exported 3 entries to {out}" in result.stdout
+    assert f"Đã xuất 3 báo cáo ra {out}." in result.stdout
     with zipfile.ZipFile(out) as archive:
         manifest = archive.read("manifest.csv")
         assert manifest.startswith(b"\xef\xbb\xbf")
-        header, *rows = list(csv.reader(io.StringIO(manifest.decode("utf-8-sig"))))
-        assert header == ["entry_id", "kind", "file", "original_name", "mime", "size", "sha256"]
+        text = manifest.decode("utf-8-sig")
+        header, *rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+        assert header == [
+            "Mã báo cáo",
+            "Loại báo cáo",
+            "Tệp trong ZIP này",
+            "Tên tệp khi gửi",
+            "Loại tệp",
+            "Dung lượng (byte)",
+            "Mã kiểm tra SHA-256",
+        ]
         assert [(r[0], r[1], r[3], r[6]) for r in rows] == [
-            (str(initiative.id), "initiative", f"{f.original_name}", f.sha256) for f in stored
+            (str(initiative.id), "Sáng kiến, giải pháp", f"{f.original_name}", f.sha256)
+            for f in stored
         ]
         for row, file in zip(rows, stored, strict=True):
             assert archive.read(row[2]) == store.path(file.relative_path).read_bytes()
@@ -344,7 +377,7 @@ async def test_the_command_line_writes_evidence_and_refuses_bad_arguments(
         "en",
     )
     assert filtered.returncode == 0, filtered.stderr
-    assert "exported 1 entries" in filtered.stdout
+    assert "Exported 1 entry to" in filtered.stdout  # one entry: singular
     book = openpyxl.load_workbook(workbook)
     assert book.sheetnames == ["Summary", "Volunteer work"]
     other = run_bot(
@@ -357,7 +390,25 @@ async def test_the_command_line_writes_evidence_and_refuses_bad_arguments(
         "--unit",
         "ls-p-tam-thanh",
     )
-    assert "exported 0 entries" in other.stdout
+    assert "Đã xuất 0 báo cáo" in other.stdout
+    # Like backup, export never replaces a file unless told to.
+    again = run_bot(tmp_path, "export", "--format", "csv", "--out", str(tmp_path / "x.zip"))
+    assert again.returncode == 2
+    assert "đã có; hãy chọn tệp mới, hoặc thêm --force" in again.stderr
+    forced = run_bot(
+        tmp_path,
+        "export",
+        "--format",
+        "csv",
+        "--csv-style",
+        "standard",
+        "--out",
+        str(tmp_path / "x.zip"),
+        "--force",
+    )
+    assert "Đã xuất 3 báo cáo" in forced.stdout
+    with zipfile.ZipFile(tmp_path / "x.zip") as archive:
+        assert archive.read("volunteer.csv").decode("utf-8-sig").startswith("Mã,")
 
     for bad in (
         ("--format", "pdf", "--out", "x"),
@@ -369,18 +420,42 @@ async def test_the_command_line_writes_evidence_and_refuses_bad_arguments(
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     unknown = run_bot(tmp_path, "export", "--format", "xlsx", "--out", "x", "--unit", "zz")
     assert unknown.returncode == 2
-    assert unknown.stderr.strip().splitlines()[-1] == "export: unknown unit code 'zz'"
+    last = unknown.stderr.strip().splitlines()[-1]
+    assert last == "export: không có đơn vị nào mang mã 'zz'"
 
 
 def test_formulas_are_neutralised() -> None:
-    for value in ('=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+    for value in (
+        '=HYPERLINK("http://x")',
+        "+1",
+        "-2",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "\nx",
+        "\0=1",
+        "  =1+1",  # leading spaces, a no-break space, a line break, a zero-width space
+        "\u00a0=1+1",
+        "\n=cmd|' /C calc'!A0",
+        "\u200b@SUM(A1)",
+        "\u3000-2",
+    ):
+        assert starts_formula(value), repr(value)
         assert safe_text(value) == "'" + value
-    for value in ("Xã Na Sầm", "1,5 triệu", "", "a=b"):
+    for value in ("Xã Na Sầm", "1,5 triệu", "", "a=b", " Na Sầm", "\u00a0Bản Chu"):
         assert safe_text(value) == value
 
 
 @given(strategies.text())
 def test_no_neutralised_text_starts_a_formula(value: str) -> None:
     result = safe_text(value)
-    assert not result.startswith(("=", "+", "-", "@", "\t", "\r"))
+    # Past any blanks or invisible characters, no formula starts (unless behind the ').
+    shown = "".join(
+        c
+        for c in result
+        if not (
+            c.isspace() or c in "\0\u200b\u200c\u200d\u2060\ufeff" or "\u2000" <= c <= "\u200d"
+        )
+    )
+    assert result.startswith("'") or not shown.startswith(("=", "+", "-", "@"))
     assert result in (value, "'" + value)

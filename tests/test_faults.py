@@ -446,7 +446,7 @@ async def test_a_backup_taken_while_the_bot_writes_is_whole_and_restores(
         stop.set()
         await writer
     assert result.returncode == 0, result.stderr
-    assert "integrity check ok" in result.stdout
+    assert "kiểm tra toàn vẹn: ổn" in result.stdout
     assert written > 0, "nothing was written while the backup ran"
     assert copy.stat().st_mode & 0o777 == 0o600  # personal data: for its owner only
     saved = entries_in_whole_copy(copy)
@@ -457,7 +457,7 @@ async def test_a_backup_taken_while_the_bot_writes_is_whole_and_restores(
     restored.mkdir()
     result = await asyncio.to_thread(run_bot, restored, "restore", str(copy))
     assert result.returncode == 0, result.stderr
-    assert f"{saved} entries" in result.stdout
+    assert f"báo cáo: {saved};" in result.stdout
     assert (restored / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
     again = build_app(make_config(restored))
     await again.prepare()
@@ -487,7 +487,7 @@ async def test_the_restore_drill_brings_back_entries_and_their_evidence(
     archive = tmp_path / "backups" / "drill.zip"
     result = await asyncio.to_thread(run_bot, tmp_path, "backup", "--with-files", str(archive))
     assert result.returncode == 0, result.stderr
-    assert "integrity check ok, 2 evidence files" in result.stdout
+    assert "(kiểm tra toàn vẹn: ổn), kèm 2 tệp minh chứng." in result.stdout
     assert archive.stat().st_mode & 0o777 == 0o600
     with zipfile.ZipFile(archive) as bundle:
         assert sorted(bundle.namelist()) == sorted(
@@ -497,14 +497,14 @@ async def test_the_restore_drill_brings_back_entries_and_their_evidence(
     # Over the running bot's database: refused, and the bot goes on.
     over = await asyncio.to_thread(run_bot, tmp_path, "restore", str(archive))
     assert over.returncode == 2
-    assert "bot.sqlite3 exists. Stop the bot" in over.stderr
+    assert "bot.sqlite3 đã có. Hãy dừng bot" in over.stderr
     assert "Báo cáo: 2" in await say(app, "/mydata")
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = await asyncio.to_thread(run_bot, elsewhere, "restore", str(archive))
     assert result.returncode == 0, result.stderr
-    assert "2 entries; evidence files: 2 put back, 0 already there" in result.stdout
+    assert "báo cáo: 2; tệp minh chứng đã đặt lại: 2, đã có sẵn: 0." in result.stdout
     assert (elsewhere / "bot.sqlite3").stat().st_mode & 0o777 == 0o600
     back = elsewhere / "var" / "files"
     assert {p.relative_to(back).as_posix(): p.read_bytes() for p in files_in(back)} == photos

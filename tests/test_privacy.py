@@ -5,11 +5,13 @@ entries, a unit's collective entries, what the audit needs) without the person."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
 import os
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from PIL import Image
 from sqlalchemy import String, select, text, update
 from sqlalchemy import inspect as schema
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.channels.console import parse_line
 from bot.events import Attachment, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
@@ -28,6 +30,7 @@ from models.people import identity_for
 from models.privacy import ACTOR_COLUMNS
 from models.tables import ReviewDigest, utcnow
 from tests.botapi import FakeBotApi
+from tests.conftest import make_config
 from tests.test_abuse import Chat, TelegramUser, joined, register, texts
 from tests.test_abuse import give as give_to
 from tests.test_admin import give
@@ -70,7 +73,7 @@ async def send_photo(app: App, data: bytes, name: str) -> list[Reply]:
 
 async def member_with_entries(app: App) -> None:
     """A member with two entries with photos: one approved, one waiting."""
-    for line in (*REGISTER[:-1], "0912 345 678"):
+    for line in (*REGISTER[:-2], "0912 345 678", "1"):
         await say(app, line)
     for colour in ("red", "blue"):
         await say(app, "/report")
@@ -192,9 +195,21 @@ async def test_evidence_of_forms_never_sent_is_swept_after_a_month(app: App) -> 
     assert len(left) == 2
 
 
+@pytest.fixture
+async def awake_app(tmp_path: Path) -> AsyncIterator[App]:
+    """The app with no quiet hours: news sent now is queued now, whatever the hour."""
+    config = make_config(tmp_path)
+    awake = dataclasses.replace(config.schedules, quiet_start=dt.time(0), quiet_end=dt.time(0))
+    app = build_app(dataclasses.replace(config, schedules=awake))
+    await app.prepare()
+    yield app
+    await app.close()
+
+
 async def test_an_admin_who_sent_news_and_received_reminders_can_still_be_erased(
-    app: App,
+    awake_app: App,
 ) -> None:
+    app = awake_app
     """Messages queued for the person, and what they sent or scheduled, do not hold their
     account back: the queue for them goes, what they sent stays without them."""
     for line in REGISTER:
@@ -236,10 +251,11 @@ SECTIONS = {
 
 
 async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
-    app: App,
+    awake_app: App,
 ) -> None:
     """Walks the schema: a new table pointing at members or accounts fails this test until
     /mydata shows it."""
+    app = awake_app
     await member_with_entries(app)
     await give(app, "admin")
     for line in ("/news", "Ngày hội việc làm thanh niên", "bỏ qua", "1", "1", "1", "1"):
@@ -379,10 +395,11 @@ async def test_erased_data_is_gone_from_the_database_file_and_its_log(
                     )
                 )
 
-            for line in (*REGISTER[:2], NAME, "2004", "na sam", "0912 345 678"):
+            for line in (*REGISTER[:2], NAME, "2004", "na sam", "0912 345 678", "1"):
                 await says(line)
             for line in ("/report", "2", *VOLUNTEER[:-1]):
                 await says(line)
+            assert "không được lưu" in await says("/cancel")  # many answers: asked once
             await says("/cancel")
             await says("/report")
             await says("2")

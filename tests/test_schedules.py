@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.config import ScheduleConfig
 from bot.scheduler import Scheduler
 from models.schedules import next_run, outside_quiet_hours
 from models.tables import AuditRecord, Campaign, OutboxMessage, Schedule, ScheduleRun
 from tests.botapi import FakeBotApi
+from tests.conftest import make_config
 from tests.test_admin import give
 from tests.test_broadcast import FIRST_MEMBER, add_members, fast_config, member_deliveries
 from tests.test_reporting import REGISTER, say
@@ -386,3 +387,70 @@ async def wait_for_outbox(app: App, expected: int, timeout: float = 10) -> None:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+async def test_news_for_now_in_quiet_hours_is_held_listed_and_audited(tmp_path: Path) -> None:
+    now = dt.datetime.now(LOCAL)
+    until = now + dt.timedelta(hours=2)
+    config = make_config(tmp_path)
+    config = dataclasses.replace(
+        config,
+        schedules=dataclasses.replace(
+            config.schedules,
+            quiet_start=(now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
+            quiet_end=until.time().replace(second=0, microsecond=0),
+        ),
+    )
+    app = build_app(config)
+    await app.prepare()
+    try:
+        await admin_with_members(app)
+        for line in ("/news", "Ra quân Chủ nhật xanh", "bỏ qua", "1", "1"):
+            assert "⚠️" not in await say(app, line)
+        review = await say(app, "1")  # now
+        held = f"{until:%H:%M %d/%m/%Y}"
+        # Said before it is confirmed: it will wait for the end of quiet hours.
+        assert f"Đang trong giờ nghỉ: tin sẽ được giữ đến {held} rồi mới gửi." in review
+        done = await say(app, "1")
+        assert f"tin được giữ đến {held} rồi mới gửi." in done
+        assert await outbox_count(app) == 0
+        assert f"🌙 {held} · Ra quân Chủ nhật xanh" in await say(app, "/scheduled")
+        assert "được giữ đến sáng mới gửi" in await say(app, "1")
+        assert f"🌙 Ra quân Chủ nhật xanh · giữ đến {held}" in await say(app, "/broadcasts")
+
+        schedule = await schedule_of(app)
+        assert schedule.next_run_at is not None
+        scheduler = Scheduler(app, now=clock(schedule.next_run_at))
+        assert await scheduler.run(schedule.id, schedule.next_run_at) == 6
+        log = await say(app, "/audit")
+        sent = log.index("Lịch gửi tự động: Gửi tin #")
+        confirmed = log.index(f"Xác nhận tin #{schedule.id} trong giờ nghỉ: giữ đến {held}")
+        assert sent < confirmed  # newest first: held, then sent
+        assert "Không có thông báo nào đang được gửi" not in await say(app, "/broadcasts")
+    finally:
+        await app.close()
+
+
+async def test_held_news_can_be_cancelled_from_the_broadcasts(tmp_path: Path) -> None:
+    now = dt.datetime.now(LOCAL)
+    config = make_config(tmp_path)
+    config = dataclasses.replace(
+        config,
+        schedules=dataclasses.replace(
+            config.schedules,
+            quiet_start=(now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
+            quiet_end=(now + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0),
+        ),
+    )
+    app = build_app(config)
+    await app.prepare()
+    try:
+        await admin_with_members(app)
+        for line in ("/news", "Tin sẽ hủy", "bỏ qua", "1", "1", "1", "1"):
+            await say(app, line)
+        await say(app, "/broadcasts")
+        assert "Đã hủy" in await say(app, "1")
+        assert (await schedule_of(app)).status == "cancelled"
+        assert "Không có thông báo nào đang được gửi" in await say(app, "/broadcasts")
+    finally:
+        await app.close()
