@@ -374,8 +374,9 @@ def _column(t: Translator, current: Field, style: CsvStyle) -> _Column:
     if kind is FieldKind.PHOTOS:
         return _Column(current.name, kind, _file_count, _file_count_text)
     if kind in _NUMBERS:
-        decimal = _decimal_comma_text if style.decimal == "," else _number_text
-        return _Column(current.name, kind, _number, decimal)
+        # Only a decimal answer (hours) has a fractional part to write with a comma.
+        comma = style.decimal == "," and kind is FieldKind.DECIMAL
+        return _Column(current.name, kind, _number, _decimal_comma_text if comma else _number_text)
     if kind is FieldKind.DATE:
         return _Column(current.name, kind, _date, _date_text)
     cell = _text_cell(t, current)

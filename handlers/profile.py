@@ -46,6 +46,10 @@ async def show_profile(ctx: Context) -> list[Reply]:
             phone=format_phone(member.phone) if member.phone else ctx._("not given")
         ),
         ctx._("Registered on: {date}").format(date=ctx.t.datetime(member.registered_at)),
+        # What an operator needs to grant a role from the command line (README, roles grant).
+        ctx._("Your {channel} account id: {id}").format(
+            channel=ctx.person.channel.capitalize(), id=escape(ctx.person.user_id)
+        ),
     ]
     if consent is not None:
         lines.append(

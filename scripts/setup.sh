@@ -16,7 +16,10 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras:-base}
 if [ ! -e "$stamp" ]; then
   echo "Setting up .venv (the first time takes a minute or two)…" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+  # The package maps data/ to bot/shipped, so setuptools installs it with an import hook and
+  # says so in a multi-line "Editable installation" warning that pip prints: not for operators.
+  PYTHONWARNINGS="ignore:Editable installation" \
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
   touch "$stamp"
 fi
 PYBABEL=.venv/bin/pybabel scripts/i18n.sh compile >/dev/null 2>&1 || PYBABEL=.venv/bin/pybabel scripts/i18n.sh compile

@@ -41,12 +41,12 @@ async def roles_of_local(app: App) -> list[tuple[str, int | None]]:
 @pytest.mark.parametrize(
     ("command", "refusal"),
     [
-        ("/review", "Chức năng xét duyệt dành cho bí thư Đoàn"),
-        ("/broadcast", "Chức năng gửi thông báo dành cho bí thư Đoàn"),
-        ("/broadcasts", "Chức năng gửi thông báo dành cho bí thư Đoàn"),
-        ("/invite", "Chức năng mời thanh niên tham gia dành cho bí thư Đoàn"),
-        ("/roles", "Chỉ cán bộ quản trị mới được phân quyền."),
-        ("/units", "Chức năng thêm đơn vị dành cho bí thư Đoàn"),
+        ("/review", "Chức năng xét duyệt dành cho bí thư và quản trị viên"),
+        ("/broadcast", "Chức năng gửi thông báo dành cho bí thư và quản trị viên"),
+        ("/broadcasts", "Chức năng gửi thông báo dành cho bí thư và quản trị viên"),
+        ("/invite", "Chức năng mời thanh niên tham gia dành cho bí thư và quản trị viên"),
+        ("/roles", "Chức năng phân quyền dành cho quản trị viên."),
+        ("/units", "Chức năng thêm đơn vị dành cho bí thư và quản trị viên"),
     ],
 )
 async def test_a_member_is_refused_every_secretary_and_admin_action(
@@ -62,7 +62,7 @@ async def test_a_secretary_may_not_manage_roles(app: App) -> None:
     for line in REGISTER:
         await say(app, line)
     await give(app, "secretary", "ls-x-na-sam")
-    assert "Chỉ cán bộ quản trị mới được phân quyền." in await say(app, "/roles")
+    assert "Chức năng phân quyền dành cho quản trị viên." in await say(app, "/roles")
 
 
 async def test_an_admin_grants_and_revokes_a_role_in_the_chat(app: App) -> None:
@@ -164,7 +164,7 @@ async def test_review_shows_what_waits_in_each_unit(app: App) -> None:
 async def test_the_audit_log_is_for_admins_and_names_who_acted(app: App) -> None:
     for line in REGISTER:
         await say(app, line)
-    assert "Nhật ký hoạt động chỉ dành cho cán bộ quản trị." in await say(app, "/audit")
+    assert "Nhật ký hoạt động dành cho quản trị viên." in await say(app, "/audit")
     await give(app, "admin")
     await say(app, "/roles")
     await say(app, "mai")

@@ -59,7 +59,9 @@ async def test_an_admin_runs_a_campaign_on_telegram(tmp_path: Path, server: Fake
         with Image.open(io.BytesIO(upload.content)) as image:
             assert image.format == "PNG" and image.width > 400
 
-        await ha.presses("👥 Ai chưa báo cáo trong tháng", expect="30 đoàn viên chưa báo cáo")
+        await ha.presses(
+            "👥 Ai chưa báo cáo trong tháng", expect="30 đoàn viên, thanh niên chưa báo cáo"
+        )
         await ha.presses("🔔 Nhắc các bạn ấy", expect="Lời nhắc đang được gửi tới 30 đoàn viên")
         await server.wait_for(lambda m: len(member_deliveries(server)) >= 30, timeout=30)
         reminded = next(m for m in server.sent if m.chat_id == FIRST_MEMBER + 2)
@@ -69,7 +71,7 @@ async def test_an_admin_runs_a_campaign_on_telegram(tmp_path: Path, server: Fake
         await ha.says(NEWS, expect="Kèm theo một ảnh?")
         await ha.says("bỏ qua", expect="Gửi trong phạm vi nào?")
         await ha.presses("Toàn tỉnh", expect="Gửi tới ai?")
-        await ha.presses("Đoàn viên", expect="Gửi ngay hay hẹn giờ gửi?")
+        await ha.presses("Đoàn viên, thanh niên", expect="Gửi ngay hay hẹn giờ gửi?")
         await ha.presses("Gửi ngay", expect="bạn vui lòng kiểm tra trước khi gửi")
         await ha.presses("📰 Xác nhận", expect="đang được gửi tới 31 người")
         await server.wait_for(lambda m: sum(member_deliveries(server).values()) >= 60, timeout=30)

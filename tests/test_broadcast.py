@@ -121,7 +121,7 @@ async def test_a_broadcast_reaches_every_reachable_member_exactly_once(
         await son.says("xong", expect="Ai sẽ nhận thông báo?")
         await son.says("1", expect="")
         confirm = await son.says("1", expect="2.001")
-        assert "Gửi tới 2.001 đoàn viên ngay bây giờ?" in (confirm.text or "")
+        assert "Gửi tới 2.001 đoàn viên, thanh niên ngay bây giờ?" in (confirm.text or "")
         assert any(m.method == "sendPhoto" and m.chat_id == SON for m in server.sent[mark:])
         server.blocked.update(FIRST_MEMBER + n for n in range(0, 300, 10))  # 30 blocked the bot
         await son.says("1", expect="đang được gửi tới 2.001 đoàn viên")

@@ -60,6 +60,7 @@ def test_a_registered_user_gets_the_menu_and_can_switch_to_english(tmp_path: Pat
     assert "I will speak English with you from now on." in out
     assert "Your profile" in out
     assert "Phone: 0912 345 678" in out
+    assert "Your Console account id: local" in out  # what roles grant --user-id takes
 
 
 def test_wrong_answers_explain_the_rule_and_nothing_is_saved_on_cancel(tmp_path: Path) -> None:

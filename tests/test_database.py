@@ -373,3 +373,29 @@ def test_upgrading_dates_routes_and_counts_entries_by_the_new_rules(tmp_path: Pa
         ("2026-11", "economic_model", "approved", 1, 0, 0.0),
         ("2026-11", "volunteer", "submitted", 1, 10, 20.0),  # the activity's total
     ]
+
+
+def test_upgrading_writes_the_youth_federation_as_it_writes_itself(tmp_path: Path) -> None:
+    """Revision 0010: "Thanh niên" with a capital T, unless an operator renamed the unit."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    with engine.begin() as connection:
+        migrate_to(connection, "0009")
+        for number, (code, name) in enumerate(
+            (
+                ("ls-hoi-lhtn", "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"),
+                ("other-lhtn", "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"),
+            ),
+            start=1,
+        ):
+            connection.exec_driver_sql(
+                "INSERT INTO units (id, code, name, search_name, kind, created_at) "
+                "VALUES (?, ?, ?, 'hoi', 'association', '2025-01-01 00:00:00')",
+                (number, code, name),
+            )
+        migrate_to(connection, "head")
+        names = connection.exec_driver_sql("SELECT code, name FROM units ORDER BY id").fetchall()
+    engine.dispose()
+    assert names == [
+        ("ls-hoi-lhtn", "Hội Liên hiệp Thanh niên Việt Nam tỉnh Lạng Sơn"),
+        ("other-lhtn", "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"),  # not the shipped unit
+    ]

@@ -92,7 +92,9 @@ async def test_mydata_holds_every_field_stored_about_the_member(app: App) -> Non
     await member_with_entries(app)
     replies = await app.dispatcher.handle(parse_line("/mydata")) or []
     (reply,) = replies
+    assert "Dữ liệu mình đang lưu về bạn" in reply.text  # the bot says "mình" everywhere
     assert f"Họ và tên: {NAME}" in reply.text
+    assert "Số điện thoại: 0912 345 678" in reply.text
     assert "Báo cáo: 2" in reply.text
     assert reply.document is not None
     data = json.loads(reply.document.content)

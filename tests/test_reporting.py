@@ -267,6 +267,14 @@ async def test_my_entries_lists_shows_and_withdraws(app: App) -> None:
     assert "6 báo cáo đang chờ duyệt, chưa được tính." in totals
 
 
+async def test_a_day_to_come_is_refused_politely(app: App) -> None:
+    await register(app)
+    for line in ("/report", "2", VOLUNTEER[0]):
+        await say(app, line)
+    refused = await say(app, "01/01/2099")
+    assert "Ngày này chưa đến. Bạn vui lòng nhập ngày từ hôm nay trở về trước." in refused
+
+
 async def test_an_entry_being_looked_at_is_no_form_other_commands_work(app: App) -> None:
     await register(app)
     await report_volunteer(app)

@@ -281,7 +281,7 @@ async def test_a_campaign_gets_deadline_reminders_that_name_it(app: App) -> None
     ):
         assert "⚠️" not in await say(app, line)
     saved = await say(app, "1")
-    assert "Đoàn viên sẽ được nhắc hạn chót" in saved
+    assert "Đoàn viên, thanh niên sẽ được nhắc hạn chót" in saved
     async with app.db.read() as session:
         deadlines = (
             await session.scalars(select(Schedule).where(Schedule.kind == "deadline"))
@@ -328,12 +328,10 @@ async def test_a_campaign_that_has_not_started_reads_as_upcoming(app: App) -> No
 async def test_secretaries_and_members_may_not_schedule(app: App, command: str) -> None:
     for line in REGISTER:
         await say(app, line)
-    assert "dành cho cán bộ quản trị" in await say(app, command) or "Chỉ cán bộ quản trị" in (
-        await say(app, command)
-    )
+    assert "dành cho quản trị viên." in await say(app, command)
     await give(app, "secretary", "ls-x-na-sam")
     refusal = await say(app, command)
-    assert "cán bộ quản trị" in refusal
+    assert "dành cho quản trị viên." in refusal
     async with app.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(Schedule)) == 0
 
@@ -389,68 +387,58 @@ async def wait_for_outbox(app: App, expected: int, timeout: float = 10) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-async def test_news_for_now_in_quiet_hours_is_held_listed_and_audited(tmp_path: Path) -> None:
-    now = dt.datetime.now(LOCAL)
-    until = now + dt.timedelta(hours=2)
-    config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config,
-        schedules=dataclasses.replace(
-            config.schedules,
-            quiet_start=(now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
-            quiet_end=until.time().replace(second=0, microsecond=0),
-        ),
-    )
-    app = build_app(config)
-    await app.prepare()
-    try:
-        await admin_with_members(app)
-        for line in ("/news", "Ra quân Chủ nhật xanh", "bỏ qua", "1", "1"):
-            assert "⚠️" not in await say(app, line)
-        review = await say(app, "1")  # now
-        held = f"{until:%H:%M %d/%m/%Y}"
-        # Said before it is confirmed: it will wait for the end of quiet hours.
-        assert f"Đang trong giờ nghỉ: tin sẽ được giữ đến {held} rồi mới gửi." in review
-        done = await say(app, "1")
-        assert f"tin được giữ đến {held} rồi mới gửi." in done
-        assert await outbox_count(app) == 0
-        assert f"🌙 {held} · Ra quân Chủ nhật xanh" in await say(app, "/scheduled")
-        assert "được giữ đến sáng mới gửi" in await say(app, "1")
-        assert f"🌙 Ra quân Chủ nhật xanh · giữ đến {held}" in await say(app, "/broadcasts")
-
-        schedule = await schedule_of(app)
-        assert schedule.next_run_at is not None
-        scheduler = Scheduler(app, now=clock(schedule.next_run_at))
-        assert await scheduler.run(schedule.id, schedule.next_run_at) == 6
-        log = await say(app, "/audit")
-        sent = log.index("Lịch gửi tự động: Gửi tin #")
-        confirmed = log.index(f"Xác nhận tin #{schedule.id} trong giờ nghỉ: giữ đến {held}")
-        assert sent < confirmed  # newest first: held, then sent
-        assert "Không có thông báo nào đang được gửi" not in await say(app, "/broadcasts")
-    finally:
-        await app.close()
+QUIET_FOR = dt.timedelta(hours=2)  # quiet hours around the time a test runs: till then
 
 
-async def test_held_news_can_be_cancelled_from_the_broadcasts(tmp_path: Path) -> None:
+@pytest.fixture
+async def quiet_app(tmp_path: Path) -> AsyncIterator[App]:
+    """The app in quiet hours whatever the hour: they began an hour ago, end in QUIET_FOR."""
     now = dt.datetime.now(LOCAL)
     config = make_config(tmp_path)
-    config = dataclasses.replace(
-        config,
-        schedules=dataclasses.replace(
-            config.schedules,
-            quiet_start=(now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
-            quiet_end=(now + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0),
-        ),
+    quiet = dataclasses.replace(
+        config.schedules,
+        quiet_start=(now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0),
+        quiet_end=(now + QUIET_FOR).time().replace(second=0, microsecond=0),
     )
-    app = build_app(config)
+    app = build_app(dataclasses.replace(config, schedules=quiet))
     await app.prepare()
-    try:
-        await admin_with_members(app)
-        for line in ("/news", "Tin sẽ hủy", "bỏ qua", "1", "1", "1", "1"):
-            await say(app, line)
-        await say(app, "/broadcasts")
-        assert "Đã hủy" in await say(app, "1")
-        assert (await schedule_of(app)).status == "cancelled"
-        assert "Không có thông báo nào đang được gửi" in await say(app, "/broadcasts")
-    finally:
-        await app.close()
+    yield app
+    await app.close()
+
+
+async def test_news_for_now_in_quiet_hours_is_held_listed_and_audited(quiet_app: App) -> None:
+    app = quiet_app
+    until = dt.datetime.now(LOCAL) + QUIET_FOR
+    await admin_with_members(app)
+    for line in ("/news", "Ra quân Chủ nhật xanh", "bỏ qua", "1", "1"):
+        assert "⚠️" not in await say(app, line)
+    review = await say(app, "1")  # now
+    held = f"{until:%H:%M %d/%m/%Y}"
+    # Said before it is confirmed: it will wait for the end of quiet hours.
+    assert f"Đang trong giờ nghỉ: tin sẽ được giữ đến {held} rồi mới gửi." in review
+    done = await say(app, "1")
+    assert f"tin được giữ đến {held} rồi mới gửi." in done
+    assert await outbox_count(app) == 0
+    assert f"🌙 {held} · Ra quân Chủ nhật xanh" in await say(app, "/scheduled")
+    assert "được giữ đến sáng mới gửi" in await say(app, "1")
+    assert f"🌙 Ra quân Chủ nhật xanh · giữ đến {held}" in await say(app, "/broadcasts")
+
+    schedule = await schedule_of(app)
+    assert schedule.next_run_at is not None
+    scheduler = Scheduler(app, now=clock(schedule.next_run_at))
+    assert await scheduler.run(schedule.id, schedule.next_run_at) == 6
+    log = await say(app, "/audit")
+    sent = log.index("Lịch gửi tự động: Gửi tin #")
+    confirmed = log.index(f"Xác nhận tin #{schedule.id} trong giờ nghỉ: giữ đến {held}")
+    assert sent < confirmed  # newest first: held, then sent
+
+
+async def test_held_news_can_be_cancelled_from_the_broadcasts(quiet_app: App) -> None:
+    app = quiet_app
+    await admin_with_members(app)
+    for line in ("/news", "Tin sẽ hủy", "bỏ qua", "1", "1", "1", "1"):
+        await say(app, line)
+    await say(app, "/broadcasts")
+    assert "Đã hủy" in await say(app, "1")
+    assert (await schedule_of(app)).status == "cancelled"
+    assert "Không có thông báo nào đang được gửi" in await say(app, "/broadcasts")

@@ -318,7 +318,7 @@ async def test_a_secretary_sees_the_figures_and_charts_of_their_units_only(app: 
             actor="test",
             tz=app.config.tz,
         )
-    assert "dành cho bí thư Đoàn" in await say(app, "/stats")  # a member is refused
+    assert "dành cho bí thư và quản trị viên" in await say(app, "/stats")  # a member is refused
 
     await give(app, "secretary", "ls-x-na-sam")
     replies = await app.dispatcher.handle(parse_line("/stats")) or []
@@ -336,9 +336,11 @@ async def test_a_secretary_sees_the_figures_and_charts_of_their_units_only(app: 
     )
 
     silent = await say(app, "1")
-    assert "3 đoàn viên chưa báo cáo" in silent  # Mai reported; Đông Kinh is not theirs
-    assert "Gửi lời nhắc báo cáo tới 3 đoàn viên này nhé?" in silent
-    assert "Lời nhắc đang được gửi tới 3 đoàn viên" in await say(app, "1")
+    assert (
+        "3 đoàn viên, thanh niên chưa báo cáo" in silent
+    )  # Mai reported; Đông Kinh is not theirs
+    assert "Gửi lời nhắc báo cáo tới 3 đoàn viên, thanh niên này nhé?" in silent
+    assert "Lời nhắc đang được gửi tới 3 đoàn viên, thanh niên" in await say(app, "1")
     async with app.db.read() as session:
         queued = (await session.scalars(select(OutboxMessage.chat_id))).all()
     assert sorted(queued) == ["700000", "700001", "700002"]
@@ -444,7 +446,7 @@ async def test_a_commune_secretary_ranks_the_units_below_them(app: App) -> None:
         ((_, _, _, rows),) = await _rankings(session, t, scope)
     # Every branch is listed, with none approved too; the commune's own members apart.
     assert rows == [
-        ("Xã Na Sầm (đoàn viên trực tiếp)", 1),
+        ("Xã Na Sầm (sinh hoạt trực tiếp)", 1),
         ("Chi đoàn Trường THCS Na Sầm", 0),
         ("Chi đoàn thôn Bản Chu", 0),
     ]
