@@ -982,6 +982,7 @@ async def test_a_number_of_thousands_of_digits_gets_the_fields_range_message(
     await run(chat, VOLUNTEER[5:6])  # at the value in đồng
     for answer in (huge, f"{huge} triệu", "1." + ".".join(["000"] * 1_500)):
         assert "⚠️ Số tiền này vượt quá giới hạn cho phép." in joined(await chat.send(answer))
+    await chat.send("/cancel")  # six answers given: asked once, the second /cancel stops
     await chat.send("/cancel")
     # A typed number that picks a choice, and digits int() does not read.
     await chat.send("/report")
@@ -1018,7 +1019,7 @@ async def test_bidi_controls_and_nul_are_never_stored(world: World) -> None:
     and what is left reads as the person meant."""
     chat = Chat(world.app, "rtl")
     await run(chat, ("/start", "1", "Ho\u202eàng\u202c Th\x00ị \u2067Mai\u2069", "2004"))
-    await run(chat, ("na sam", "bỏ qua"))
+    await run(chat, ("na sam", "bỏ qua", "1"))
     activity = "Dọn \u202dvệ\u202c sinh\u200f đường\x00 làng"
     await run(chat, ("/report", "2", activity, *VOLUNTEER[1:-1]))
     store = EvidenceStore(world.app.config.data_dir / "files")

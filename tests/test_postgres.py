@@ -195,7 +195,7 @@ async def test_what_postgresql_would_refuse_is_checked_first_on_both(either: App
     assert earlier in joined(await chat.press("f:registration:unit:_prev"))
     assert "Trang 2/" in joined(await chat.press("f:registration:unit:_next"))
     assert "Trang 1/" in joined(await chat.press("f:registration:unit:_prev"))
-    await run(chat, ("na sam", "bỏ qua"))
+    await run(chat, ("na sam", "bỏ qua", "1"))
 
     await run(chat, ("/report", "2", "Dọn rác\x00 bờ suối", *VOLUNTEER[1:-1]))
     stored = EvidenceStore(either.config.data_dir / "files").save(pdf(), original_name="x.pdf")
