@@ -366,26 +366,9 @@ async def test_an_admin_ranks_units_and_looks_at_any_one(app: App) -> None:
     # Communes and wards are ranked apart from the provincial bodies (none approved yet).
     assert names == ["entries-per-month.png", "communes-ranked.png"]
     async with app.db.write() as session:
-        student = (await session.scalars(select(Unit.id).where(Unit.code == "ls-hoi-sv"))).one()
-        campaign = await current_campaign(session, dt.datetime.now(LOCAL).date(), "volunteer")
         (reporter,) = await add_plain_members(session, 1, unit_code="ls-hoi-sv", first_chat=9)
-        body = await save_entry(
-            session,
-            kind="volunteer",
-            reporter_id=reporter,
-            unit_id=student,
-            campaign_id=campaign.id,
-            collective=False,
-            title="Tiếp sức mùa thi",
-            answers={"activity": "Tiếp sức mùa thi", "own_hours": 3},
-            happened_on=dt.datetime.now(LOCAL).date(),
-            evidence=[],
-            actor="test",
-            tz=LOCAL,
-        )
-        await decide(
-            session, body.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
-        )
+        body = {"activity": "Tiếp sức mùa thi", "own_hours": 3}
+        await add_entry(session, "volunteer", reporter, "ls-hoi-sv", body, approve=True)
     replies = await app.dispatcher.handle(parse_line("/stats")) or []
     captions = {reply.document.file_name: reply.text for reply in replies if reply.document}
     assert list(captions) == ["entries-per-month.png", "communes-ranked.png", "bodies-ranked.png"]
@@ -413,25 +396,8 @@ async def test_a_commune_secretary_ranks_the_units_below_them(app: App) -> None:
                     parent_id=commune.id,
                 )
             )
-        members = await add_plain_members(session, 1)
-        campaign = await current_campaign(session, dt.datetime.now(LOCAL).date(), "initiative")
-        entry = await save_entry(
-            session,
-            kind="initiative",
-            reporter_id=members[0],
-            unit_id=commune.id,
-            campaign_id=campaign.id,
-            collective=False,
-            title="x",
-            answers={"title": "x"},
-            happened_on=dt.datetime.now(LOCAL).date(),
-            evidence=[],
-            actor="t",
-            tz=LOCAL,
-        )
-        await decide(
-            session, entry.id, version=1, who=ADMIN, approve=True, reason=None, actor="t", tz=LOCAL
-        )
+        (member,) = await add_plain_members(session, 1)
+        await add_entry(session, "initiative", member, "ls-x-na-sam", {"title": "x"}, approve=True)
     for line in REGISTER:
         await say(app, line)
     await give(app, "secretary", "ls-x-na-sam")
