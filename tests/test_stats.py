@@ -481,3 +481,14 @@ async def test_a_unit_that_sent_a_report_of_earlier_work_has_reported(app: App) 
         silent = {unit.code for unit in await silent_units(session, set(units), month, month)}
     assert "ls-x-na-sam" not in silent  # it sent a report this month, of last month's work
     assert "ls-x-dong-dang" in silent  # members, nothing sent
+
+
+async def test_when_everyone_has_reported_it_is_said_once(app: App) -> None:
+    for line in REGISTER:  # Hoàng Thị Mai, the only member of Xã Na Sầm
+        await say(app, line)
+    await report_volunteer(app)
+    await give(app, "secretary", "ls-x-na-sam")
+    await app.dispatcher.handle(parse_line("/stats"))
+    answer = await say(app, "1")  # who has not reported this month
+    assert "Tất cả đoàn viên, thanh niên đều đã báo cáo trong tháng này. 🎉" in answer
+    assert answer.count("🎉") == 1  # not once for the units and once for the members
