@@ -262,11 +262,6 @@ class _Generator:
             "version": 1,
             "submitted_at": submitted,
             "updated_at": submitted,
-            # When it happened (a required column since the entries know it): the kind's
-            # date answer, else the day it was sent.
-            "happened_on": dt.date.fromisoformat(
-                answers.get("date") or answers.get("applied_on") or submitted.date().isoformat()
-            ),
         }
 
 
