@@ -376,10 +376,10 @@ def test_upgrading_dates_routes_and_counts_entries_by_the_new_rules(tmp_path: Pa
 
 
 def test_upgrading_writes_the_youth_federation_as_it_writes_itself(tmp_path: Path) -> None:
-    """Revision 0010: "Thanh niên" with a capital T, unless an operator renamed the unit."""
+    """Revision 0012: "Thanh niên" with a capital T, unless an operator renamed the unit."""
     engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     with engine.begin() as connection:
-        migrate_to(connection, "0009")
+        migrate_to(connection, "0011")
         for number, (code, name) in enumerate(
             (
                 ("ls-hoi-lhtn", "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"),

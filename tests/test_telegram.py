@@ -171,7 +171,7 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
 
 
 async def test_the_command_menu_says_whom_each_command_is_for(
-    server: FakeBotApi, bot: TelegramChannel
+    server: FakeBotApi, bot: Channel
 ) -> None:
     listed = {
         language: {c["command"]: c["description"] for c in commands}

@@ -1,7 +1,7 @@
 """the Youth Federation's name as it is written
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-05 09:00:00.000000
 
 The shipped unit tree wrote "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"; the
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0012'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
