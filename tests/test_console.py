@@ -159,7 +159,7 @@ def test_a_newcomer_attaches_evidence_from_this_computer_and_exports_it(tmp_path
     pdf.write_bytes(PDF)
     notes.write_text("not evidence")
     typed = [
-        *("1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"),
+        *("1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua", "1"),
         *("/report", "2", *VOLUNTEER[:-1]),
         f"/attach {photo}",
         f"/attach {tmp_path / 'missing.jpg'}",
@@ -184,7 +184,7 @@ def test_a_newcomer_attaches_evidence_from_this_computer_and_exports_it(tmp_path
         tmp_path, "roles", "grant", "admin", "--channel", "console", "--user-id", "local"
     )
     assert granted.returncode == 0, granted.stderr
-    export = run_bot(tmp_path, "chat", stdin="/export\n1\n1\n1\n3\n")
+    export = run_bot(tmp_path, "chat", stdin="/export\n1\n1\n1\n4\n")
     saved = [line for line in export.stdout.splitlines() if line.startswith("📎 ")]
     assert len(saved) == 1 and saved[0].endswith("-evidence.zip"), export.stdout
     with zipfile.ZipFile(saved[0][2:]) as archive:

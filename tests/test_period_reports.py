@@ -148,7 +148,7 @@ async def test_the_province_report_names_the_units_that_reported_least(
         ["1", "Phường Đông Kinh", "2", "0", "0"],
         ["2", "Xã Na Sầm", "2", "3", "2"],
     ]
-    assert "Hình 2. Xếp hạng đơn vị theo số báo cáo được duyệt" in text
+    assert "Hình 2. Xếp hạng xã, phường theo số báo cáo được duyệt" in text
 
 
 @pytest.mark.parametrize(

@@ -227,7 +227,7 @@ async def test_certificates_and_the_period_report_on_postgresql(pg_config: Confi
         await app.prepare()
         user = f"pg-{uuid.uuid4().hex[:8]}"  # the server's database is shared by these tests
         chat = Chat(app, user)
-        await run(chat, ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua"))
+        await run(chat, ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua", "1"))
         activity = f"Sửa đường {user}"
         await run(chat, ("/report", "2", activity, *VOLUNTEER[1:], "1"))
         async with app.db.write() as session:
