@@ -1,5 +1,6 @@
 """Operator commands for running the movement from a terminal: campaigns, news, reminders,
-what is scheduled, and statistics with charts. What they queue, the running bot sends."""
+what is scheduled, statistics with charts, the award ladder and nominations. What they
+queue, the running bot sends."""
 
 from __future__ import annotations
 
@@ -26,18 +27,20 @@ from bot.app import App
 from bot.config import Config
 from bot.exports import UnknownUnit, unit_subtree
 from bot.i18n import N_, NC_, SUPPORTED
+from bot.recognition import ladder_lines, nomination_card, nomination_line
 from bot.statistics import charts, summary
 from bot.text import strip_html
 from domain.kinds import KINDS
 from domain.text import clean
 from domain.vocabulary import CAMPAIGN_STATES, CLI, campaign_state
+from domain.vocabulary import Nomination as NominationState
 from models.schedules import (
     MONTH,
     ONCE,
     WEEK,
     pending_schedules,
 )
-from models.tables import Broadcast, Campaign, Unit
+from models.tables import Broadcast, Campaign, Nomination, Unit
 
 __all__ = ["COMMANDS", "add_parsers", "fail"]
 
@@ -84,6 +87,25 @@ def add_parsers(commands: Any) -> None:
     schedule_actions.add_parser("list", help="news and reminders still to be sent")
     cancel = schedule_actions.add_parser("cancel", help="cancel one")
     cancel.add_argument("id", type=int)
+
+    awards = commands.add_parser("awards", help="the award ladder (data/awards.toml)")
+    awards_actions = awards.add_subparsers(dest="action", required=True)
+    awards_list = awards_actions.add_parser(
+        "list", help="award forms, who proposes them, their levels, criteria and scoring"
+    )
+    awards_list.add_argument("--language", choices=SUPPORTED)
+
+    nominations = commands.add_parser("nominations", help="nominations for awards")
+    nomination_actions = nominations.add_subparsers(dest="action", required=True)
+    listed = nomination_actions.add_parser("list", help="the latest nominations, newest first")
+    listed.add_argument("--status", choices=list(NominationState))
+    listed.add_argument("--level", help="a level code of the ladder, e.g. so-noi-vu")
+    listed.add_argument("--unit", help="unit code: nominations proposed by it or below it")
+    listed.add_argument("--limit", type=int, default=50)
+    listed.add_argument("--language", choices=SUPPORTED)
+    show = nomination_actions.add_parser("show", help="one nomination with its history")
+    show.add_argument("id", type=int)
+    show.add_argument("--language", choices=SUPPORTED)
 
     stats = commands.add_parser("stats", help="print statistics; write the charts as PNG")
     stats.add_argument("--unit", help="unit code: this unit and every unit below it")
@@ -304,7 +326,49 @@ async def _stats(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _awards(app: App, args: argparse.Namespace) -> int:
+    t = app.catalogs.translator(args.language or app.config.default_locale, app.config.tz)
+    print(strip_html("\n".join(ladder_lines(t, app.config.ladder))))
+    return 0
+
+
+async def _nominations(app: App, args: argparse.Namespace) -> int:
+    config = app.config
+    t = app.catalogs.translator(args.language or config.default_locale, config.tz)
+    async with app.db.read() as session:
+        if args.action == "show":
+            nomination = await session.get(Nomination, args.id)
+            if nomination is None:
+                return _fail(f"nominations show: no nomination {args.id}")
+            lines = await nomination_card(session, t, config.ladder, nomination)
+            print(strip_html("\n".join(lines)))
+            return 0
+        if args.level is not None and args.level not in config.ladder.levels:
+            return _fail(
+                f"nominations list: --level must be one of {', '.join(config.ladder.levels)}"
+            )
+        try:
+            units = await _units(session, args.unit)
+        except UnknownUnit:
+            return _fail(f"nominations list: unknown unit code {args.unit!r}")
+        statement = select(Nomination).order_by(Nomination.id.desc()).limit(max(args.limit, 1))
+        if args.status is not None:
+            statement = statement.where(Nomination.status == args.status)
+        if args.level is not None:
+            statement = statement.where(Nomination.level == args.level)
+        if units is not None:
+            statement = statement.where(Nomination.unit_id.in_(units))
+        found = (await session.scalars(statement)).all()
+        for nomination in found:
+            print(strip_html(await nomination_line(session, t, config.ladder, nomination)))
+        if not found:
+            print("no nominations match")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "awards": _awards,
+    "nominations": _nominations,
     "campaigns": _campaigns,
     "news": _news,
     "reminders": _reminders,

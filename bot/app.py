@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +15,7 @@ from bot.channels.console import ConsoleAdapter
 from bot.channels.runtime import Adapter, Channel
 from bot.channels.telegram import TelegramAdapter
 from bot.channels.zalo import ZaloAdapter
-from bot.config import Config
+from bot.config import Config, shipped_file
 from bot.dispatch import Dispatcher
 from bot.evidence import EvidenceStore
 from bot.i18n import Catalogs
@@ -124,10 +123,7 @@ class App:
 
 def shipped_units_file() -> Path:
     """The unit tree shipped with the project (data/ in a checkout, bot/shipped installed)."""
-    checkout = Path(__file__).resolve().parent.parent / "data" / "lang-son-units-2025.csv"
-    if checkout.is_file():
-        return checkout
-    return Path(str(resources.files("bot.shipped") / "lang-son-units-2025.csv"))
+    return shipped_file("lang-son-units-2025.csv")
 
 
 def build_app(config: Config, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> App:

@@ -6,9 +6,12 @@ import datetime as dt
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.awards import Ladder, LadderError, parse_ladder
 
 __all__ = [
     "Config",
@@ -20,6 +23,7 @@ __all__ = [
     "VerifyConfig",
     "ZaloConfig",
     "load",
+    "shipped_file",
 ]
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
@@ -29,6 +33,19 @@ SUPPORTED_LOCALES = ("vi", "en")
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names the key and what is wrong."""
+
+
+def shipped_file(name: str) -> Path:
+    """A data file shipped with the project: data/ in a checkout, bot/shipped installed."""
+    checkout = Path(__file__).resolve().parent.parent / "data" / name
+    if checkout.is_file():
+        return checkout
+    return Path(str(resources.files("bot.shipped") / name))
+
+
+def shipped_ladder() -> Ladder:
+    """The award ladder shipped with the project (data/awards.toml)."""
+    return parse_ladder(shipped_file("awards.toml").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,8 @@ class Config:
     max_age: int = 30
     adult_age: int = 18
     units_file: Path | None = None
+    # The award forms, their levels and the scoring (awards.file, else the shipped one).
+    ladder: Ladder = field(default_factory=shipped_ladder, repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -245,6 +264,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
     max_age = reader.integer("registration.max_age", 30, minimum=min_age, maximum=120)
     units_file = reader.string("units.file", "")
     return Config(
+        ladder=_ladder(base, reader.string("awards.file", "")),
         data_dir=data_dir,
         database=database,
         telegram=telegram,
@@ -262,6 +282,19 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         max_age=max_age,
         units_file=(base / units_file) if units_file else None,
     )
+
+
+def _ladder(base: Path, name: str) -> Ladder:
+    """The award ladder of awards.file, checked now so that a mistake stops the start."""
+    if not name:
+        return shipped_ladder()
+    path = base / name
+    try:
+        return parse_ladder(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"awards.file: cannot read {path}: {error}") from None
+    except LadderError as error:
+        raise ConfigError(f"awards.file: {path.name}: {error}") from None
 
 
 def _zalo(reader: _Reader, env: dict[str, str]) -> ZaloConfig:

@@ -355,7 +355,7 @@ async def _choices(ctx: Context, dialogue: DialogueState, current: Field) -> lis
         selected = set(dialogue.pending.get("selected", []))
         choices = [
             Choice(("✅ " if o.value in selected else "") + ctx._(o.label), tag + o.value)
-            for o in current.options
+            for o in await _options(ctx, current, dialogue.answers)
         ]
         choices.append(Choice(ctx._("Done"), tag + DONE))
     elif current.kind is FieldKind.UNIT:
@@ -676,7 +676,10 @@ async def _read(
         ]
         return _Accept(_pick(ctx, options, button, text))
     if kind is FieldKind.MULTI_CHOICE:
-        return _read_multi(ctx, dialogue, current, button, text)
+        offered = await _options(ctx, current, dialogue.answers)
+        return _read_multi(
+            ctx, dialogue, [(o.value, ctx._(o.label)) for o in offered], button, text
+        )
     if kind is FieldKind.UNIT:
         return await _read_unit(ctx, dialogue, current, button, text)
     if button is not None:
@@ -740,9 +743,12 @@ def _pick(ctx: Context, options: list[tuple[str, str]], button: str | None, text
 
 
 def _read_multi(
-    ctx: Context, dialogue: DialogueState, current: Field, button: str | None, text: str
+    ctx: Context,
+    dialogue: DialogueState,
+    options: list[tuple[str, str]],
+    button: str | None,
+    text: str,
 ) -> _Outcome:
-    options = [(o.value, ctx._(o.label)) for o in current.options]
     selected: list[str] = list(dialogue.pending.get("selected", []))
     if button == DONE or (button is None and fold(text) in DONE_WORDS):
         if not selected:

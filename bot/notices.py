@@ -25,6 +25,8 @@ class Notice:
 
 MY_ENTRIES = (N_("📂 My entries"), "m:entries")
 REVIEW = (N_("🗂 Review entries"), "m:review")
+NOMINATIONS = (N_("🏅 Awards"), "m:nominations")
+HONOUR_ROLL = (N_("⭐ Honour roll"), "m:highlights")
 
 NOTICES = {
     "entry_approved": Notice(
@@ -66,6 +68,67 @@ NOTICES = {
             "more is sent there: no answers, no announcements. The bot tries again every hour; "
             "announcements waiting are kept and go out once {channel} accepts messages again. "
             "A larger plan, or moving people to another channel, ends this."
+    "nomination_submitted": Notice(
+        N_(
+            "🏅 {unit} has proposed {nominee} for the award «{award}» ({period}). "
+            "Nomination #{id} now waits for {level}."
+        ),
+        NOMINATIONS,
+    ),
+    "nomination_waiting": Notice(
+        N_(
+            "📥 Nomination #{id} ({award}, {nominee}) waits for your decision at {level}. "
+            "Type /nominations to open it."
+        ),
+        NOMINATIONS,
+    ),
+    "nomination_passed": Notice(
+        N_(
+            "✅ Nomination #{id} of {nominee} for «{award}» was approved by {level} and "
+            "passed on to {next}."
+        ),
+        NOMINATIONS,
+    ),
+    "nomination_returned": Notice(
+        N_(
+            "↩️ Nomination #{id} of {nominee} for «{award}» was returned by {level}.\n"
+            "Reason: {reason}\nThe proposing unit can fix it and send it again under "
+            "🏅 Awards."
+        ),
+        NOMINATIONS,
+    ),
+    "nomination_awarded": Notice(
+        N_(
+            "🏅 Congratulations! {nominee} has been awarded «{award}» by decision No. "
+            "{number} of {date}, signed by {signer}."
+        ),
+        NOMINATIONS,
+    ),
+    "nomination_nobody": Notice(
+        N_(
+            "⚠️ Nomination #{id} ({award}, {nominee}) waits at {level}, but nobody there can "
+            "decide it: nobody decides on their own nomination. Please give the role to "
+            "someone (/roles)."
+        )
+    ),
+    "highlight_consent": Notice(
+        N_(
+            "⭐ The provincial Youth Union would like to show «{title}» on the honour roll of "
+            "the movement, with your name and unit. Do you agree to be shown publicly? Type "
+            "/highlights to answer; nothing is shown until you agree."
+        ),
+        HONOUR_ROLL,
+    ),
+    "learn_request": Notice(
+        N_(
+            "🤝 {name} ({unit}) would like to learn from «{title}» on the honour roll. "
+            "Please get in touch with them through your youth union."
+        )
+    ),
+    "learn_request_phone": Notice(
+        N_(
+            "🤝 {name} ({unit}) would like to learn from «{title}» on the honour roll. "
+            "Their phone number: {phone}."
         )
     ),
     "nobody_reviews": Notice(

@@ -75,6 +75,17 @@ def _figures_lines(t: Translator, found: dict[tuple[str, str], Figures]) -> list
             n=t.number(total.jobs), money=t.money(total.revenue)
         ),
     ]
+    if total.budget or total.mobilised or total.models_replicated:
+        lines.append(
+            t.gettext(
+                "Youth programmes: budget allocated {budget} · mobilised {mobilised} · "
+                "models replicated {n}"
+            ).format(
+                budget=t.money(total.budget),
+                mobilised=t.money(total.mobilised),
+                n=t.number(total.models_replicated),
+            )
+        )
     return lines
 
 

@@ -6,12 +6,15 @@
   the activity's — an individual volunteer entry counts its reporter once with their own
   hours, a collective one its participants times the hours each gave;
 - beneficiaries: people who benefited from volunteer work;
-- jobs and revenue: of economic models.
+- jobs and revenue: of economic models;
+- budget, mobilised and models replicated: what departments, bodies and communes report of
+  their youth programmes and plans (the plan's criteria IV.1.a–b): the budget they allocated
+  and the resources they mobilised (đồng), and the models of young people they replicated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -26,10 +29,22 @@ class Figures:
     beneficiaries: int = 0
     jobs: int = 0
     revenue: int = 0  # đồng
+    budget: int = 0  # đồng
+    mobilised: int = 0  # đồng
+    models_replicated: int = 0
 
     def add(self, other: Figures) -> None:
         for name in NAMES:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @classmethod
+    def of_sums(cls, sums: Sequence[Any]) -> Figures:
+        """Figures from database sums in the order of NAMES (NULL when nothing was added)."""
+        values: dict[str, Any] = {
+            name: float(value or 0) if name == "volunteer_hours" else int(value or 0)
+            for name, value in zip(NAMES, sums, strict=True)
+        }
+        return cls(**values)
 
     def scaled(self, sign: int) -> dict[str, Any]:
         return {name: getattr(self, name) * sign for name in NAMES}
@@ -61,5 +76,12 @@ def figures_of(kind: str, answers: Mapping[str, Any], *, collective: bool) -> Fi
     if kind == "economic_model":
         return Figures(
             entries=1, jobs=int(answers.get("jobs") or 0), revenue=int(answers.get("revenue") or 0)
+        )
+    if kind == "programme":
+        return Figures(
+            entries=1,
+            budget=int(answers.get("budget") or 0),
+            mobilised=int(answers.get("mobilised") or 0),
+            models_replicated=int(answers.get("models_replicated") or 0),
         )
     return Figures(entries=1)

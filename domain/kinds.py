@@ -1,8 +1,9 @@
 """The entry kinds: what people report, as form declarations, and what each counts.
 
 Adding a kind is one more `EntryKind` in KINDS (its fields, which answer names it and which
-says when it happened) plus its translations; the reporting form, the review card, exports
-and statistics all follow from it.
+says when it happened, and which units report it) plus its translations and what it adds up
+to (domain.figures); the reporting form, the review card, exports and statistics all follow
+from it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from domain.forms import Field, FieldKind, Invalid, Option
 from domain.vocabulary import N_, NC_
 
-__all__ = ["BEHALF", "KINDS", "MYSELF", "EntryKind", "is_collective"]
+__all__ = ["BEHALF", "KINDS", "MYSELF", "ORGANISATIONS", "EntryKind", "is_collective"]
 
 # For whom an entry is reported: the answer "on_behalf" is MYSELF, or the id of a unit the
 # reporter is secretary of (a collective entry, which counts for the unit).
@@ -325,6 +326,89 @@ ECONOMIC_MODEL: tuple[Field, ...] = (
 )
 
 
+async def check_document_number(_ctx: object, value: Any, _answers: dict[str, Any]) -> None:
+    if not any(character.isdigit() for character in str(value)):
+        raise Invalid(N_("A document number has digits, for example 45/KH-UBND."))
+
+
+# What a department, body or commune reports of its own youth programme (the plan's criteria
+# IV.1.a–b): the programme or plan it issued, where youth targets were integrated, the budget
+# allocated and resources mobilised, and the models replicated.
+PROGRAMME: tuple[Field, ...] = (
+    Field(
+        "title",
+        FieldKind.TEXT,
+        N_("Which programme or plan for young people did your unit issue?"),
+        hint=N_(
+            "Its title, for example: Kế hoạch thực hiện Chương trình phát triển thanh niên "
+            "năm 2026 (up to 200 characters)."
+        ),
+        label=N_("Programme or plan"),
+        min_length=5,
+        max_length=200,
+    ),
+    Field(
+        "document_number",
+        FieldKind.TEXT,
+        N_("What is its number?"),
+        hint=N_("As written on the document, for example 45/KH-UBND."),
+        label=N_("Number"),
+        min_length=2,
+        max_length=50,
+        check=check_document_number,
+    ),
+    Field(
+        "issued_on",
+        FieldKind.DATE,
+        N_("On which day was it issued?"),
+        hint=N_("dd/mm/yyyy, for example 15/01/2026."),
+        label=N_("Issued on"),
+    ),
+    Field(
+        "integrated_into",
+        FieldKind.TEXT,
+        N_("Into which plan were youth development targets integrated? (optional)"),
+        hint=N_("For example: Kế hoạch phát triển kinh tế - xã hội 5 năm 2026–2030 của xã."),
+        label=N_("Youth targets integrated into"),
+        optional=True,
+        min_length=5,
+        max_length=500,
+    ),
+    Field(
+        "budget",
+        FieldKind.MONEY,
+        N_("How much budget was allocated to it, in đồng?"),
+        hint=N_("For example 150 triệu; 0 if none."),
+        label=N_("Budget allocated"),
+    ),
+    Field(
+        "mobilised",
+        FieldKind.MONEY,
+        N_("How much was mobilised from other lawful sources, in đồng? (optional)"),
+        hint=N_("Sponsors, enterprises, people's contributions; for example 30 triệu."),
+        label=N_("Resources mobilised"),
+        optional=True,
+    ),
+    Field(
+        "models_replicated",
+        FieldKind.INTEGER,
+        N_("How many models of young people were replicated?"),
+        hint=N_("Economic models, initiatives or good practices spread elsewhere; 0 if none."),
+        label=N_("Models replicated"),
+        minimum=0,
+        maximum=10_000,
+    ),
+    description_field(),
+    evidence_field(),
+)
+
+# The unit kinds that report their programmes: provincial departments and bodies (the Front,
+# the youth union and associations), enterprises, and communes and wards.
+ORGANISATIONS = frozenset(
+    {"department", "front", "youth_union", "association", "enterprise", "commune", "ward"}
+)
+
+
 @dataclass(frozen=True)
 class EntryKind:
     name: str
@@ -333,6 +417,9 @@ class EntryKind:
     headline: str  # the answer that names the entry in lists
     # The answer that says when it happened (a DATE field); None: the day it was reported.
     happened: str | None = None
+    # Only secretaries of units of these kinds report it, always on behalf of such a unit;
+    # empty: everyone, for themselves or (secretaries) for their unit.
+    unit_kinds: frozenset[str] = frozenset()
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -361,5 +448,13 @@ KINDS: dict[str, EntryKind] = {
             happened="date",
         ),
         EntryKind("economic_model", N_("Economic model"), ECONOMIC_MODEL, headline="name"),
+        EntryKind(
+            "programme",
+            N_("Youth programme or plan"),
+            PROGRAMME,
+            headline="title",
+            happened="issued_on",
+            unit_kinds=ORGANISATIONS,
+        ),
     )
 }

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-__all__ = ["union_name"]
+from domain.vocabulary import N_
+
+__all__ = ["UNIT_KINDS", "union_name"]
+
+# The kinds of unit in the unit tree (data/lang-son-units-2025.csv, and those added with
+# /units), as people name them.
+UNIT_KINDS = {
+    "province": N_("the province"),
+    "youth_union": N_("the provincial Youth Union"),
+    "association": N_("associations"),
+    "department": N_("departments and agencies"),
+    "front": N_("the Fatherland Front"),
+    "commune": N_("communes"),
+    "ward": N_("wards"),
+    "branch": N_("youth union branches"),
+    "school": N_("schools"),
+    "enterprise": N_("enterprises"),
+    "other": N_("other units"),
+}
 
 # Unit kinds named by their administrative name: the commune's youth union is "Đoàn xã …".
 ADMINISTRATIVE = {"commune", "ward"}

@@ -13,12 +13,15 @@ __all__ = [
     "CONTEXT_SEPARATOR",
     "ERASED",
     "NC_",
+    "NOMINATION_STATUS_LABELS",
     "N_",
     "OPEN",
     "ROLE_LABELS",
     "SCHEDULER",
     "STATUS_LABELS",
     "CampaignState",
+    "Consent",
+    "Nomination",
     "Role",
     "Status",
     "campaign_state",
@@ -70,13 +73,46 @@ STATUS_LABELS: dict[str, str] = {
 
 
 class Role(enum.StrEnum):
-    """A role beyond member. A secretary holds it for a unit and every unit below it."""
+    """A role beyond member. A secretary holds it for a unit and every unit below it; an
+    appraiser is on the staff of Sở Nội vụ and appraises nominations at its level."""
 
     ADMIN = "admin"
     SECRETARY = "secretary"
+    APPRAISER = "appraiser"
 
 
-ROLE_LABELS: dict[str, str] = {Role.SECRETARY: N_("secretary"), Role.ADMIN: N_("admin")}
+ROLE_LABELS: dict[str, str] = {
+    Role.SECRETARY: N_("secretary"),
+    Role.ADMIN: N_("admin"),
+    Role.APPRAISER: N_("appraiser (Department of Home Affairs)"),
+}
+
+
+class Nomination(enum.StrEnum):
+    """Where a nomination for an award is: waiting at a level of its ladder, returned to the
+    unit that proposed it, awarded (the decision recorded), or withdrawn by that unit."""
+
+    WAITING = "waiting"
+    RETURNED = "returned"
+    AWARDED = "awarded"
+    WITHDRAWN = "withdrawn"
+
+
+NOMINATION_STATUS_LABELS: dict[str, str] = {
+    Nomination.WAITING: N_("⏳ Waiting at {level}"),
+    Nomination.RETURNED: N_("↩️ Returned by {level}"),
+    Nomination.AWARDED: N_("🏅 Awarded"),
+    Nomination.WITHDRAWN: N_("🗑 Withdrawn"),
+}
+
+
+class Consent(enum.StrEnum):
+    """A person's answer to being shown on the honour roll."""
+
+    ASKED = "asked"
+    GIVEN = "given"
+    REFUSED = "refused"
+
 
 # A commune or ward is named as its Youth Union organisation where the union acts (it sends
 # announcements, it has a secretary): "Xã Na Sầm" is "Đoàn xã Na Sầm". Other units (Tỉnh Đoàn,

@@ -4,14 +4,17 @@ from bot.i18n import N_
 from bot.router import Router
 from handlers import (
     admin,
+    appraisal,
     audit,
     broadcast,
     campaigns,
     certificates,
     export,
+    highlights,
     invites,
     language,
     my_entries,
+    nominations,
     period_reports,
     privacy,
     profile,
@@ -33,6 +36,8 @@ def register_all(router: Router) -> None:
     reporting.register(router)
     my_entries.register(router)
     review.register(router)
+    nominations.register(router)  # /nominations: awards, after review (who reviews, appraises)
+    appraisal.register(router)  # deciding on nominations, opened from /nominations
     invites.register(router)  # /invite, after review: both are for secretaries
     broadcast.register(router)
     stats.register(router)
@@ -48,4 +53,5 @@ def register_all(router: Router) -> None:
     # /certificate for members, /verify for anyone: last before help in the menu, so that
     # the numbers people have learnt for the others stay.
     certificates.register(router)
+    highlights.register(router)  # /highlights: the honour roll, for everyone
     router.menu_item("help", N_("❓ Help"), start.show_help)

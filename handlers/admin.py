@@ -66,6 +66,9 @@ async def grant_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, 
     options = [
         Option(f"{person}|grant:secretary", N_("Make secretary of a unit")),
         Option(f"{person}|grant:admin", N_("Make admin")),
+        Option(
+            f"{person}|grant:appraiser", N_("Make appraiser of Sở Nội vụ (appraises nominations)")
+        ),
     ]
     grants = (
         await ctx.session.execute(

@@ -40,17 +40,18 @@ WHERE_IT_COUNTS = "_counts_for"  # "movement": outside every running campaign, c
 JOIN = "_join"  # "no": reported apart although the branch reported the same activity
 
 
+async def led_units(ctx: Context, kinds: frozenset[str] = frozenset()) -> list[Unit]:
+    """The units the person is secretary of (only those of these kinds, when given)."""
+    ids = [unit_id for role, unit_id in ctx.person.roles if role == Role.SECRETARY and unit_id]
+    found = {u.id: u for u in await ctx.session.scalars(select(Unit).where(Unit.id.in_(ids)))}
+    units = [found[unit_id] for unit_id in dict.fromkeys(ids) if unit_id in found]
+    return [unit for unit in units if not kinds or unit.kind in kinds]
+
+
 async def behalf_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
     """Myself, or one of the units the person is secretary of."""
-    unit_ids = [
-        unit_id for role, unit_id in ctx.person.roles if role == Role.SECRETARY and unit_id
-    ]
-    options = [Option(MYSELF, N_("Myself"))]
-    for unit_id in unit_ids:
-        unit = await ctx.session.get(Unit, unit_id)
-        if unit is not None:
-            options.append(Option(str(unit.id), unit.name))
-    return tuple(options)
+    units = await led_units(ctx)
+    return (Option(MYSELF, N_("Myself")), *(Option(str(unit.id), unit.name) for unit in units))
 
 
 ON_BEHALF = Field(
@@ -62,6 +63,21 @@ ON_BEHALF = Field(
     options_for=behalf_options,
     ask_if=lambda answers: bool(answers.get(SECRETARY)),
 )
+
+
+def reporting_units(kind: EntryKind) -> Field:
+    """For a kind only units report (a youth programme): which of the person's units."""
+
+    async def options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
+        return tuple(Option(str(u.id), u.name) for u in await led_units(ctx, kind.unit_kinds))
+
+    return Field(
+        BEHALF,
+        FieldKind.CHOICE,
+        N_("For which of your units do you report it?"),
+        label=N_("Reported for"),
+        options_for=options,
+    )
 
 
 Submit = Callable[[Context, dict[str, Any]], Awaitable[list[Reply]]]
@@ -85,7 +101,7 @@ def entry_form(kind: EntryKind) -> Form:
         submit=N_("✅ Submit"),
         complete=submitter(kind.name),
         cancelled=N_("Report cancelled. Nothing was saved."),
-        fields=(ON_BEHALF, *kind.fields),
+        fields=(reporting_units(kind) if kind.unit_kinds else ON_BEHALF, *kind.fields),
     )
 
 
@@ -99,11 +115,14 @@ async def submit(ctx: Context, kind: str, answers: dict[str, Any]) -> list[Reply
         return [Reply(ctx._("You have not registered yet. Type /start to begin."))]
     unit_id, collective = person.unit_id, False
     behalf = answers.get(BEHALF)
+    allowed = KINDS[kind].unit_kinds
     if behalf not in (None, MYSELF):
         # Checked again now, not when the question was asked: the role may have gone since.
-        if (Role.SECRETARY, int(behalf)) not in person.roles:
+        if int(behalf) not in {unit.id for unit in await led_units(ctx, allowed)}:
             return [Reply(ctx._("You are no longer a secretary of that unit. Nothing was saved."))]
         unit_id, collective = int(behalf), True
+    elif allowed:
+        return [Reply(ctx._("Only the secretary of a unit reports this. Nothing was saved."))]
     entry: Entry | None = None
     if ENTRY_ID in answers:
         entry = await ctx.session.get(Entry, int(answers[ENTRY_ID]))
@@ -300,8 +319,14 @@ async def choose_kind(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     return await start_form(ctx, answers["kind"], {SECRETARY: is_secretary})
 
 
-async def kind_options(_ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
-    return tuple(Option(name, kind.title) for name, kind in KINDS.items())
+async def kind_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, ...]:
+    """Every kind the person may report: a youth programme only for secretaries of a
+    department, body, commune or ward."""
+    offered = []
+    for name, kind in KINDS.items():
+        if not kind.unit_kinds or await led_units(ctx, kind.unit_kinds):
+            offered.append(Option(name, kind.title))
+    return tuple(offered)
 
 
 CHOOSE_KIND = Form(

@@ -19,15 +19,20 @@ from models.tables import (
     Broadcast,
     Certificate,
     Consent,
+    ContactRequest,
     Dialogue,
     Entry,
     EntryFile,
     EntryParticipant,
     EntryRevision,
+    Highlight,
     Identity,
     InboxUpdate,
     Invite,
     Member,
+    Nomination,
+    NominationEntry,
+    NominationStep,
     OutboxMessage,
     ReporterMonth,
     ReviewDigest,
@@ -49,6 +54,9 @@ ACTOR_COLUMNS = (
     UnitChange.decided_by,
     Certificate.issued_by,
     Certificate.revoked_by,
+    Nomination.decided_by,
+    NominationStep.acted_by,
+    Highlight.marked_by,
 )
 # The details of an audit row that point at the person it concerns (see models.people.audit).
 _POINTERS = ("member_id", "reporter_id", "identity_id")
@@ -145,6 +153,7 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
         )
     ).all()
     return {
+        **await _recognition(session, member_id),
         "profile": {
             "member_id": member.id,
             "full_name": member.full_name,
@@ -271,6 +280,93 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
     }
 
 
+async def _recognition(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Nominations about the member or proposed by them, their places on the honour roll
+    with their answers, and the models they asked to learn from."""
+    about = (
+        await session.scalars(
+            select(Nomination)
+            .where(Nomination.nominee_member_id == member_id)
+            .order_by(Nomination.id)
+        )
+    ).all()
+    proposed = (
+        await session.scalars(
+            select(Nomination.id)
+            .where(Nomination.proposer_id == member_id)
+            .order_by(Nomination.id)
+        )
+    ).all()
+    highlights = (
+        await session.scalars(
+            select(Highlight).where(Highlight.member_id == member_id).order_by(Highlight.id)
+        )
+    ).all()
+    asked = (
+        await session.scalars(
+            select(ContactRequest)
+            .where(ContactRequest.member_id == member_id)
+            .order_by(ContactRequest.id)
+        )
+    ).all()
+    return {
+        "nominations_about_you": [
+            {
+                "id": nomination.id,
+                "award": nomination.award,
+                "period": nomination.period,
+                "status": nomination.status,
+                "level": nomination.level,
+                "summary": nomination.summary,
+                "return_reason": nomination.return_reason,
+                "decision_number": nomination.decision_number,
+                "decision_date": (
+                    nomination.decision_date.isoformat() if nomination.decision_date else None
+                ),
+                "submitted_at": _time(nomination.submitted_at),
+            }
+            for nomination in about
+        ],
+        "nominations_you_proposed": list(proposed),
+        "honour_roll": [
+            {
+                "id": highlight.id,
+                "title": highlight.title,
+                "citation": highlight.citation,
+                "consent": highlight.consent,
+                "consent_at": _time(highlight.consent_at),
+                "consent_version": highlight.consent_version,
+            }
+            for highlight in highlights
+        ],
+        "models_you_asked_to_learn_from": [
+            {"highlight_id": row.highlight_id, "with_phone": row.with_phone, "at": _time(row.at)}
+            for row in asked
+        ],
+    }
+
+
+async def _erase_recognition(session: AsyncSession, member_id: int) -> None:
+    """Nominations about the member and their places on the honour roll go; nominations they
+    proposed stay with the unit that proposed them, without them."""
+    about = select(Nomination.id).where(Nomination.nominee_member_id == member_id)
+    highlights = select(Highlight.id).where(
+        (Highlight.member_id == member_id) | Highlight.nomination_id.in_(about)
+    )
+    await session.execute(
+        delete(ContactRequest).where(
+            ContactRequest.highlight_id.in_(highlights) | (ContactRequest.member_id == member_id)
+        )
+    )
+    await session.execute(delete(Highlight).where(Highlight.id.in_(highlights)))
+    await session.execute(delete(NominationEntry).where(NominationEntry.nomination_id.in_(about)))
+    await session.execute(delete(NominationStep).where(NominationStep.nomination_id.in_(about)))
+    await session.execute(delete(Nomination).where(Nomination.nominee_member_id == member_id))
+    await session.execute(
+        update(Nomination).where(Nomination.proposer_id == member_id).values(proposer_id=None)
+    )
+
+
 async def _audit_rows(
     session: AsyncSession, member_id: int, actors: list[str]
 ) -> list[AuditRecord]:
@@ -332,6 +428,7 @@ async def erase_member(
     )
     await session.execute(delete(UnitChange).where(UnitChange.member_id == member_id))
     certificates = await forget_holder(session, member_id)
+    await _erase_recognition(session, member_id)
     await session.execute(delete(Entry).where(Entry.id.in_(removed)))
     await session.execute(
         update(Entry).where(Entry.id.in_(approved + collective)).values(reporter_id=None)

@@ -112,15 +112,8 @@ async def totals(
         .group_by(StatTotal.kind, StatTotal.status)
     )
     result = {}
-    for kind, status, entries, participants, hours, beneficiaries, jobs, revenue in rows.all():
-        figures = Figures(
-            int(entries or 0),
-            int(participants or 0),
-            float(hours or 0),
-            int(beneficiaries or 0),
-            int(jobs or 0),
-            int(revenue or 0),
-        )
+    for kind, status, *sums in rows.all():
+        figures = Figures.of_sums(sums)
         if figures.entries:
             result[(kind, status)] = figures
     return result

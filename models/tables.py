@@ -32,15 +32,20 @@ __all__ = [
     "Campaign",
     "Certificate",
     "Consent",
+    "ContactRequest",
     "Dialogue",
     "Entry",
     "EntryFile",
     "EntryParticipant",
     "EntryRevision",
+    "Highlight",
     "Identity",
     "InboxUpdate",
     "Invite",
     "Member",
+    "Nomination",
+    "NominationEntry",
+    "NominationStep",
     "OutboxMessage",
     "ReporterMonth",
     "ReviewDigest",
@@ -447,6 +452,9 @@ class StatTotal(Base):
             "beneficiaries",
             "jobs",
             "revenue",
+            "budget",
+            "mobilised",
+            "models_replicated",
         ),
     )
 
@@ -461,6 +469,9 @@ class StatTotal(Base):
     beneficiaries: Mapped[int] = mapped_column(BigInteger, default=0)
     jobs: Mapped[int] = mapped_column(BigInteger, default=0)
     revenue: Mapped[int] = mapped_column(BigInteger, default=0)  # đồng
+    budget: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # đồng
+    mobilised: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # đồng
+    models_replicated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ReporterMonth(Base):
@@ -543,3 +554,103 @@ class Certificate(Base):
     revoked_at: Mapped[dt.datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(64))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Nomination(Base):
+    """A unit's proposal of an award (an award form of the ladder, for a period) for a member
+    or a unit, with the approved entries behind it. It waits at one level of its award's
+    ladder at a time; each decision there names the revision it was taken on."""
+
+    __tablename__ = "nominations"
+    __table_args__ = (Index("ix_nominations_waiting", "status", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    award: Mapped[str] = mapped_column(String(64))  # a code of the ladder's awards
+    # "year:2026", "campaign:3", or a named period of the ladder ("so-ket").
+    period: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)  # proposing unit
+    # The secretary who proposed it; NULL once they erased their account (it stays the unit's).
+    proposer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    participant: Mapped[str] = mapped_column(String(32))  # individual, official, collective…
+    nominee_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    nominee_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(64))  # where it waits, or was returned from
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    # The decision, recorded at the last level.
+    decided_award: Mapped[str | None] = mapped_column(String(64))
+    decision_number: Mapped[str | None] = mapped_column(String(64))
+    decision_date: Mapped[dt.date | None] = mapped_column(Date)
+    signer: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class NominationEntry(Base):
+    """An approved entry a nomination rests on."""
+
+    __tablename__ = "nomination_entries"
+    __table_args__ = (UniqueConstraint("nomination_id", "entry_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nomination_id: Mapped[int] = mapped_column(ForeignKey("nominations.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+
+
+class NominationStep(Base):
+    """What happened to a nomination at each level: sent, passed on, returned (with the
+    reason), sent again, awarded or withdrawn; by whom (an audit actor)."""
+
+    __tablename__ = "nomination_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nomination_id: Mapped[int] = mapped_column(ForeignKey("nominations.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    acted_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Highlight(Base):
+    """An approved entry or an award on the honour roll: a "gương điển hình" or a "mô hình
+    tiêu biểu", marked by Tỉnh Đoàn. When it shows a person, it is public only once that
+    person has agreed (and a minor is never shown by name)."""
+
+    __tablename__ = "highlights"
+    __table_args__ = (Index("ix_highlights_shown", "consent", "marked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(16))  # "example" or "model"
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)
+    nomination_id: Mapped[int | None] = mapped_column(ForeignKey("nominations.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # the entry's kind, or "award"
+    title: Mapped[str] = mapped_column(String(300))
+    citation: Mapped[str] = mapped_column(Text)  # why it is exemplary, written by Tỉnh Đoàn
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    # The person it shows (whose consent it needs); NULL for a unit's work.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    consent: Mapped[str | None] = mapped_column(String(16))  # asked, given, refused; NULL: none
+    consent_at: Mapped[dt.datetime | None]
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    marked_by: Mapped[str] = mapped_column(String(64))
+    marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ContactRequest(Base):
+    """A young person asking to learn from a model on the honour roll; its unit's secretary
+    is told, once per person and model."""
+
+    __tablename__ = "contact_requests"
+    __table_args__ = (UniqueConstraint("highlight_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    highlight_id: Mapped[int] = mapped_column(ForeignKey("highlights.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    with_phone: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 # Commands each role may use. Anything else, including every command added later, must be
 # refused to that role: secure by default, so a new command fails here until classified.
 PUBLIC_COMMANDS = frozenset(
-    {"start", "join", "menu", "help", "cancel", "back", "language", "verify"}
+    {"start", "join", "menu", "help", "cancel", "back", "language", "verify", "highlights"}
 )
 MEMBER_COMMANDS = PUBLIC_COMMANDS | {
     "report",
@@ -93,12 +93,13 @@ SECRETARY_COMMANDS = MEMBER_COMMANDS | {
     "units",
     "export",
     "periodreport",
+    "nominations",
 }
 STRANGER_MENU = frozenset({"register", "language", "help"})
 MEMBER_MENU = frozenset(
-    {"report", "entries", "totals", "certificate", "profile", "language", "help"}
+    {"report", "entries", "totals", "certificate", "profile", "language", "highlights", "help"}
 )
-SECRETARY_MENU = MEMBER_MENU | {"review", "invite", "broadcast", "stats", "export"}
+SECRETARY_MENU = MEMBER_MENU | {"review", "invite", "broadcast", "stats", "export", "nominations"}
 ALLOWED_COMMANDS = {
     "stranger": PUBLIC_COMMANDS,
     "member": MEMBER_COMMANDS,
@@ -147,6 +148,31 @@ KEYWORDS = (
     "unit",
     "movement",
     "own",
+    # Nominations and the honour roll: their menus, and buttons that name a record.
+    "grant:appraiser",
+    "1|grant:appraiser",
+    "queue",
+    "candidates",
+    "propose",
+    "ladder",
+    "m:1",
+    "u:1",
+    "pass:1:1",
+    "award:1:1",
+    "return:1:1",
+    "yes:1",
+    "no:1",
+    "learn:1",
+    "remove:1",
+    "later",
+    "newest",
+    "kind",
+    "commune",
+    "mark",
+    "hide",
+    "phone",
+    "name",
+    "programme",
 )
 ODD_BUTTONS = (
     "",

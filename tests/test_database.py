@@ -399,3 +399,40 @@ def test_upgrading_writes_the_youth_federation_as_it_writes_itself(tmp_path: Pat
         ("ls-hoi-lhtn", "Hội Liên hiệp Thanh niên Việt Nam tỉnh Lạng Sơn"),
         ("other-lhtn", "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"),  # not the shipped unit
     ]
+def test_upgrading_keeps_the_totals_and_reads_the_figures_from_the_index_alone(
+    tmp_path: Path,
+) -> None:
+    """0013: the running totals gain what youth programmes add up to (0 for the rows of
+    before), and the province's figures are still read from the figures index alone."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    with engine.begin() as connection:
+        migrate_to(connection, "0012")
+        run = connection.exec_driver_sql
+        run(
+            "INSERT INTO units (id, code, name, search_name, kind, created_at) "
+            "VALUES (1, 'x', 'Xã X', 'xa x', 'commune', '2025-01-01')"
+        )
+        run(
+            "INSERT INTO stat_totals (unit_id, month, kind, status, entries, participants, "
+            "volunteer_hours, beneficiaries, jobs, revenue) "
+            "VALUES (1, '2026-11', 'volunteer', 'approved', 2, 5, 7.5, 40, 0, 0)"
+        )
+        migrate_to(connection, "head")
+        rows = run(
+            "SELECT kind, entries, volunteer_hours, budget, mobilised, models_replicated "
+            "FROM stat_totals"
+        ).fetchall()
+        plan = run(
+            "EXPLAIN QUERY PLAN SELECT kind, status, sum(entries), sum(participants), "
+            "sum(volunteer_hours), sum(beneficiaries), sum(jobs), sum(revenue), sum(budget), "
+            "sum(mobilised), sum(models_replicated) FROM stat_totals GROUP BY kind, status"
+        ).fetchall()
+        tables = {
+            name
+            for (name,) in run("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        }
+    engine.dispose()
+    assert rows == [("volunteer", 2, 7.5, 0, 0, 0)]
+    assert "COVERING INDEX ix_stat_totals_figures" in " ".join(str(step[-1]) for step in plan)
+    assert {"nominations", "nomination_entries", "nomination_steps", "highlights"} <= tables
+    assert "contact_requests" in tables

@@ -98,6 +98,7 @@ async def test_the_workbook_matches_the_database(app: App) -> None:
         "Sáng kiến, giải pháp",
         "Hoạt động tình nguyện",
         "Mô hình kinh tế",
+        "Chương trình, kế hoạch",  # a sheet for every kind, with its headers
     ]
 
     sheet = book["Sáng kiến, giải pháp"]
@@ -160,11 +161,12 @@ async def check_summary_and_audit(app: App, book: openpyxl.Workbook) -> None:
         "Sáng kiến, giải pháp: đã duyệt",
         "Hoạt động tình nguyện: đã duyệt",
         "Mô hình kinh tế: đã duyệt",
+        "Chương trình, kế hoạch: đã duyệt",
         "Tổng số đã duyệt",
         "Chờ duyệt (chưa tính)",
     ]
     # Nothing is approved yet: the three entries wait, and are shown apart.
-    assert [cell.value for cell in summary[2]] == ["Xã Na Sầm", 0, 0, 0, 0, 3]
+    assert [cell.value for cell in summary[2]] == ["Xã Na Sầm", 0, 0, 0, 0, 0, 3]
     async with app.db.read() as session:
         audits = (
             await session.scalars(
@@ -187,6 +189,7 @@ async def test_the_csv_zip_has_one_file_per_kind_with_a_bom(app: App) -> None:
         assert sorted(archive.namelist()) == [
             "economic_model.csv",
             "initiative.csv",
+            "programme.csv",
             "volunteer.csv",
         ]
         raw = archive.read("initiative.csv")
@@ -236,7 +239,7 @@ async def test_a_workbook_too_large_to_send_comes_as_csv(
     assert reply.document.file_name.endswith("-csv.zip")
     assert "nên mình gửi các tệp CSV trong một tệp ZIP" in reply.text
     with zipfile.ZipFile(io.BytesIO(reply.document.content)) as archive:
-        assert len(archive.namelist()) == 3
+        assert len(archive.namelist()) == 4  # one per kind
     async with app.db.read() as session:
         record = (
             await session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc()).limit(1))
@@ -280,6 +283,7 @@ async def test_an_export_of_one_campaign(app: App) -> None:
         "initiative.csv": 0,
         "volunteer.csv": 1,
         "economic_model.csv": 0,
+        "programme.csv": 0,
     }
 
 

@@ -1,5 +1,6 @@
 """`pip install .` must give an operator a working, translated bot: the wheel carries the
-catalogs, the unit tree and the migrations (catalogs compile on first start)."""
+catalogs, the unit tree, the award ladder and the migrations (catalogs compile on first
+start)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_the_wheel_carries_catalogs_units_and_migrations(tmp_path: Path) -> None
     assert "locales/vi/LC_MESSAGES/messages.po" in names
     assert "locales/en/LC_MESSAGES/messages.po" in names
     assert "bot/shipped/lang-son-units-2025.csv" in names
+    assert "bot/shipped/awards.toml" in names
     assert "models/migrations/env.py" in names
     assert "models/migrations/versions/0001_initial_schema.py" in names
     assert "bot/channels/telegram.py" in names

@@ -28,13 +28,14 @@ from models import AuditRecord, Base, Entry, EntryFile
 from models.certificates import VOLUNTEER_HOURS, add_certificate
 from models.people import identity_for
 from models.privacy import ACTOR_COLUMNS
-from models.tables import ReviewDigest, utcnow
+from models.tables import ContactRequest, Highlight, Nomination, ReviewDigest, utcnow
 from tests.botapi import FakeBotApi
 from tests.conftest import make_config
 from tests.test_abuse import Chat, TelegramUser, joined, register, texts
 from tests.test_abuse import give as give_to
 from tests.test_admin import give
 from tests.test_reporting import REGISTER, VOLUNTEER, entries, say
+from tests.test_stats import add_plain_members
 from tests.test_telegram import started, stopped, telegram_config
 
 NAME = "Hoàng Thị Mai"
@@ -249,7 +250,52 @@ SECTIONS = {
     ("unit_changes", "member_id"): "unit_changes",
     ("review_digests", "identity_id"): "review_digests_sent_to_you",
     ("certificates", "member_id"): "certificates",
+    ("nominations", "proposer_id"): "nominations_you_proposed",
+    ("nominations", "nominee_member_id"): "nominations_about_you",
+    ("highlights", "member_id"): "honour_roll",
+    ("contact_requests", "member_id"): "models_you_asked_to_learn_from",
 }
+
+
+async def recognised(app: App) -> None:
+    """The console member proposed a nomination of someone else, was proposed by another,
+    is on the honour roll, and asked to learn from another model."""
+    async with app.db.write() as session:
+        me = (await session.execute(text("SELECT id, unit_id FROM members ORDER BY id"))).first()
+        assert me is not None
+        (other,) = await add_plain_members(session, 1)
+        for proposer, nominee in ((me.id, other), (other, me.id)):
+            session.add(
+                Nomination(
+                    award="giay-khen",
+                    period="year:2026",
+                    unit_id=me.unit_id,
+                    proposer_id=proposer,
+                    participant="individual",
+                    nominee_member_id=nominee,
+                    summary="Tích cực tham gia phong trào thanh niên tình nguyện.",
+                    status="waiting",
+                    level="tinh-doan",
+                )
+            )
+        for member, title in ((me.id, "Của tôi"), (other, "Của bạn")):
+            session.add(
+                Highlight(
+                    label="model",
+                    kind="volunteer",
+                    title=title,
+                    citation="Một mô hình hay.",
+                    unit_id=me.unit_id,
+                    member_id=member,
+                    consent="given",
+                    marked_by="test",
+                )
+            )
+        await session.flush()
+        theirs = (
+            await session.scalars(select(Highlight).where(Highlight.member_id == other))
+        ).one()
+        session.add(ContactRequest(highlight_id=theirs.id, member_id=me.id))
 
 
 async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
@@ -289,6 +335,7 @@ async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
             issued_at=utcnow(),
             actor=CLI,
         )
+    await recognised(app)
     await say(app, "/report")
     await say(app, "2")
     await say(app, "1")  # for themselves
@@ -307,7 +354,9 @@ async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
     ]
     assert set(pointing) == set(SECTIONS), "a table points at people: show it in /mydata"
     async with app.db.read() as session:
-        member_id = (await session.execute(text("SELECT id FROM members"))).scalar_one()
+        member_id = (
+            await session.execute(text("SELECT id FROM members ORDER BY id LIMIT 1"))
+        ).scalar_one()
         for (table, column), section in SECTIONS.items():
             target = "member_id" if column in ("member_id", "reporter_id") else "identity"
             query = (

@@ -277,6 +277,7 @@ async def test_a_campaign_gets_deadline_reminders_that_name_it(app: App) -> None
         "1",
         "2",
         "3",
+        "4",
         "xong",
     ):
         assert "⚠️" not in await say(app, line)

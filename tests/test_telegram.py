@@ -160,6 +160,7 @@ async def test_a_new_user_registers_in_vietnamese_with_buttons(
         "👤 Hồ sơ của tôi",
         "🌐 Ngôn ngữ",
         "🎖 Giấy chứng nhận",
+        "⭐ Gương điển hình",
         "❓ Hướng dẫn",
     ]
     assert member_rows(tmp_path) == [("Hoàng Thị Mai", 2004, "+84912345678", "Xã Na Sầm")]
