@@ -514,3 +514,31 @@ async def test_a_nominee_sees_and_erases_what_is_stored_about_their_nominations(
         steps = (await session.scalars(select(NominationStep.nomination_id))).all()
     assert left == [(1, None)]  # hers is gone; the one she proposed stays, without her
     assert set(steps) == {1}
+
+
+async def test_two_at_one_level_the_first_decision_wins(app: App) -> None:
+    """Two admins of Tỉnh Đoàn open the same card; one passes it on, the other's return
+    changes nothing and says who decided first."""
+    people = await branch_people(app)
+    await grant(app, "console", "john", "admin")  # an admin of another unit's nomination
+    await approved_work(app, "Vi Thị Lan", unit="ls-x-na-sam-ban-chu")
+    # Sơn proposes Lan for a Bằng khen: it skips no level but the union level above Na Sầm.
+    await console(people["son"], "/nominations", "3", "1", "vi thi lan", "1", "2", "1", "1, 2")
+    await console(people["son"], "Chị Lan tổ chức tốt các hoạt động của chi đoàn thôn Bản Chu.")
+    assert "Đề nghị khen thưởng #1 đã được gửi tới Tỉnh Đoàn." in await console(people["son"], "1")
+    tuan, john = people["tuan"], people["john"]
+    assert "Your decision on nomination #1?" in await console(john, "/nominations", "1")
+    assert "Bạn quyết định thế nào với đề nghị #1?" in await console(tuan, "/nominations", "1")
+    assert "Đã chuyển đề nghị #1 lên Sở Nội vụ." in await console(tuan, "1")
+    await console(john, "2")  # return, with a reason
+    late = await console(john, "Please add the evidence of the activities")
+    assert "Nomination #1 was already approved at Tỉnh Đoàn by Nguyễn Văn Tuấn" in late
+    async with app.db.read() as session:
+        (status, level, version) = (
+            await session.execute(select(Nomination.status, Nomination.level, Nomination.version))
+        ).one()
+        steps = (await session.scalars(select(NominationStep.action))).all()
+    assert (status, level, version) == ("waiting", "so-noi-vu", 2)
+    assert steps == ["submitted", "passed"]
+    told = await notices_to(app, "Vi Thị Lan")
+    assert [text.split(" ")[0] for text in told] == ["🏅", "✅"]

@@ -29,6 +29,8 @@ from bot.period_reports import Period, write_period_report
 from models import Broadcast, Campaign, Consent, Entry, EntryFile, Identity, Member, Unit
 from models.entries import Reviewer, decide
 from models.outbox import audience, due_messages, enqueue_broadcast
+from models.people import grant_role, identity_for
+from models.tables import Nomination, NominationStep
 from models.units import search_units
 from tests.conftest import make_config
 from tests.test_abuse import Chat, joined, run
@@ -39,6 +41,7 @@ from tests.test_database import (
     migrate_to,
 )
 from tests.test_evidence import pdf
+from tests.test_nominations import add_approved, grant
 from tests.test_reporting import VOLUNTEER
 
 
@@ -258,5 +261,78 @@ async def test_certificates_and_the_period_report_on_postgresql(pg_config: Confi
                 today=happened,
             )
         assert activity in "\n".join(p.text for p in open_docx(io.BytesIO(content)).paragraphs)
+    finally:
+        await app.close()
+
+
+async def test_two_decisions_on_a_nomination_at_once_on_postgresql_record_one(
+    pg_config: Config,
+) -> None:
+    """Two admins of Tỉnh Đoàn pass the same nomination on at the same moment: the
+    conditional update on its revision lets one through; the other is told who decided."""
+    app = build_app(pg_config)
+    try:
+        await app.prepare()
+        tag = uuid.uuid4().hex[:8]
+        given = "".join(chr(ord("a") + int(c, 16)) for c in tag).title()  # letters only
+        chats = {role: Chat(app, f"{role}-{tag}") for role in ("son", "mai", "a1", "a2")}
+        for role, chat in chats.items():
+            name = f"Nông Văn {given} {role.strip('12').title()}"
+            await run(chat, ("/start", "1", name, "2000", "na sam", "bỏ qua"))
+        async with app.db.write() as session:
+            na_sam = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+            son = await identity_for(session, "console", f"son-{tag}")
+            await grant_role(session, son, "secretary", na_sam, granted_by="test")
+            mai = await identity_for(session, "console", f"mai-{tag}")
+            mai_id = mai.member_id
+        for admin in ("a1", "a2"):
+            await grant(app, "console", f"{admin}-{tag}", "admin")
+        assert mai_id is not None
+        today = dt.datetime.now(app.config.tz).date().isoformat()
+        work = {"title": "Sổ tay điện tử", "scope": "province", "applied_on": today}
+        await add_approved(app, "initiative", mai_id, "ls-x-na-sam", work)
+        proposer = chats["son"]
+        await proposer.send("/nominations")
+        for data in (
+            "f:nominations:action:propose",
+            "f:nomination:type:individual",
+        ):
+            await proposer.press(data)
+        await proposer.send(f"{given} mai")
+        for data in (
+            f"f:nomination:member:{mai_id}",
+            "f:nomination:award:bang-khen-ubnd-tinh",
+            f"f:nomination:period:year:{today[:4]}",
+        ):
+            await proposer.press(data)
+        await run(proposer, ("1", "xong", "Sáng kiến sổ tay điện tử được áp dụng trên toàn tỉnh."))
+        sent = joined(await proposer.press("f:nomination:_review:_submit"))
+        assert "đã được gửi tới Tỉnh Đoàn" in sent, sent
+        async with app.db.read() as session:
+            nomination = (
+                await session.scalars(
+                    select(Nomination).where(Nomination.nominee_member_id == mai_id)
+                )
+            ).one()
+        data = f"f:nomination_review:decision:pass:{nomination.id}:1"
+        for admin in ("a1", "a2"):
+            await chats[admin].send("/nominations")
+            await chats[admin].press("f:nominations:action:queue")
+        first, second = await asyncio.gather(chats["a1"].press(data), chats["a2"].press(data))
+        answers = [joined(first), joined(second)]
+        assert sum("Đã chuyển đề nghị" in answer for answer in answers) == 1
+        assert sum("đã được Nông Văn" in answer for answer in answers) == 1
+        async with app.db.read() as session:
+            version = await session.scalar(
+                select(Nomination.version).where(Nomination.id == nomination.id)
+            )
+            steps = (
+                await session.scalars(
+                    select(NominationStep.action).where(
+                        NominationStep.nomination_id == nomination.id
+                    )
+                )
+            ).all()
+        assert (version, steps) == (2, ["submitted", "passed"])
     finally:
         await app.close()
