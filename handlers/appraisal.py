@@ -36,7 +36,7 @@ from models.nominations import (
     appraiser_for,
     decidable_now,
     history,
-    is_last_level,
+    next_level,
     pass_on,
     record_decision,
     return_nomination,
@@ -160,7 +160,8 @@ async def _card(
         "version": nomination.version,
         "skipped": skipped,
         "waiting": await waiting_count(ctx.session, who, ctx.config.ladder),
-        "last": await is_last_level(ctx.session, ctx.config.ladder, nomination),
+        # Where it goes when approved: the next level, or None where the decision is recorded.
+        "next": await next_level(ctx.session, ctx.config.ladder, nomination),
     }
     return [Reply("\n".join(lines)), *await start_form(ctx, "nomination_review", prefill)]
 
@@ -172,21 +173,12 @@ def decision_params(_ctx: Context, answers: dict[str, Any]) -> dict[str, Any]:
 async def decision_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, ...]:
     """Each decision names the nomination and the revision on the card."""
     bound = f":{answers['nomination']}:{answers['version']}"
-    nomination = await ctx.session.get(Nomination, int(answers["nomination"]))
-    onward: Option
-    if answers.get("last"):
+    following = ctx.config.ladder.levels.get(str(answers.get("next")))
+    if following is None:
         onward = Option(AWARD_IT + bound, N_("🏅 Record the award decision"))
     else:
-        following = ""
-        if nomination is not None:
-            levels = ctx.config.ladder.awards[nomination.award].levels
-            after = (
-                levels[levels.index(nomination.level) + 1 :] if nomination.level in levels else []
-            )
-            following = ctx.config.ladder.levels[after[0]].name if after else ""
-        onward = Option(
-            PASS + bound, ctx._("✅ Approve and pass on to {level}").format(level=following)
-        )
+        label = ctx._("✅ Approve and pass on to {level}").format(level=following.name)
+        onward = Option(PASS + bound, label)
     return (
         onward,
         Option(RETURN + bound, N_("↩️ Return with a reason")),

@@ -53,8 +53,8 @@ __all__ = [
     "candidates",
     "decidable_now",
     "history",
-    "is_last_level",
     "levels_for",
+    "next_level",
     "nomination_entries",
     "pass_on",
     "period_span",
@@ -244,7 +244,7 @@ async def levels_for(session: AsyncSession, ladder: Ladder, award: str, unit_id:
     ]
 
 
-async def _next_level(session: AsyncSession, ladder: Ladder, nomination: Nomination) -> str | None:
+async def next_level(session: AsyncSession, ladder: Ladder, nomination: Nomination) -> str | None:
     levels = await levels_for(session, ladder, nomination.award, nomination.unit_id)
     index = levels.index(nomination.level) if nomination.level in levels else len(levels)
     return levels[index + 1] if index + 1 < len(levels) else None
@@ -574,7 +574,7 @@ async def pass_on(
     nomination = await session.get(Nomination, nomination_id)
     if nomination is None or nomination.version != version:
         return None
-    passed, following = nomination.level, await _next_level(session, ladder, nomination)
+    passed, following = nomination.level, await next_level(session, ladder, nomination)
     if following is None or not await _decide(
         session, ladder, nomination, version=version, who=who, values={"level": following}
     ):
@@ -606,11 +606,6 @@ async def return_nomination(
     return nomination
 
 
-async def is_last_level(session: AsyncSession, ladder: Ladder, nomination: Nomination) -> bool:
-    """Whether the nomination waits where its decision is recorded."""
-    return await _next_level(session, ladder, nomination) is None
-
-
 @dataclass(frozen=True)
 class Decision:
     """The award decision as recorded at the last level."""
@@ -635,7 +630,7 @@ async def record_decision(
     nomination = await session.get(Nomination, nomination_id)
     if nomination is None or nomination.version != version:
         return None
-    if not await is_last_level(session, ladder, nomination):
+    if await next_level(session, ladder, nomination) is not None:
         return None
     values = {
         "status": State.AWARDED,

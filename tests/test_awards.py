@@ -12,14 +12,13 @@ from sqlalchemy import select
 from bot.app import App
 from bot.config import ConfigError, load
 from domain.awards import LadderError, parse_ladder
-from models.entries import decide
 from models.tables import Entry, Unit
 from tests.conftest import ROOT, make_config, run_bot
 from tests.test_abuse import Chat
 from tests.test_admin import give, roles_of_local
-from tests.test_nominations import add_approved, console, member_id
+from tests.test_nominations import add_approved, approve, console, member_id
 from tests.test_reporting import REGISTER, say
-from tests.test_stats import ADMIN, add_plain_members
+from tests.test_stats import add_plain_members
 
 SHIPPED = (ROOT / "data" / "awards.toml").read_text(encoding="utf-8")
 
@@ -167,32 +166,11 @@ async def test_candidates_are_ranked_by_score_with_the_entries_behind_them(app: 
     await add_approved(app, "initiative", tung, "ls-x-na-sam", initiative("Tủ sách", "unit"))
     await add_approved(app, "initiative", other, "ls-x-dong-dang", initiative("Khác", "province"))
     await give(app, "secretary", "ls-x-na-sam")
-    async with app.db.write() as session:
-        na_sam = (await session.scalars(select(Unit.id).where(Unit.code == "ls-x-na-sam"))).one()
-        clean_up = {"activity": "Ra quân làm sạch bờ suối", "date": today}
-        entry = Entry(
-            kind="volunteer",
-            status="submitted",
-            reporter_id=await member_id(app, "Hoàng Thị Mai"),
-            unit_id=na_sam,
-            campaign_id=1,
-            collective=True,
-            happened_on=dt.date.fromisoformat(today),
-            title=clean_up["activity"],
-            answers={**clean_up, "participants": 25, "hours": 3},
-        )
-        session.add(entry)
-        await session.flush()
-        await decide(
-            session,
-            entry.id,
-            version=1,
-            who=ADMIN,
-            approve=True,
-            reason=None,
-            actor="t",
-            tz=app.config.tz,
-        )
+    clean_up = {"activity": "Ra quân làm sạch bờ suối", "date": today, "participants": 25}
+    reporter = await member_id(app, "Hoàng Thị Mai")
+    await add_approved(
+        app, "volunteer", reporter, "ls-x-na-sam", {**clean_up, "hours": 3}, collective=True
+    )
     shown = await console(secretary, "/nominations", "1", "1")
     names = [line for line in shown.splitlines() if line[:2] in ("1.", "2.", "3.")]
     assert names[:2] == [
@@ -262,16 +240,7 @@ async def test_only_secretaries_of_departments_bodies_and_communes_report_progra
     async with app.db.write() as session:
         entry = (await session.scalars(select(Entry))).one()
         assert (entry.kind, entry.collective, entry.happened_on) == ("programme", True, issued)
-        await decide(
-            session,
-            entry.id,
-            version=1,
-            who=ADMIN,
-            approve=True,
-            reason=None,
-            actor="t",
-            tz=app.config.tz,
-        )
+        await approve(session, entry.id, app.config.tz)
     await give(app, "admin")
     figures = await say(app, "/stats")
     assert (

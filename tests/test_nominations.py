@@ -12,9 +12,12 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.channels.console import render
@@ -61,8 +64,23 @@ async def member_id(app: App, name: str) -> int:
         return (await session.scalars(select(Member.id).where(Member.full_name == name))).one()
 
 
-async def add_approved(app: App, kind: str, reporter: int, unit: str, answers: dict) -> int:
-    """An approved entry, saved as the bot saves one and decided by an admin."""
+async def approve(session: AsyncSession, entry_id: int, tz: ZoneInfo) -> None:
+    """Approves a waiting entry as an admin would."""
+    await decide(
+        session, entry_id, version=1, who=ADMIN, approve=True, reason=None, actor="test", tz=tz
+    )
+
+
+async def add_approved(
+    app: App,
+    kind: str,
+    reporter: int,
+    unit: str,
+    answers: dict[str, Any],
+    *,
+    collective: bool = False,
+) -> int:
+    """An approved entry, saved as the bot saves one (for the unit when collective)."""
     async with app.db.write() as session:
         unit_id = (await session.scalars(select(Unit.id).where(Unit.code == unit))).one()
         happened = KINDS[kind].happened_on(answers) or dt.datetime.now(app.config.tz).date()
@@ -72,7 +90,7 @@ async def add_approved(app: App, kind: str, reporter: int, unit: str, answers: d
             reporter_id=reporter,
             unit_id=unit_id,
             campaign_id=(await current_campaign(session, happened, kind)).id,
-            collective=False,
+            collective=collective,
             title=str(answers[KINDS[kind].headline]),
             answers=answers,
             happened_on=happened,
@@ -80,16 +98,7 @@ async def add_approved(app: App, kind: str, reporter: int, unit: str, answers: d
             actor="test",
             tz=app.config.tz,
         )
-        await decide(
-            session,
-            entry.id,
-            version=1,
-            who=ADMIN,
-            approve=True,
-            reason=None,
-            actor="test",
-            tz=app.config.tz,
-        )
+        await approve(session, entry.id, app.config.tz)
         return entry.id
 
 
