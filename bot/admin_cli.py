@@ -5,6 +5,7 @@ queue, the running bot sends."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,8 @@ from bot.announcements import (
 from bot.app import App
 from bot.config import Config
 from bot.exports import UnknownUnit, unit_subtree
-from bot.i18n import N_, NC_, SUPPORTED
+from bot.i18n import N_, NC_, SUPPORTED, Translator
+from bot.nomination_files import award_file, level_list
 from bot.recognition import ladder_lines, nomination_card, nomination_line
 from bot.statistics import charts, summary
 from bot.text import strip_html
@@ -34,6 +36,7 @@ from domain.kinds import KINDS
 from domain.text import clean
 from domain.vocabulary import CAMPAIGN_STATES, CLI, campaign_state
 from domain.vocabulary import Nomination as NominationState
+from models.people import audit
 from models.schedules import (
     MONTH,
     ONCE,
@@ -88,6 +91,16 @@ def add_parsers(commands: Any) -> None:
     cancel = schedule_actions.add_parser("cancel", help="cancel one")
     cancel.add_argument("id", type=int)
 
+    _recognition_parsers(commands)
+
+    stats = commands.add_parser("stats", help="print statistics; write the charts as PNG")
+    stats.add_argument("--unit", help="unit code: this unit and every unit below it")
+    stats.add_argument("--charts", type=Path, help="a folder to write the charts into")
+    stats.add_argument("--language", choices=SUPPORTED)
+
+
+def _recognition_parsers(commands: Any) -> None:
+    """The award ladder and nominations."""
     awards = commands.add_parser("awards", help="the award ladder (data/awards.toml)")
     awards_actions = awards.add_subparsers(dest="action", required=True)
     awards_list = awards_actions.add_parser(
@@ -106,13 +119,20 @@ def add_parsers(commands: Any) -> None:
     show = nomination_actions.add_parser("show", help="one nomination with its history")
     show.add_argument("id", type=int)
     show.add_argument("--language", choices=SUPPORTED)
-
-    stats = commands.add_parser("stats", help="print statistics; write the charts as PNG")
-    stats.add_argument("--unit", help="unit code: this unit and every unit below it")
-    stats.add_argument("--charts", type=Path, help="a folder to write the charts into")
-    stats.add_argument(
-        "--language", choices=SUPPORTED, default=argparse.SUPPRESS, help="of the figures"
+    export = nomination_actions.add_parser(
+        "export", help='"Danh sách đề nghị khen thưởng" of the nominations waiting at a level'
     )
+    export.add_argument(
+        "--level", required=True, help="a level code of the ladder, e.g. tinh-doan"
+    )
+    export.add_argument("--out", required=True, type=Path, help="the XLSX file to write")
+    export.add_argument("--language", choices=SUPPORTED)
+    dossier = nomination_actions.add_parser(
+        "dossier", help='"Báo cáo tóm tắt thành tích" of one nomination'
+    )
+    dossier.add_argument("id", type=int)
+    dossier.add_argument("--out", required=True, type=Path, help="the DOCX file to write")
+    dossier.add_argument("--language", choices=SUPPORTED)
 
 
 def _day(text: str) -> dt.date:
@@ -335,6 +355,8 @@ async def _awards(app: App, args: argparse.Namespace) -> int:
 async def _nominations(app: App, args: argparse.Namespace) -> int:
     config = app.config
     t = app.catalogs.translator(args.language or config.default_locale, config.tz)
+    if args.action in ("export", "dossier"):
+        return await _nomination_document(app, args, t)
     async with app.db.read() as session:
         if args.action == "show":
             nomination = await session.get(Nomination, args.id)
@@ -363,6 +385,44 @@ async def _nominations(app: App, args: argparse.Namespace) -> int:
             print(strip_html(await nomination_line(session, t, config.ladder, nomination)))
         if not found:
             print("no nominations match")
+    return 0
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+async def _nomination_document(app: App, args: argparse.Namespace, t: Translator) -> int:
+    """A level's list of the nominations waiting there (XLSX), or one nomination's summary
+    report of achievements (DOCX), written by bot.documents; audited, as they name people."""
+    config = app.config
+    today = dt.datetime.now(config.tz).date()
+    async with app.db.read() as session:
+        if args.action == "export":
+            if args.level not in config.ladder.levels:
+                return _fail(
+                    f"nominations export: --level must be one of {', '.join(config.ladder.levels)}"
+                )
+            content, rows = await level_list(session, t, config.ladder, args.level, today)
+            details: dict[str, object] = {"level": args.level, "rows": rows}
+            done = f"{rows} nomination(s) waiting at {args.level} written to {args.out}"
+        else:
+            nomination = await session.get(Nomination, args.id)
+            if nomination is None:
+                return _fail(f"nominations dossier: no nomination {args.id}")
+            content = await award_file(session, t, config.ladder, nomination, today)
+            details = {"nomination_id": nomination.id}
+            done = f"summary report of achievements of nomination {args.id} written to {args.out}"
+    out: Path = args.out
+    try:
+        await asyncio.to_thread(_write_file, out, content)
+    except OSError as error:
+        return _fail(f"nominations {args.action}: cannot write {out}: {error.strerror}")
+    action = "nomination.list_exported" if args.action == "export" else "nomination.dossier"
+    async with app.db.write() as session:
+        await audit(session, CLI, action, **details)
+    print(done)
     return 0
 
 

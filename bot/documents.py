@@ -314,6 +314,14 @@ _SHOWN = {
         "youth_jobs",
         "place",
     ),
+    "programme": (
+        "document_number",
+        "issued_on",
+        "integrated_into",
+        "budget",
+        "mobilised",
+        "models_replicated",
+    ),
 }
 _LONGEST_ANSWER = 400  # characters of a long answer (an effect) kept in a document
 
@@ -346,6 +354,9 @@ def _figure_lines(t: Translator, figures: Figures) -> list[tuple[str, str]]:
         (t.gettext("People who benefited"), t.number(figures.beneficiaries)),
         (t.gettext("Jobs created"), t.number(figures.jobs)),
         (t.gettext("Yearly revenue of economic models"), t.money(figures.revenue)),
+        (t.gettext("Budget allocated to youth programmes"), t.money(figures.budget)),
+        (t.gettext("Resources mobilised for youth programmes"), t.money(figures.mobilised)),
+        (t.gettext("Models of young people replicated"), t.number(figures.models_replicated)),
     ]
     values = (
         figures.entries,
@@ -354,6 +365,9 @@ def _figure_lines(t: Translator, figures: Figures) -> list[tuple[str, str]]:
         figures.beneficiaries,
         figures.jobs,
         figures.revenue,
+        figures.budget,
+        figures.mobilised,
+        figures.models_replicated,
     )
     return [row for row, value in zip(rows, values, strict=True) if value]
 

@@ -160,7 +160,7 @@ async def _reports(app: App, args: argparse.Namespace) -> int:
                 return _fail(f"reports period: unknown unit code {args.unit!r}")
             unit = (await session.scalars(select(Unit).where(Unit.code == args.unit))).one()
         content = await write_period_report(
-            session, t, unit=unit, scope=scope, period=period, today=today
+            session, t, unit=unit, scope=scope, period=period, today=today, ladder=config.ladder
         )
     out: Path = args.out
     await asyncio.to_thread(_write, out, content)

@@ -24,7 +24,9 @@ from bot.documents import (
     period_report_docx,
 )
 from bot.i18n import Translator
+from bot.nomination_files import award_lines, period_nominations
 from bot.statistics import months_between, period_charts, ranking_groups
+from domain.awards import Ladder
 from domain.figures import Figures
 from domain.kinds import KINDS
 from domain.units import union_name
@@ -104,8 +106,10 @@ async def write_period_report(
     scope: set[int] | None,
     period: Period,
     today: dt.date,
+    ladder: Ladder,
 ) -> bytes:
-    """The report of the unit's units in scope (the province when unit is None) as DOCX."""
+    """The report of the unit's units in scope (the province when unit is None) as DOCX;
+    its nominations and awards are those of the award ladder."""
     root = unit or await province(session)
     name = unit.name if unit else t.gettext("the whole province")
     parent = await session.get(Unit, root.parent_id) if root and root.parent_id else None
@@ -146,8 +150,8 @@ async def write_period_report(
         ).format(n=EXEMPLARY_PER_KIND),
         quiet_units=quiet,
         idle_units=idle,
-        nominations=await _nominations(session, scope, period),
-        awards=await _awards(session, scope, period),
+        nominations=await _nominations(session, t, ladder, scope, period),
+        awards=await _awards(session, t, ladder, scope, period),
         recipients=(superior,) if superior else (),
     )
     return period_report_docx(t, report)
@@ -191,6 +195,15 @@ def _figure_rows(
             money=True,
         )
     )
+    # What departments, bodies and communes report of their youth programmes.
+    for label, name, money in (
+        (t.gettext("Budget allocated to youth programmes"), "budget", True),
+        (t.gettext("Resources mobilised for youth programmes"), "mobilised", True),
+        (t.gettext("Models of young people replicated"), "models_replicated", False),
+    ):
+        current, earlier = getattr(total_now, name), getattr(total_before, name)
+        if current or earlier:
+            rows.append(FigureRow(label, current, earlier, money=money))
     return tuple(rows)
 
 
@@ -242,18 +255,18 @@ async def _quiet_units(
 
 
 async def _nominations(
-    session: AsyncSession, scope: set[int] | None, period: Period
-) -> tuple[NominationRow, ...] | None:
-    """HOOK (issue 14, nominations): the nominations made in the units in scope during the
-    period, with the level each has reached, once the nominations' tables exist. None until
-    then: the report leaves the unit a place to list them."""
-    return None
+    session: AsyncSession, t: Translator, ladder: Ladder, scope: set[int] | None, period: Period
+) -> tuple[NominationRow, ...]:
+    """The nominations the units in scope sent during the period, and where each is now."""
+    return await period_nominations(
+        session, t, ladder, scope, first=period.first_day, last=period.last_day
+    )
 
 
 async def _awards(
-    session: AsyncSession, scope: set[int] | None, period: Period
-) -> tuple[AwardLine, ...] | None:
-    """HOOK (issue 14, award decisions): the awards decided for people and units in scope
-    during the period, once the decisions are recorded. None until then: the report leaves
-    the unit a place to list them."""
-    return None
+    session: AsyncSession, t: Translator, ladder: Ladder, scope: set[int] | None, period: Period
+) -> tuple[AwardLine, ...]:
+    """The awards decided during the period for nominations of the units in scope."""
+    return await award_lines(
+        session, t, ladder, scope, first=period.first_day, last=period.last_day
+    )

@@ -362,7 +362,7 @@ PROGRAMME: tuple[Field, ...] = (
         FieldKind.DATE,
         N_("On which day was it issued?"),
         hint=N_("dd/mm/yyyy, for example 15/01/2026."),
-        label=N_("Issued on"),
+        label=N_("Day issued"),
     ),
     Field(
         "integrated_into",

@@ -135,7 +135,7 @@ async def pick_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option, .
 async def _card(ctx: Context, highlight: Highlight) -> list[str]:
     """A highlight as everyone reads it: what it is, whose, where, and why (HTML)."""
     unit = await ctx.session.get_one(Unit, highlight.unit_id)
-    kind = ctx._("Award") if highlight.kind == AWARD else ctx._(KINDS[highlight.kind].title)
+    kind = ctx._("An award") if highlight.kind == AWARD else ctx._(KINDS[highlight.kind].title)
     lines = [
         f"{ctx._(LABELS[highlight.label])} · {kind}",
         f"<b>{escape(highlight.title)}</b>",

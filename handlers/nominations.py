@@ -12,9 +12,11 @@ from sqlalchemy import select
 
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
-from bot.events import Reply
+from bot.documents import DOCX_MIME, XLSX_MIME
+from bot.events import Document, Reply
 from bot.fields import Invalid
 from bot.i18n import N_
+from bot.nomination_files import award_file, level_list
 from bot.recognition import (
     entry_line,
     ladder_lines,
@@ -50,6 +52,7 @@ from models.nominations import (
     waiting_count,
     withdraw,
 )
+from models.people import audit
 from models.tables import Member, Nomination, NominationEntry, Unit
 
 __all__ = ["register"]
@@ -59,7 +62,7 @@ UNIT, TYPE, NAME, MEMBER, NOMINEE_UNIT = "unit", "type", "name", "member", "nomi
 AWARD, PERIOD, ENTRIES, SUMMARY = "award", "period", "entries", "summary"
 NOMINATION_ID, VERSION = "_nomination", "_version"  # prefilled when fixing a returned one
 COLLECTIVE = "unit"  # the nominee type of a unit; people are domain.awards.PEOPLE
-EDIT, WITHDRAW, LIST = "edit", "withdraw", "list"
+EDIT, WITHDRAW, LIST, DOSSIER = "edit", "withdraw", "list", "dossier"
 MATCHES = 8
 
 
@@ -87,6 +90,8 @@ async def menu_options(ctx: Context, _answers: dict[str, Any]) -> tuple[Option, 
         ]
     elif who.admin or who.appraiser:
         options.append(Option("list", N_("📂 Latest nominations")))
+    if who.admin or who.appraiser:
+        options.append(Option("batch", N_("📋 List of nominations at your level (Excel)")))
     options.append(Option("ladder", N_("📜 Award forms and criteria")))
     return tuple(options)
 
@@ -101,8 +106,32 @@ async def chose(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         return await start_proposal(ctx, {})
     if choice == "list":
         return await _list(ctx)
+    if choice == "batch":
+        return await _level_lists(ctx)
     lines = ladder_lines(ctx.t, ctx.config.ladder)
     return [Reply("\n".join(lines)), menu_reply(ctx)]
+
+
+async def _level_lists(ctx: Context) -> list[Reply]:
+    """ "Danh sách đề nghị khen thưởng" of each level the admin or appraiser decides at: the
+    nominations waiting there. It names people: who took it is audited."""
+    who = await appraiser_of(ctx)
+    roles = {Role.ADMIN} if who.admin else set()
+    roles |= {Role.APPRAISER} if who.appraiser else set()
+    ladder, replies = ctx.config.ladder, []
+    for code, level in ladder.levels.items():
+        if level.reviewers not in roles:
+            continue
+        content, rows = await level_list(ctx.session, ctx.t, ladder, code, ctx.today())
+        await audit(
+            ctx.session, ctx.person.actor, "nomination.list_exported", level=code, rows=rows
+        )
+        text = ctx.t.ngettext(
+            "📋 {n} nomination waits at {level}.", "📋 {n} nominations wait at {level}.", rows
+        ).format(n=rows, level=escape(level.name))
+        name = f"danh-sach-de-nghi-khen-thuong-{code}-{ctx.today().isoformat()}.xlsx"
+        replies.append(Reply(text, document=Document(name, content, XLSX_MIME)))
+    return [*replies, menu_reply(ctx)]
 
 
 # -- candidates ------------------------------------------------------------------------------
@@ -488,7 +517,7 @@ PROPOSAL = Form(
         Field(
             PERIOD,
             FieldKind.CHOICE,
-            N_("For which period?"),
+            N_("Which period do the achievements count for?"),
             hint=N_("A year, a campaign, or a review of the plan (sơ kết, tổng kết)."),
             label=N_("Period"),
             options_for=period_options,
@@ -577,6 +606,9 @@ async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
             options.append(Option(EDIT + bound, N_("✏️ Fix and send again")))
         if nomination.status in (State.WAITING, State.RETURNED):
             options.append(Option(WITHDRAW + bound, N_("🗑 Withdraw this nomination")))
+    if nomination is not None:
+        dossier = f"{DOSSIER}:{nomination.id}:{nomination.version}"
+        options.append(Option(dossier, N_("📄 Summary report of achievements (Word)")))
     options.append(Option(LIST, N_("📂 Back to the list")))
     return tuple(options)
 
@@ -602,6 +634,8 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         return await _list(ctx)
     action, nomination_id, version = bound
     nomination = await _visible(ctx, nomination_id)
+    if nomination is not None and action == DOSSIER:
+        return await _dossier(ctx, nomination)
     if nomination is None or nomination.unit_id not in (await appraiser_of(ctx)).led:
         return await _list(ctx)
     if nomination.version != version:
@@ -641,6 +675,20 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
         reason=escape(nomination.return_reason or "")
     )
     return [Reply(note), *await start_form(ctx, "nomination", prefill)]
+
+
+async def _dossier(ctx: Context, nomination: Nomination) -> list[Reply]:
+    """ "Báo cáo tóm tắt thành tích" of the nomination as it is now, for its unit to sign and
+    send with the file. It names people: who took it is audited."""
+    content = await award_file(ctx.session, ctx.t, ctx.config.ladder, nomination, ctx.today())
+    await audit(ctx.session, ctx.person.actor, "nomination.dossier", nomination_id=nomination.id)
+    text = ctx._(
+        "📄 The summary report of achievements of nomination #{id}: check it, sign it and "
+        "send it with the file."
+    ).format(id=nomination.id)
+    name = f"bao-cao-tom-tat-thanh-tich-{nomination.id}.docx"
+    reply = Reply(text, document=Document(name, content, DOCX_MIME))
+    return [reply, *await start_form(ctx, "nomination_action", {"pick": nomination.id})]
 
 
 async def picked(ctx: Context, answers: dict[str, Any]) -> list[Reply]:

@@ -160,7 +160,13 @@ async def _produce(
             subtree = await scope_unit_ids(session, [(Role.SECRETARY, unit_id)]) or set()
             scope = subtree if allowed is None else subtree & allowed
         content = await write_period_report(
-            session, ctx.t, unit=unit, scope=scope, period=period, today=ctx.today()
+            session,
+            ctx.t,
+            unit=unit,
+            scope=scope,
+            period=period,
+            today=ctx.today(),
+            ladder=ctx.config.ladder,
         )
     async with ctx.db.write() as session:
         # It names people (the exemplary entries): who took it is recorded, as for exports.

@@ -164,6 +164,8 @@ KEYWORDS = (
     "no:1",
     "learn:1",
     "remove:1",
+    "dossier:1:1",
+    "batch",
     "later",
     "newest",
     "kind",

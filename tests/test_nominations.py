@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
+from docx import Document as open_docx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +29,15 @@ from bot.notices import render_notice
 from domain.kinds import KINDS
 from models.entries import current_campaign, decide, save_entry
 from models.people import grant_role, identity_for
-from models.tables import Identity, Member, Nomination, NominationStep, OutboxMessage, Unit
+from models.tables import (
+    AuditRecord,
+    Identity,
+    Member,
+    Nomination,
+    NominationStep,
+    OutboxMessage,
+    Unit,
+)
 from tests.botapi import FakeBotApi
 from tests.conftest import run_bot
 from tests.test_abuse import Chat
@@ -441,6 +452,7 @@ async def test_a_branch_nomination_passes_its_commune_then_tinh_doan_in_the_cons
     await console(lan, "1, 2", "Anh John tích cực tham gia tình nguyện và có sáng kiến hay.")
     sent = await console(lan, "1")
     assert "Đề nghị khen thưởng #1 đã được gửi tới Đoàn cấp trên trực tiếp." in sent
+    check_the_level_list(tmp_path)
 
     # Lan proposed it for her branch: she does not decide it at any level.
     assert "Chờ bạn xem xét" not in await console(lan, "/nominations")
@@ -468,6 +480,8 @@ async def test_a_branch_nomination_passes_its_commune_then_tinh_doan_in_the_cons
     ]
 
     check_the_command_line(tmp_path, signed)
+    check_the_award_file_and_the_period_report(tmp_path, signed)
+    await the_award_file_from_the_chat(tuan)
 
 
 def check_the_command_line(tmp_path: Path, signed: dt.date) -> None:
@@ -551,3 +565,80 @@ async def test_two_at_one_level_the_first_decision_wins(app: App) -> None:
     assert steps == ["submitted", "passed"]
     told = await notices_to(app, "Vi Thị Lan")
     assert [text.split(" ")[0] for text in told] == ["🏅", "✅"]
+
+
+def check_the_level_list(tmp_path: Path) -> None:
+    """ "Danh sách đề nghị khen thưởng" of the union level above: John, waiting there."""
+    out = tmp_path / "danh-sach.xlsx"
+    written = run_bot(tmp_path, "nominations", "export", "--level", "co-so", "--out", str(out))
+    assert written.returncode == 0, written.stderr
+    assert "1 nomination(s) waiting at co-so written to" in written.stdout
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet is not None
+    cells = [str(cell.value) for row in sheet.iter_rows() for cell in row if cell.value]
+    assert "DANH SÁCH ĐỀ NGHỊ KHEN THƯỞNG" in cells
+    assert "II. CÁ NHÂN" in cells
+    assert "John Tuan Nguyen" in cells and "Giấy khen" in cells and "2001" in cells
+    assert "Chi đoàn thôn Bản Chu" in cells
+    assert any(cell.startswith("Anh John tích cực") for cell in cells)
+    assert "#1 · ⏳ Đang chờ Đoàn cấp trên trực tiếp xem xét" in cells
+    wrong = run_bot(tmp_path, "nominations", "export", "--level", "x", "--out", str(out))
+    assert wrong.returncode == 2
+    assert "--level must be one of co-so, tinh-doan, so-noi-vu" in wrong.stderr
+
+
+def docx_text(path: Path) -> str:
+    document = open_docx(str(path))
+    lines = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines += [cell.text for cell in row.cells]
+    return "\n".join(lines)
+
+
+def check_the_award_file_and_the_period_report(tmp_path: Path, signed: dt.date) -> None:
+    """The award file of the nomination, and the commune's period report listing it and the
+    award decided; both opened again."""
+    out = tmp_path / "ho-so.docx"
+    written = run_bot(tmp_path, "nominations", "dossier", "1", "--out", str(out))
+    assert written.returncode == 0, written.stderr
+    text = docx_text(out)
+    for line in (
+        "BÁO CÁO TÓM TẮT THÀNH TÍCH",
+        "Đề nghị tặng: Giấy khen",
+        "JOHN TUAN NGUYEN",
+        "Năm sinh: 2001",
+        "Đơn vị: Chi đoàn thôn Bản Chu",
+        "Anh John tích cực tham gia tình nguyện và có sáng kiến hay.",
+        "Sổ tay điện tử cho chi đoàn",
+        "Sửa đường vào thôn Bản Chu",
+        "CHI ĐOÀN THÔN BẢN CHU",
+    ):
+        assert line in text, line
+    report = tmp_path / "so-ket.docx"
+    first = signed.replace(month=1, day=1)
+    made = run_bot(
+        tmp_path, "reports", "period", "--unit", "ls-x-na-sam", "--from", str(first),
+        "--to", str(dt.date(first.year, 12, 31)), "--out", str(report),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    text = docx_text(report)
+    assert "John Tuan Nguyen" in text and "Giấy khen" in text
+    assert f"Quyết định số 56/QĐ-TĐTN ngày {signed:%d/%m/%Y}" in text
+    assert "(Đơn vị bổ sung: các tập thể" not in text  # filled in, not left to the unit
+
+
+async def the_award_file_from_the_chat(admin: Chat) -> None:
+    """An admin opens the nomination and takes its award file; the taking is audited."""
+    await console(admin, "/nominations")
+    await console(admin, "📂 Các đề nghị mới nhất")
+    await console(admin, "1")
+    replies = await admin.send("📄 Báo cáo tóm tắt thành tích (Word)")
+    (document,) = [reply.document for reply in replies if reply.document is not None]
+    assert document.file_name == "bao-cao-tom-tat-thanh-tich-1.docx"
+    assert "JOHN TUAN NGUYEN" in "\n".join(
+        paragraph.text for paragraph in open_docx(io.BytesIO(document.content)).paragraphs
+    )
+    async with admin.app.db.read() as session:
+        actions = (await session.scalars(select(AuditRecord.action))).all()
+    assert actions.count("nomination.dossier") == 2  # the command line's, and this one

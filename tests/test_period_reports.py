@@ -105,7 +105,9 @@ async def test_the_report_compares_the_period_with_the_one_before(
         "- 25 người tham gia × 3,5 giờ = 87,5 giờ tình nguyện",
         "Sổ tay điện tử cho chi đoàn",
         "- Phạm vi áp dụng: Trên toàn tỉnh",
-        "(Đơn vị bổ sung: các tập thể, cá nhân được đề nghị khen thưởng.)",
+        # The bot records nominations and awards (issue 14): none in this period.
+        "Trong kỳ chưa có đề nghị khen thưởng nào.",
+        "Trong kỳ chưa có quyết định khen thưởng nào.",
         "Đơn vị này không có đơn vị trực thuộc.",
         "- Tỉnh Đoàn Lạng Sơn;",
         "TM. BAN CHẤP HÀNH",

@@ -259,6 +259,7 @@ async def test_certificates_and_the_period_report_on_postgresql(pg_config: Confi
                 scope=None,
                 period=Period.of_days(happened, happened),
                 today=happened,
+                ladder=app.config.ladder,
             )
         assert activity in "\n".join(p.text for p in open_docx(io.BytesIO(content)).paragraphs)
     finally:
