@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.certificates import AwardDecision
 from bot.documents import (
     AwardFile,
     AwardLine,
@@ -35,7 +36,14 @@ from models.nominations import nomination_entries
 from models.tables import Member, Nomination, Unit
 from models.units import DEFAULT_CAMPAIGN_TITLE, place_name
 
-__all__ = ["award_file", "award_lines", "level_list", "nomination_rows", "period_nominations"]
+__all__ = [
+    "award_decision",
+    "award_file",
+    "award_lines",
+    "level_list",
+    "nomination_rows",
+    "period_nominations",
+]
 
 
 async def _nominee(session: AsyncSession, nomination: Nomination) -> Nominee:
@@ -63,6 +71,26 @@ async def _letterhead(session: AsyncSession, unit: Unit, day: dt.date) -> Letter
 def _award(ladder: Ladder, code: str | None) -> str:
     award = ladder.awards.get(code or "")
     return award.name if award else (code or "")
+
+
+async def award_decision(
+    session: AsyncSession, t: Translator, ladder: Ladder, nomination: Nomination
+) -> AwardDecision:
+    """The decision recorded on an awarded nomination, as its certificate states it."""
+    nominee = await _nominee(session, nomination)
+    period = await period_label(session, t, ladder, nomination.period)
+    return AwardDecision(
+        holder=nominee.name,
+        unit_name=nominee.unit,
+        award=_award(ladder, nomination.decided_award or nomination.award),
+        decision=nomination.decision_number or "",
+        decided_on=nomination.decision_date or dt.date.min,
+        signer=nomination.signer or "",
+        member_id=nomination.nominee_member_id,
+        achievement=t.gettext("in the {movement}, {period}").format(
+            movement=DEFAULT_CAMPAIGN_TITLE, period=period[:1].lower() + period[1:]
+        ),
+    )
 
 
 async def award_file(

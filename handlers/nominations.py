@@ -6,17 +6,19 @@ one. The levels of the award's ladder decide on it (handlers.appraisal), opened 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.certificates import CertificatesOff, certificate_file, issue_award_certificate
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
-from bot.documents import DOCX_MIME, XLSX_MIME
+from bot.documents import DOCX_MIME, PDF_MIME, XLSX_MIME
 from bot.events import Document, Reply
 from bot.fields import Invalid
 from bot.i18n import N_
-from bot.nomination_files import award_file, level_list
+from bot.nomination_files import award_decision, award_file, level_list
 from bot.recognition import (
     entry_line,
     ladder_lines,
@@ -62,7 +64,8 @@ UNIT, TYPE, NAME, MEMBER, NOMINEE_UNIT = "unit", "type", "name", "member", "nomi
 AWARD, PERIOD, ENTRIES, SUMMARY = "award", "period", "entries", "summary"
 NOMINATION_ID, VERSION = "_nomination", "_version"  # prefilled when fixing a returned one
 COLLECTIVE = "unit"  # the nominee type of a unit; people are domain.awards.PEOPLE
-EDIT, WITHDRAW, LIST, DOSSIER = "edit", "withdraw", "list", "dossier"
+EDIT, WITHDRAW, LIST = "edit", "withdraw", "list"
+DOSSIER, CERTIFICATE = "dossier", "certificate"
 MATCHES = 8
 
 
@@ -607,8 +610,10 @@ async def action_options(ctx: Context, answers: dict[str, Any]) -> tuple[Option,
         if nomination.status in (State.WAITING, State.RETURNED):
             options.append(Option(WITHDRAW + bound, N_("🗑 Withdraw this nomination")))
     if nomination is not None:
-        dossier = f"{DOSSIER}:{nomination.id}:{nomination.version}"
-        options.append(Option(dossier, N_("📄 Summary report of achievements (Word)")))
+        bound = f":{nomination.id}:{nomination.version}"
+        options.append(Option(DOSSIER + bound, N_("📄 Summary report of achievements (Word)")))
+        if nomination.status == State.AWARDED:
+            options.append(Option(CERTIFICATE + bound, N_("🎖 Certificate of the award (PDF)")))
     options.append(Option(LIST, N_("📂 Back to the list")))
     return tuple(options)
 
@@ -636,6 +641,8 @@ async def act(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     nomination = await _visible(ctx, nomination_id)
     if nomination is not None and action == DOSSIER:
         return await _dossier(ctx, nomination)
+    if nomination is not None and action == CERTIFICATE and nomination.status == State.AWARDED:
+        return await _certificate(ctx, nomination)
     if nomination is None or nomination.unit_id not in (await appraiser_of(ctx)).led:
         return await _list(ctx)
     if nomination.version != version:
@@ -688,6 +695,29 @@ async def _dossier(ctx: Context, nomination: Nomination) -> list[Reply]:
     ).format(id=nomination.id)
     name = f"bao-cao-tom-tat-thanh-tich-{nomination.id}.docx"
     reply = Reply(text, document=Document(name, content, DOCX_MIME))
+    return [reply, *await start_form(ctx, "nomination_action", {"pick": nomination.id})]
+
+
+async def _certificate(ctx: Context, nomination: Nomination) -> list[Reply]:
+    """The certificate of the award decision (the same one again for the same decision), with
+    a code anyone can check; the unit passes it on to whom it was awarded."""
+    decision = await award_decision(ctx.session, ctx.t, ctx.config.ladder, nomination)
+    try:
+        issued = await issue_award_certificate(
+            ctx.session, ctx.config, decision, actor=ctx.person.actor
+        )
+    except CertificatesOff:
+        text = ctx._(
+            "Certificates cannot be issued yet: the operator has not set CERTIFICATE_SECRET."
+        )
+        return [menu_reply(ctx, text)]
+    content = await asyncio.to_thread(certificate_file, ctx.t, ctx.config, issued)
+    text = ctx._(
+        "🎖 The certificate of the award of nomination #{id}. Anyone can check it with its QR "
+        "code or by sending /verify {code} to this bot."
+    ).format(id=nomination.id, code=issued.code)
+    name = f"giay-chung-nhan-{issued.code}.pdf"
+    reply = Reply(text, document=Document(name, content, PDF_MIME))
     return [reply, *await start_form(ctx, "nomination_action", {"pick": nomination.id})]
 
 

@@ -165,6 +165,7 @@ KEYWORDS = (
     "learn:1",
     "remove:1",
     "dossier:1:1",
+    "certificate:1:1",
     "batch",
     "later",
     "newest",

@@ -22,7 +22,7 @@ from docx import Document as open_docx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.channels.console import render
 from bot.channels.telegram import TelegramChannel
 from bot.notices import render_notice
@@ -39,7 +39,7 @@ from models.tables import (
     Unit,
 )
 from tests.botapi import FakeBotApi
-from tests.conftest import run_bot
+from tests.conftest import make_config, run_bot
 from tests.test_abuse import Chat
 from tests.test_review import join, make_secretary
 from tests.test_stats import ADMIN
@@ -482,6 +482,7 @@ async def test_a_branch_nomination_passes_its_commune_then_tinh_doan_in_the_cons
     check_the_command_line(tmp_path, signed)
     check_the_award_file_and_the_period_report(tmp_path, signed)
     await the_award_file_from_the_chat(tuan)
+    await the_certificate_of_the_award(tmp_path)
 
 
 def check_the_command_line(tmp_path: Path, signed: dt.date) -> None:
@@ -642,3 +643,24 @@ async def the_award_file_from_the_chat(admin: Chat) -> None:
     async with admin.app.db.read() as session:
         actions = (await session.scalars(select(AuditRecord.action))).all()
     assert actions.count("nomination.dossier") == 2  # the command line's, and this one
+    off = await console(admin, "🎖 Giấy chứng nhận khen thưởng (PDF)")
+    assert "chưa đặt CERTIFICATE_SECRET" in off
+
+
+async def the_certificate_of_the_award(tmp_path: Path) -> None:
+    """With the key set, the award's certificate: its code checks out for anyone."""
+    app = build_app(make_config(tmp_path, CERTIFICATE_SECRET="s" * 32))
+    await app.prepare()
+    try:
+        admin = Chat(app, "tuan")
+        await console(admin, "/nominations", "📂 Các đề nghị mới nhất", "1")
+        replies = await admin.send("🎖 Giấy chứng nhận khen thưởng (PDF)")
+        (document,) = [reply.document for reply in replies if reply.document is not None]
+        assert document.mime_type == "application/pdf"
+        code = document.file_name.removeprefix("giay-chung-nhan-").removesuffix(".pdf")
+        again = await console(admin, "🎖 Giấy chứng nhận khen thưởng (PDF)")
+        assert code in again  # the same certificate for the same decision
+        verdict = await console(Chat(app, "someone"), f"/verify {code}")
+        assert "hợp lệ" in verdict and "John Tuan Nguyen" in verdict and "Giấy khen" in verdict
+    finally:
+        await app.close()
