@@ -1,8 +1,8 @@
 """What three more figures cost the province's figures since the start (issue 14).
 
-Revision 0012 adds what youth programmes add up to (budget, mobilised, models replicated) to
+Revision 0013 adds what youth programmes add up to (budget, mobilised, models replicated) to
 the running totals and to the index the province's figures are read from. Two SQLite files
-made by the project's migrations, one at 0011 (before) and one at the newest revision, hold
+made by the project's migrations, one at 0012 (before) and one at the newest revision, hold
 the same `stat_totals` rows (700 units x 71 months, a kind and a status each; the new
 figures are not 0 only on rows of youth programmes, as in the bot); the query of
 `models.stats.totals` with no scope and no months runs on both, taking turns, and the
@@ -88,13 +88,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        files = {"0011": Path(folder) / "before.sqlite3", "0012": Path(folder) / "after.sqlite3"}
-        build(files["0011"], "0011", BEFORE, args.units, args.months)
-        build(files["0012"], "head", AFTER, args.units, args.months)
+        files = {"0012": Path(folder) / "before.sqlite3", "0013": Path(folder) / "after.sqlite3"}
+        build(files["0012"], "0012", BEFORE, args.units, args.months)
+        build(files["0013"], "head", AFTER, args.units, args.months)
         runs = {
             revision: (
                 sqlite3.connect(path),
-                figures_query(BEFORE if revision == "0011" else AFTER),
+                figures_query(BEFORE if revision == "0012" else AFTER),
             )
             for revision, path in files.items()
         }
@@ -117,8 +117,8 @@ def main() -> None:
                 f"{revision}: p50 {statistics.median(found) * 1000:.2f} ms, "
                 f"p95 {p95 * 1000:.2f} ms"
             )
-        ratio = statistics.median(times["0012"]) / statistics.median(times["0011"])
-        print(f"0012 / 0011 (p50): {ratio:.2f}x")
+        ratio = statistics.median(times["0013"]) / statistics.median(times["0012"])
+        print(f"0013 / 0012 (p50): {ratio:.2f}x")
         for db, _ in runs.values():
             db.close()
 

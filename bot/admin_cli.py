@@ -361,18 +361,18 @@ async def _nominations(app: App, args: argparse.Namespace) -> int:
         if args.action == "show":
             nomination = await session.get(Nomination, args.id)
             if nomination is None:
-                return _fail(f"nominations show: no nomination {args.id}")
+                return fail(f"nominations show: no nomination {args.id}")
             lines = await nomination_card(session, t, config.ladder, nomination)
             print(strip_html("\n".join(lines)))
             return 0
         if args.level is not None and args.level not in config.ladder.levels:
-            return _fail(
+            return fail(
                 f"nominations list: --level must be one of {', '.join(config.ladder.levels)}"
             )
         try:
             units = await _units(session, args.unit)
         except UnknownUnit:
-            return _fail(f"nominations list: unknown unit code {args.unit!r}")
+            return fail(f"nominations list: unknown unit code {args.unit!r}")
         statement = select(Nomination).order_by(Nomination.id.desc()).limit(max(args.limit, 1))
         if args.status is not None:
             statement = statement.where(Nomination.status == args.status)
@@ -401,7 +401,7 @@ async def _nomination_document(app: App, args: argparse.Namespace, t: Translator
     async with app.db.read() as session:
         if args.action == "export":
             if args.level not in config.ladder.levels:
-                return _fail(
+                return fail(
                     f"nominations export: --level must be one of {', '.join(config.ladder.levels)}"
                 )
             content, rows = await level_list(session, t, config.ladder, args.level, today)
@@ -410,7 +410,7 @@ async def _nomination_document(app: App, args: argparse.Namespace, t: Translator
         else:
             nomination = await session.get(Nomination, args.id)
             if nomination is None:
-                return _fail(f"nominations dossier: no nomination {args.id}")
+                return fail(f"nominations dossier: no nomination {args.id}")
             content = await award_file(session, t, config.ladder, nomination, today)
             details = {"nomination_id": nomination.id}
             done = f"summary report of achievements of nomination {args.id} written to {args.out}"
@@ -418,7 +418,7 @@ async def _nomination_document(app: App, args: argparse.Namespace, t: Translator
     try:
         await asyncio.to_thread(_write_file, out, content)
     except OSError as error:
-        return _fail(f"nominations {args.action}: cannot write {out}: {error.strerror}")
+        return fail(f"nominations {args.action}: cannot write {out}: {error.strerror}")
     action = "nomination.list_exported" if args.action == "export" else "nomination.dossier"
     async with app.db.write() as session:
         await audit(session, CLI, action, **details)

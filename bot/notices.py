@@ -68,6 +68,8 @@ NOTICES = {
             "more is sent there: no answers, no announcements. The bot tries again every hour; "
             "announcements waiting are kept and go out once {channel} accepts messages again. "
             "A larger plan, or moving people to another channel, ends this."
+        )
+    ),
     "nomination_submitted": Notice(
         N_(
             "🏅 {unit} has proposed {nominee} for the award «{award}» ({period}). "

@@ -398,7 +398,10 @@ PROGRAMME: tuple[Field, ...] = (
         minimum=0,
         maximum=10_000,
     ),
-    description_field(),
+    description_field(
+        NC_("youth_programme", "Describe it in a few sentences"),
+        NC_("youth_programme", "Description"),
+    ),
     evidence_field(),
 )
 

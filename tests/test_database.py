@@ -399,6 +399,8 @@ def test_upgrading_writes_the_youth_federation_as_it_writes_itself(tmp_path: Pat
         ("ls-hoi-lhtn", "Hội Liên hiệp Thanh niên Việt Nam tỉnh Lạng Sơn"),
         ("other-lhtn", "Hội Liên hiệp thanh niên Việt Nam tỉnh Lạng Sơn"),  # not the shipped unit
     ]
+
+
 def test_upgrading_keeps_the_totals_and_reads_the_figures_from_the_index_alone(
     tmp_path: Path,
 ) -> None:

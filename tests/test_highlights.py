@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import App
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from models.tables import AuditRecord, Entry, Highlight
 from tests.botapi import FakeBotApi
 from tests.test_abuse import Chat
@@ -32,7 +32,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     channel = await started(telegram_config(tmp_path, server))
     yield channel
     await stopped(channel)
@@ -60,7 +60,7 @@ async def mark_as_model(admin: User, entry: int) -> None:
 
 
 async def test_a_model_is_shown_once_its_person_agrees_and_others_can_ask_to_learn(
-    tmp_path: Path, server: FakeBotApi, bot: TelegramChannel
+    tmp_path: Path, server: FakeBotApi, bot: Channel
 ) -> None:
     app = bot.app
     mai = await join(server, MAI, "Hoàng Thị Mai", "na sam")

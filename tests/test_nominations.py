@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App, build_app
 from bot.channels.console import render
-from bot.channels.telegram import TelegramChannel
+from bot.channels.runtime import Channel
 from bot.notices import render_notice
 from domain.kinds import KINDS
 from models.entries import current_campaign, decide, save_entry
@@ -58,7 +58,7 @@ async def server(no_proxy: None) -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[TelegramChannel]:
+async def bot(tmp_path: Path, server: FakeBotApi) -> AsyncIterator[Channel]:
     channel = await started(telegram_config(tmp_path, server))
     yield channel
     await stopped(channel)
@@ -171,7 +171,7 @@ class Ladder:
 
 
 @pytest.fixture
-async def ladder(server: FakeBotApi, bot: TelegramChannel) -> Ladder:
+async def ladder(server: FakeBotApi, bot: Channel) -> Ladder:
     app = bot.app
     people = [
         await join(server, user_id, name, unit)
