@@ -262,7 +262,7 @@ async def test_an_admin_makes_someone_an_appraiser_of_so_noi_vu(app: App, tmp_pa
     change = await say(app, "1")
     assert "3. Giao làm cán bộ thẩm định của Sở Nội vụ (thẩm định hồ sơ khen thưởng)" in change
     done = await say(app, "3")
-    assert "Hoàng Thị Mai nay là cán bộ thẩm định (Sở Nội vụ)." in done
+    assert "Đã giao cho Hoàng Thị Mai làm cán bộ thẩm định (Sở Nội vụ)." in done
     assert ("appraiser", None) in await roles_of_local(app)
     assert "📥 Chờ bạn xem xét (0)" in await say(app, "/nominations")
 
@@ -270,4 +270,4 @@ async def test_an_admin_makes_someone_an_appraiser_of_so_noi_vu(app: App, tmp_pa
         tmp_path, "roles", "grant", "appraiser", "--channel", "telegram", "--user-id", "4242"
     )
     assert granted.returncode == 0, granted.stderr
-    assert granted.stdout.strip() == "granted appraiser"
+    assert granted.stdout.strip() == "Đã giao quyền: cán bộ thẩm định (Sở Nội vụ)."

@@ -132,7 +132,7 @@ async def test_only_consented_people_are_shown_and_minors_never_by_name(app: App
     agreed is shown without her name; a unit's collective work needs no one's consent.
     Browsing by kind and by commune finds only what is shown."""
     admin = Chat(app, "admin")
-    await console(admin, "/start", "1", "Nguyễn Văn Tuấn", "2000", "dong kinh", "bỏ qua")
+    await console(admin, "/start", "1", "Nguyễn Văn Tuấn", "2000", "dong kinh", "bỏ qua", "1")
     await grant(app, "console", "admin", "admin")
     minor_year = dt.datetime.now(app.config.tz).year - 17
     people = {}
@@ -142,7 +142,7 @@ async def test_only_consented_people_are_shown_and_minors_never_by_name(app: App
         ("ha", "Trần Thu Hà", 2001),
     ):
         people[user] = Chat(app, user)
-        await console(people[user], "/start", "1", name, str(year), "na sam", "bỏ qua")
+        await console(people[user], "/start", "1", name, str(year), "na sam", "bỏ qua", "1")
     titles = {"mai": "Vườn rau sạch", "lan": "Mô hình nuôi ong", "ha": "Trang trại gà"}
     names = {"mai": "Hoàng Thị Mai", "lan": "Vi Thị Lan", "ha": "Trần Thu Hà"}
     entries = [

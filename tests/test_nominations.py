@@ -410,7 +410,7 @@ async def branch_people(app: App) -> dict[str, Chat]:
         ("tuan", "Nguyễn Văn Tuấn", "dong kinh"),
     ):
         people[user] = Chat(app, user)
-        await console(people[user], "/start", "1", name, "2001", unit, "bỏ qua")
+        await console(people[user], "/start", "1", name, "2001", unit, "bỏ qua", "1")
     await console(people["john"], "/language en")
     async with app.db.write() as session:
         for user, role, code in (

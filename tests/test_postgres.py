@@ -279,7 +279,7 @@ async def test_two_decisions_on_a_nomination_at_once_on_postgresql_record_one(
         chats = {role: Chat(app, f"{role}-{tag}") for role in ("son", "mai", "a1", "a2")}
         for role, chat in chats.items():
             name = f"Nông Văn {given} {role.strip('12').title()}"
-            await run(chat, ("/start", "1", name, "2000", "na sam", "bỏ qua"))
+            await run(chat, ("/start", "1", name, "2000", "na sam", "bỏ qua", "1"))
         async with app.db.write() as session:
             na_sam = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
             son = await identity_for(session, "console", f"son-{tag}")
