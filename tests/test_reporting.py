@@ -459,3 +459,19 @@ async def test_wrong_kinds_of_message_in_a_step_change_nothing(app: App) -> None
         reply = await say(app, answer)
     assert "Hoạt động: Sửa đường \u200b🌟 <b>&amp;amp;</b> _x_" not in reply
     assert "Hoạt động: Sửa đường \u200b🌟 <b>&amp;</b> _x_" in reply  # shown as typed
+
+
+async def test_every_long_answer_tells_its_length_before_it_is_typed(app: App) -> None:
+    """The length a text answer may have is in its prompt, not only in the complaint after."""
+    vi = app.catalogs.translator("vi", app.config.tz)
+    for kind in KINDS.values():
+        for field in kind.fields:
+            if field.kind is FieldKind.TEXT and field.max_length and field.max_length >= 200:
+                limit = f"{field.max_length:,}".replace(",", ".")
+                assert field.hint and limit in vi.gettext(field.hint), (kind.name, field.name)
+    await register(app)
+    await say(app, "/report")
+    await say(app, "1")
+    await say(app, INITIATIVE[0])
+    problem = await say(app, INITIATIVE[1])
+    assert "Sáng kiến giải quyết vấn đề gì?" in problem and "Từ 20 đến 2.000 ký tự." in problem
