@@ -133,6 +133,14 @@ NOTICES = {
             "Their phone number: {phone}."
         )
     ),
+    # To a person's other accounts when /link joined one more: if it was not them, they know.
+    "accounts_joined": Notice(
+        N_(
+            "🔗 Another account has just been joined to your registration with a /link code. "
+            "From now on the bot tells you things on the account you wrote from "
+            "last. If this was not you, tell your youth union secretary at once."
+        )
+    ),
     "nobody_reviews": Notice(
         N_(
             "⚠️ Entry #{id} «{title}» waits, but nobody can review it: nobody reviews their "

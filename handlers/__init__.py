@@ -13,6 +13,7 @@ from handlers import (
     highlights,
     invites,
     language,
+    link,
     my_entries,
     nominations,
     period_reports,
@@ -48,6 +49,7 @@ def register_all(router: Router) -> None:
     export.register(router)
     audit.register(router)
     profile.register(router)
+    link.register(router)  # /link: the same person in another app
     language.register(router)
     privacy.register(router)
     # /certificate for members, /verify for anyone: last before help in the menu, so that

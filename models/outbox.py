@@ -39,17 +39,23 @@ __all__ = [
 
 
 def _latest_account() -> Any:
-    """The account a member is reached on: the latest of their reachable ones."""
-    account = aliased(Identity)
-    return (
-        select(func.max(account.id))
-        .where(
+    """The account a member is reached on: the one they wrote from last if it is reachable,
+    else the newest of their reachable ones."""
+
+    def reachable(account: Any) -> Any:
+        return select(account.id).where(
             account.member_id == Member.id,
             account.chat_id.is_not(None),
             account.unreachable_at.is_(None),
         )
+
+    last, newest = aliased(Identity), aliased(Identity)
+    return func.coalesce(
+        reachable(last).where(last.id == Member.account_id).correlate(Member).scalar_subquery(),
+        reachable(newest)
+        .with_only_columns(func.max(newest.id))
         .correlate(Member)
-        .scalar_subquery()
+        .scalar_subquery(),
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import Role, identity_actor, identity_of_actor, member_subject
@@ -105,6 +105,7 @@ async def identity_for(
 # statement and the ORM's handling of it cost more than the lookups themselves.
 _identities, _members = Identity.__table__, Member.__table__
 _units, _grants = Unit.__table__, RoleGrant.__table__
+_accounts = Identity.__table__.alias("accounts")  # the person's other accounts (/link)
 _PERSON = (
     select(
         _identities.c.id,
@@ -117,13 +118,25 @@ _PERSON = (
         _members.c.unit_id,
         _members.c.birth_year,
         _units.c.name,
+        _members.c.account_id,
         _grants.c.role,
         _grants.c.unit_id,
     )
     .select_from(_identities)
     .outerjoin(_members, _members.c.id == _identities.c.member_id)
     .outerjoin(_units, _units.c.id == _members.c.unit_id)
-    .outerjoin(_grants, _grants.c.identity_id == _identities.c.id)
+    # The roles held on this account or on any other account of the same member.
+    .outerjoin(
+        _grants,
+        _grants.c.identity_id.in_(
+            select(_accounts.c.id).where(
+                or_(
+                    _accounts.c.id == _identities.c.id,
+                    _accounts.c.member_id == _identities.c.member_id,
+                )
+            )
+        ),
+    )
     .where(
         _identities.c.channel == bindparam("channel"),
         _identities.c.user_id == bindparam("user_id"),
@@ -159,7 +172,12 @@ async def person_for(
         seen["unreachable_at"] = None
     if seen:
         await session.execute(update(Identity).where(Identity.id == identity_id).values(**seen))
-    member_id, full_name, unit_id, birth_year, unit_name = rows[0][5:10]
+    member_id, full_name, unit_id, birth_year, unit_name, account_id = rows[0][5:11]
+    if member_id is not None and account_id != identity_id:
+        # They write from another of their accounts: notices follow them there.
+        await session.execute(
+            update(Member).where(Member.id == member_id).values(account_id=identity_id)
+        )
     return Person(
         identity_id=identity_id,
         channel=channel,
@@ -199,6 +217,7 @@ async def register_member(
         is_minor=is_minor,
         unit_id=unit_id,
         phone=phone,
+        account_id=identity.id,
     )
     session.add(member)
     await session.flush()

@@ -29,6 +29,7 @@ from models.tables import (
     Identity,
     InboxUpdate,
     Invite,
+    LinkCode,
     Member,
     Nomination,
     NominationEntry,
@@ -152,6 +153,9 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             select(Certificate).where(Certificate.member_id == member_id).order_by(Certificate.id)
         )
     ).all()
+    link_codes = (
+        await session.scalars(select(LinkCode).where(LinkCode.member_id == member_id))
+    ).all()
     return {
         **await _recognition(session, member_id),
         "profile": {
@@ -163,9 +167,12 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
             "phone": member.phone,
             "broadcasts_off": member.broadcasts_off,
             "registered_at": _time(member.registered_at),
+            # The account (of "accounts" below) that notices go to: the one used last.
+            "account_id": member.account_id,
         },
         "accounts": [
             {
+                "account_id": identity.id,
                 "channel": identity.channel,
                 "user_id": identity.user_id,
                 "chat_id": identity.chat_id,
@@ -175,6 +182,11 @@ async def member_data(session: AsyncSession, member_id: int) -> dict[str, Any]:
                 "first_contact": _time(identity.created_at),
             }
             for identity in identities
+        ],
+        # A /link code not yet used: it joins another account to this registration.
+        "link_codes": [
+            {"given_on_account_id": code.identity_id, "expires_at": _time(code.expires_at)}
+            for code in link_codes
         ],
         "consents": [
             {
@@ -434,6 +446,7 @@ async def erase_member(
         update(Entry).where(Entry.id.in_(approved + collective)).values(reporter_id=None)
     )
     await _anonymise_audit(session, member_id, [identity.id for identity in identities])
+    await session.execute(delete(LinkCode).where(LinkCode.member_id == member_id))
     for identity in identities:
         await session.execute(delete(RoleGrant).where(RoleGrant.identity_id == identity.id))
         await session.execute(delete(ReviewDigest).where(ReviewDigest.identity_id == identity.id))

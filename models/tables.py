@@ -42,6 +42,7 @@ __all__ = [
     "Identity",
     "InboxUpdate",
     "Invite",
+    "LinkCode",
     "Member",
     "Nomination",
     "NominationEntry",
@@ -149,6 +150,10 @@ class Member(Base):
     # /stop: no broadcasts (answers about their own entries still come); /start undoes it.
     broadcasts_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The account (identity) they wrote from last, where notices reach them: set when they
+    # write from another of their accounts (/link joins accounts). No foreign key: identities
+    # already point here, and an erased account takes this with it.
+    account_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Consent(Base):
@@ -654,3 +659,15 @@ class ContactRequest(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     with_phone: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LinkCode(Base):
+    """A short-lived code that joins another account to a member's registration (/link):
+    given in one chat, typed in the other; used once."""
+
+    __tablename__ = "link_codes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))  # where it was given
+    expires_at: Mapped[dt.datetime]

@@ -105,6 +105,7 @@ async def test_mydata_holds_every_field_stored_about_the_member(app: App) -> Non
     assert data["consents"][0]["notice_version"] == "2026-11-27"
     assert data["accounts"] == [
         {
+            "account_id": data["profile"]["account_id"],
             "channel": "console",
             "user_id": "local",
             "chat_id": "local",
@@ -254,6 +255,8 @@ SECTIONS = {
     ("nominations", "nominee_member_id"): "nominations_about_you",
     ("highlights", "member_id"): "honour_roll",
     ("contact_requests", "member_id"): "models_you_asked_to_learn_from",
+    ("link_codes", "member_id"): "link_codes",
+    ("link_codes", "identity_id"): "link_codes",
 }
 
 
@@ -336,6 +339,7 @@ async def test_mydata_shows_every_row_of_every_table_that_points_at_the_person(
             actor=CLI,
         )
     await recognised(app)
+    await say(app, "/link")  # a code to join another account, not yet used
     await say(app, "/report")
     await say(app, "2")
     await say(app, "1")  # for themselves
