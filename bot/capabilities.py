@@ -63,8 +63,8 @@ def fit(t: Translator, reply: Reply, capabilities: Capabilities) -> Reply:
     if document is None or capabilities.carries(document.mime_type):
         return reply
     note = t.gettext(
-        "📎 This chat cannot receive files. The same is available on Telegram, "
-        "or ask your youth union secretary."
+        "📎 This chat cannot receive files. If you use the bot in another app too "
+        "(/link), it can be received there; or ask your youth union secretary."
     )
     return dataclasses.replace(reply, text=f"{reply.text}\n\n{note}".strip(), document=None)
 

@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 # refused to that role: secure by default, so a new command fails here until classified.
 PUBLIC_COMMANDS = frozenset(
     {"start", "join", "menu", "help", "cancel", "back", "language", "verify", "highlights"}
+    | {"link"}  # a stranger is told how; a code typed joins their account to its owner
 )
 MEMBER_COMMANDS = PUBLIC_COMMANDS | {
     "report",
