@@ -61,6 +61,12 @@ class Command:
     keeps_dialogue: bool = False
     members_only: bool = False  # for registered members only
     audience: Audience = Audience.EVERYONE
+    # Who finds it in /help, where that is not the whole audience (appraisers, who are no
+    # secretaries, use /nominations): by default, those the audience includes.
+    visible: Visible | None = None
+
+    def shown(self, ctx: Context) -> bool:
+        return self.visible(ctx) if self.visible else self.audience.includes(ctx)
 
     def listed(self, t: Translator) -> str:
         """The description with whom the command is for, as the client's menu lists it."""
@@ -93,11 +99,12 @@ class Router:
         keeps_dialogue: bool = False,
         members_only: bool = False,
         audience: Audience = Audience.EVERYONE,
+        visible: Visible | None = None,
     ) -> None:
         if name in self.commands:
             raise ValueError(f"command /{name} registered twice")
         self.commands[name] = Command(
-            name, handler, description, keeps_dialogue, members_only, audience
+            name, handler, description, keeps_dialogue, members_only, audience, visible
         )
 
     def form(self, form: Form) -> None:

@@ -27,7 +27,7 @@ from bot.recognition import (
     period_choices,
     period_label,
 )
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.awards import PEOPLE
 from domain.text import fold
@@ -834,6 +834,8 @@ def register(router: Router) -> None:
     router.command(
         "nominations",
         open_nominations,
-        N_("awards: candidates, proposals and decisions (secretaries, Tỉnh Đoàn, Sở Nội vụ)"),
+        N_("awards: candidates, proposals and decisions"),
+        audience=Audience.SECRETARIES,
+        visible=_sees_nominations,  # and Sở Nội vụ's appraisers
     )
     router.menu_item("nominations", N_("🏅 Awards"), open_nominations, visible=_sees_nominations)

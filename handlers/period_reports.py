@@ -16,7 +16,7 @@ from bot.documents import DOCX_MIME
 from bot.events import Document, Reply
 from bot.i18n import N_
 from bot.period_reports import Period, write_period_report
-from bot.router import Router, menu_reply
+from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.forms import Invalid
 from domain.vocabulary import Role
@@ -231,5 +231,6 @@ def register(router: Router) -> None:
     router.command(
         "periodreport",
         start_period_report,
-        N_("the period report (sơ kết, tổng kết) of your units as a Word file (secretaries)"),
+        N_("the period report (sơ kết, tổng kết) of your units as a Word file"),
+        audience=Audience.SECRETARIES,
     )

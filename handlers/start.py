@@ -74,8 +74,10 @@ async def show_help(ctx: Context) -> list[Reply]:
     those who hold the role) and how forms work."""
     lines = [ctx._("<b>How to use this bot</b>")]
     for audience in Audience:
-        commands = [c for c in ctx.router.commands.values() if c.audience is audience]
-        if not commands or not audience.includes(ctx):
+        commands = [
+            c for c in ctx.router.commands.values() if c.audience is audience and c.shown(ctx)
+        ]
+        if not commands:
             continue
         lines.append("")
         if audience in HEADINGS:

@@ -193,12 +193,14 @@ async def test_help_shows_each_person_the_commands_of_their_role(app: App) -> No
     member = await say(app, "/help")
     assert "/report — báo cáo sáng kiến" in member
     assert "/review" not in member and "Dành cho" not in member
+    assert "/nominations" not in member and "/periodreport" not in member  # secretaries'
 
     await give(app, "secretary", "ls-x-na-sam")
     secretary = await say(app, "/help")
     mine, theirs = secretary.split("Dành cho bí thư\n")
     assert "/report —" in mine and "/review" not in mine
     assert "/review — xét duyệt báo cáo của đơn vị\n" in theirs
+    assert "/nominations — khen thưởng" in theirs and "/periodreport — báo cáo sơ kết" in theirs
     assert "(dành cho" not in theirs  # the part's title says it once
     assert "/campaigns" not in secretary and "Dành cho quản trị viên" not in secretary
 
