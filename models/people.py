@@ -312,9 +312,16 @@ async def grant_role(
 async def revoke_role(
     session: AsyncSession, identity: Identity, role: str, unit: Unit | None, *, revoked_by: str
 ) -> int:
-    """Revokes a role (for one unit, or every unit when none is given); returns how many."""
+    """Revokes a role (for one unit, or every unit when none is given) from the person: on this
+    account and on their other accounts (/link), since a role on one holds on all; returns
+    how many grants went."""
+    accounts = select(Identity.id).where(
+        or_(Identity.id == identity.id, Identity.member_id == identity.member_id)
+        if identity.member_id is not None
+        else Identity.id == identity.id
+    )
     statement = delete(RoleGrant).where(
-        RoleGrant.identity_id == identity.id, RoleGrant.role == role
+        RoleGrant.identity_id.in_(accounts), RoleGrant.role == role
     )
     if unit is not None:
         statement = statement.where(RoleGrant.unit_id == unit.id)

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from bot.app import App
 from bot.channels.console import render
 from models.links import MOST_TRIES
-from models.people import grant_role, identity_for
+from models.people import grant_role, identity_for, revoke_role
 from models.tables import Entry, LinkCode, Member, ReporterMonth, Unit
 from tests.test_abuse import Chat
 from tests.test_reporting import VOLUNTEER
@@ -155,6 +155,12 @@ async def test_two_registrations_become_the_older_one_with_all_entries_and_roles
     assert "Không còn báo cáo nào chờ bạn duyệt" in await console(older, "/review")
     mine = await console(newer, "/myentries")
     assert "Sửa đường vào thôn Bản Chu" in mine and "Dọn rác bờ suối" in mine
+    # Taking the role back from one account takes it from the person.
+    async with app.db.write() as session:
+        identity = await identity_for(session, "console", "tg-mai")
+        assert await revoke_role(session, identity, "secretary", None, revoked_by="test") == 1
+    assert "dành cho bí thư và quản trị viên" in await console(older, "/review")
+    assert "dành cho bí thư và quản trị viên" in await console(newer, "/review")
 
 
 async def test_codes_cannot_be_guessed_or_used_late(app: App) -> None:
