@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from bot.channels.console import ConsoleAdapter
 from bot.channels.runtime import Adapter, Channel
 from bot.channels.telegram import TelegramAdapter
 from bot.channels.zalo import ZaloAdapter
+from bot.channels.zalo_oa import ZaloOAAdapter
 from bot.config import Config, shipped_file
 from bot.dispatch import Dispatcher
 from bot.evidence import EvidenceStore
@@ -51,8 +53,10 @@ class App:
     def add_channel(self, adapter: Adapter) -> Channel:
         """Puts a platform's adapter to work: the runtime around it, and its capabilities
         declared to the dispatcher (the factory does this for every configured platform)."""
-        self.dispatcher.channels[adapter.name] = adapter.capabilities
         channel = Channel(self, adapter)
+        self.dispatcher.channels[adapter.name] = dataclasses.replace(
+            adapter.capabilities, bulk_per_minute=channel.pacer.bulk_per_second * 60
+        )
         if adapter.interactive:
             self.console = channel
         else:
@@ -146,5 +150,7 @@ def _adapters(app: App, stdin: TextIO | None, stdout: TextIO | None) -> list[Ada
         adapters.append(TelegramAdapter(app))
     if app.config.zalo.enabled:
         adapters.append(ZaloAdapter(app))
+    if app.config.zalo_oa.enabled:
+        adapters.append(ZaloOAAdapter(app))
     adapters.append(ConsoleAdapter(app, stdin, stdout))
     return adapters

@@ -4,6 +4,7 @@ its replies to these declarations and never to a platform's name."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 
 from bot.events import Reply
@@ -33,6 +34,17 @@ class Capabilities:
     # How a person sends a file here, where it is not the obvious way (msgid), shown when a
     # form asks for evidence.
     how_to_send_files: str | None = None
+    # Where the platform lets the bot write first (an announcement, a notice) free only for
+    # a while after the person last wrote: that while. None: any time.
+    free_window: dt.timedelta | None = None
+    # What one message sent first outside that window costs, in đồng (a paid template
+    # message); None where none is set up, so that such people cannot be reached.
+    paid_message_cost: int | None = None
+    # Messages a minute a broadcast goes out at here (the runtime fills it in from the
+    # channel's pace); None: not limited in any way worth telling.
+    bulk_per_minute: float | None = None
+    # What to suggest instead of a broadcast that would take hours here (msgid).
+    slow_broadcast_hint: str | None = None
 
     @property
     def max_file_mb(self) -> int:

@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +27,9 @@ from bot import config as config_module
 from bot.admin_cli import fail
 from bot.app import App, build_app
 from bot.backups import BadBackup, DatabaseInPlace, restore_backup, write_backup
-from bot.channels.runtime import Channel, SetupError
+from bot.channels.runtime import Channel, SetupError, Unavailable
+from bot.channels.zalo_oa import CHANNEL as ZALO_OA
+from bot.channels.zalo_oa import TokenRefused, ZaloOAAdapter
 from bot.config import Config, ConfigError
 from bot.evidence import EvidenceStore
 from bot.exports import (
@@ -44,6 +46,7 @@ from bot.text import fold
 from bot.verify_page import VerifyServer
 from domain.kinds import KINDS
 from domain.vocabulary import CLI, Role, Status, role_title
+from models.credentials import seed_tokens
 from models.invites import unit_with_code
 from models.people import audit, grant_role, identity_for, list_roles, revoke_role
 from models.tables import AuditRecord, Entry, EntryFile, Member, Unit
@@ -94,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         change = roles_commands.add_parser(action, help=f"{action} a role")
         change.add_argument("role", choices=list(Role))
         change.add_argument(
-            "--channel", default="telegram", choices=["telegram", "zalo", "console"]
+            "--channel", default="telegram", choices=["telegram", "zalo", "zalo_oa", "console"]
         )
         change.add_argument(
             "--user-id", required=True, help="the person's user id on that channel"
@@ -143,9 +146,23 @@ def _parser() -> argparse.ArgumentParser:
     audit_export = audit_commands.add_parser("export", help="write the audit log as CSV")
     audit_export.add_argument("--out", required=True, type=Path, help="the CSV file to write")
     audit_export.add_argument("--from", dest="date_from", type=_day, help="first day, YYYY-MM-DD")
+    _add_zalo_oa(commands)
     admin_cli.add_parsers(commands)
     documents_cli.add_parsers(commands)
     return parser
+
+
+def _add_zalo_oa(commands: Any) -> None:
+    zalo_oa = commands.add_parser("zalo-oa", help="the Zalo Official Account channel")
+    zalo_oa_commands = zalo_oa.add_subparsers(
+        dest="action", required=True, parser_class=_OneLineParser
+    )
+    token = zalo_oa_commands.add_parser(
+        "token", help="store a refresh token from the Zalo app, and check it"
+    )
+    token.add_argument(
+        "--refresh-token", required=True, help='the refresh token ("-": read it from stdin)'
+    )
 
 
 def _day(text: str) -> dt.date:
@@ -164,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # In the console chat, log lines would interleave with the conversation.
     console = args.command == "chat" or (
-        args.command == "run" and not (config.telegram.enabled or config.zalo.enabled)
+        args.command == "run"
+        and not (config.telegram.enabled or config.zalo.enabled or config.zalo_oa.enabled)
     )
     level = logging.DEBUG if args.verbose else (logging.WARNING if console else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -183,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": _backup,
         "export": _export,
         "audit": _audit_export,
+        "zalo-oa": _zalo_oa_token,
         **admin_cli.COMMANDS,
         **documents_cli.COMMANDS,
     }
@@ -471,6 +490,51 @@ def _translator(app: App, args: argparse.Namespace) -> Translator:
     return app.catalogs.translator(
         getattr(args, "language", None) or app.config.default_locale, app.config.tz
     )
+
+
+async def _zalo_oa_token(app: App, args: argparse.Namespace) -> int:
+    """Stores the refresh token an operator got from the Zalo app (the first, or a new one
+    after it was lost), then spends it at once for a fresh pair, which proves it works."""
+    t = args.t
+    channel = app.channels.get(ZALO_OA)
+    if channel is None or not isinstance(channel.adapter, ZaloOAAdapter):
+        return fail(
+            t.gettext(
+                "zalo-oa: set ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY, ZALO_OA_ID and "
+                "zalo_oa.webhook_url first (see README)"
+            )
+        )
+    from_stdin = args.refresh_token == "-"  # noqa: S105 - kept out of the shell history
+    token = (sys.stdin.readline() if from_stdin else args.refresh_token).strip()
+    if not token:
+        return fail(t.gettext("zalo-oa: the refresh token is empty"))
+    async with app.db.write() as session:
+        await seed_tokens(session, ZALO_OA, token)
+        await audit(session, CLI, "channel.token_seeded", channel=ZALO_OA)
+    adapter = channel.adapter
+    try:
+        await adapter.tokens.refresh(stale="")
+    except TokenRefused as error:
+        print(
+            t.gettext("zalo-oa: {error}; get a new one in the Zalo app (README)").format(
+                error=error
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    except Unavailable as error:
+        print(
+            t.gettext(
+                "zalo-oa: the token is stored, but Zalo could not be reached to check it "
+                "({error}); the bot spends it when it starts"
+            ).format(error=error),
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await adapter.close()
+    print(t.gettext("zalo-oa: tokens stored and working; the bot refreshes them from now on"))
+    return 0
 
 
 async def _backup(app: App, args: argparse.Namespace) -> int:

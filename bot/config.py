@@ -22,12 +22,20 @@ __all__ = [
     "TelegramConfig",
     "VerifyConfig",
     "ZaloConfig",
+    "ZaloOAConfig",
+    "ZaloOATemplate",
     "load",
     "shipped_file",
 ]
 
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 PUBLIC_ZALO_API = "https://bot-api.zaloplatforms.com"
+# Zalo's Official Account API, its OAuth server and its template (ZBS/ZNS) server.
+PUBLIC_ZALO_OA_API = "https://openapi.zalo.me"
+PUBLIC_ZALO_OAUTH = "https://oauth.zaloapp.com"
+PUBLIC_ZALO_BUSINESS_API = "https://business.openapi.zalo.me"
+# What the webhook signature hashes, in order (see bot.channels.zalo_oa).
+SIGNATURE_PARTS = ("app_id", "oa_id", "body", "timestamp", "secret")
 SUPPORTED_LOCALES = ("vi", "en")
 
 
@@ -103,6 +111,48 @@ class ZaloConfig:
 
 
 @dataclass(frozen=True)
+class ZaloOATemplate:
+    """An approved template message (ZBS), for what the bot writes first outside the free
+    window: its id, what one costs, and its parameters, each filled from {text} (the message
+    as plain text, cut to `max_chars`) and {date} (today)."""
+
+    id: str
+    cost: int = 200  # đồng per message
+    params: tuple[tuple[str, str], ...] = (("content", "{text}"),)
+    max_chars: int = 400
+
+
+@dataclass(frozen=True)
+class ZaloOAConfig:
+    app_id: str | None = None
+    secret_key: str | None = field(default=None, repr=False)  # the app's, for OAuth
+    oa_id: str | None = None
+    # The key webhook signatures are made with, where it is not the app's secret key.
+    webhook_secret: str | None = field(default=None, repr=False)
+    signature: tuple[str, ...] = ("app_id", "body", "timestamp", "secret")
+    api_base_url: str = PUBLIC_ZALO_OA_API
+    oauth_base_url: str = PUBLIC_ZALO_OAUTH
+    business_base_url: str = PUBLIC_ZALO_BUSINESS_API
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8446
+    # Requests a minute the OA's API package allows (100 on "Tăng trưởng", 2,000 on
+    # "Toàn diện", as reported): replies and broadcasts together.
+    per_minute: int = 100
+    free_window_hours: int = 48
+    announcement: ZaloOATemplate | None = None
+    media_hosts: tuple[str, ...] = ("zalo.me", "zdn.vn", "zadn.vn", "zaloapp.com")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id and self.secret_key and self.oa_id)
+
+    @property
+    def signing_key(self) -> str:
+        return self.webhook_secret or self.secret_key or ""
+
+
+@dataclass(frozen=True)
 class FloodConfig:
     messages: int = 12
     per_seconds: float = 6.0
@@ -145,6 +195,7 @@ class Config:
     database: DatabaseConfig
     telegram: TelegramConfig
     zalo: ZaloConfig = ZaloConfig()
+    zalo_oa: ZaloOAConfig = ZaloOAConfig()
     flood: FloodConfig = FloodConfig()
     schedules: ScheduleConfig = ScheduleConfig()
     verify: VerifyConfig = VerifyConfig()
@@ -269,6 +320,7 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         database=database,
         telegram=telegram,
         zalo=zalo,
+        zalo_oa=_zalo_oa(reader, env),
         flood=flood,
         schedules=schedules,
         verify=_verify(reader, env),
@@ -333,6 +385,73 @@ def _zalo(reader: _Reader, env: dict[str, str]) -> ZaloConfig:
     )
 
 
+def _zalo_oa(reader: _Reader, env: dict[str, str]) -> ZaloOAConfig:
+    bases = {}
+    for key, default in (
+        ("api_base_url", PUBLIC_ZALO_OA_API),
+        ("oauth_base_url", PUBLIC_ZALO_OAUTH),
+        ("business_base_url", PUBLIC_ZALO_BUSINESS_API),
+    ):
+        value = env.get(f"ZALO_OA_{key.upper()}") or reader.string(f"zalo_oa.{key}", default)
+        if not value.startswith(("http://", "https://")):
+            raise ConfigError(f"zalo_oa.{key}: must be an http:// or https:// URL")
+        bases[key] = value.rstrip("/")
+    settings = ZaloOAConfig(
+        app_id=env.get("ZALO_OA_APP_ID") or reader.string("zalo_oa.app_id", "") or None,
+        secret_key=env.get("ZALO_OA_SECRET_KEY") or None,
+        oa_id=env.get("ZALO_OA_ID") or reader.string("zalo_oa.oa_id", "") or None,
+        webhook_secret=env.get("ZALO_OA_WEBHOOK_SECRET") or None,
+        signature=tuple(reader.strings("zalo_oa.signature", list(ZaloOAConfig.signature))),
+        webhook_url=env.get("ZALO_OA_WEBHOOK_URL")
+        or reader.string("zalo_oa.webhook_url", "")
+        or None,
+        webhook_listen=reader.string("zalo_oa.webhook_listen", "127.0.0.1"),
+        webhook_port=reader.integer("zalo_oa.webhook_port", 8446, minimum=0, maximum=65535),
+        per_minute=reader.integer("zalo_oa.per_minute", 100, minimum=2, maximum=100_000),
+        free_window_hours=reader.integer("zalo_oa.free_window_hours", 48, minimum=0),
+        announcement=_template(reader, "zalo_oa.templates.announcement"),
+        media_hosts=tuple(
+            host.lower().strip(".")
+            for host in reader.strings("zalo_oa.media_hosts", list(ZaloOAConfig.media_hosts))
+        ),
+        **bases,
+    )
+    unknown = set(settings.signature) - set(SIGNATURE_PARTS)
+    if unknown or "body" not in settings.signature or "secret" not in settings.signature:
+        raise ConfigError(
+            "zalo_oa.signature: a list of " + ", ".join(SIGNATURE_PARTS) + " with body and secret"
+        )
+    given = [settings.app_id, settings.secret_key, settings.oa_id]
+    if any(given) and not all(given):
+        raise ConfigError("ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY and ZALO_OA_ID: set all three")
+    if settings.enabled and not (settings.webhook_url or "").startswith("https://"):
+        raise ConfigError(
+            "zalo_oa.webhook_url: an Official Account sends events only to a webhook; "
+            "set the public https:// address Zalo posts them to"
+        )
+    return settings
+
+
+def _template(reader: _Reader, key: str) -> ZaloOATemplate | None:
+    template_id = reader.string(f"{key}.id", "")
+    if not template_id:
+        return None
+    params = reader.table(f"{key}.params", {"content": "{text}"})
+    for name, value in params.items():
+        try:
+            value.format(text="", date="")
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(
+                f"{key}.params.{name}: only {{text}} and {{date}} may be filled in"
+            ) from None
+    return ZaloOATemplate(
+        id=template_id,
+        cost=reader.integer(f"{key}.cost", 200, minimum=0),
+        params=tuple(params.items()),
+        max_chars=reader.integer(f"{key}.max_chars", 400, minimum=10),
+    )
+
+
 def _verify(reader: _Reader, env: dict[str, str]) -> VerifyConfig:
     secret = env.get("CERTIFICATE_SECRET") or None
     if secret is not None and len(secret) < 16:
@@ -380,6 +499,14 @@ class _Reader:
             return default
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}: must be a list of strings")
+        return value
+
+    def table(self, key: str, default: dict[str, str]) -> dict[str, str]:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{key}: must be a table of strings")
         return value
 
     def time(self, key: str, default: str) -> dt.time:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeliveryError",
     "DeliveryWorker",
+    "OutsideWindow",
     "QuotaExhausted",
     "RetryLater",
     "Sender",
@@ -62,10 +63,19 @@ class RetryLater(Exception):
 
 @dataclass
 class QuotaExhausted(Exception):
-    """The platform's quota of messages for the period is used up: nothing goes on this
-    channel for `seconds`, then one message tries again; the others wait in the outbox."""
+    """The platform's quota of messages for the period is used up (or, `notice` says, the
+    platform no longer accepts the bot's token): nothing goes on this channel for `seconds`,
+    then one message tries again; the others wait in the outbox. The admins are told with
+    the notice (bot.notices) of that name."""
 
     seconds: float
+    notice: str = "quota_used_up"
+
+
+class OutsideWindow(Unreachable):
+    """The platform takes a message the bot writes first only for a while after the person
+    last wrote, and that while is over (with no paid way set up): this message is skipped,
+    but the account stays reachable, and is reached again once the person writes."""
 
 
 class DeliveryError(Exception):
@@ -211,6 +221,8 @@ class DeliveryWorker:
             await self._mark(
                 job.id, "pending", due_at=utcnow() + dt.timedelta(seconds=later.seconds)
             )
+        except OutsideWindow:
+            await self._mark(job.id, "unreachable", error="window closed")
         except Unreachable:
             await self._mark(job.id, "unreachable", error="blocked")
             if job.identity_id is not None:
@@ -305,9 +317,7 @@ class DeliveryWorker:
                     "📢 Broadcast #{id}: sent {sent} of {total}, unreachable {unreachable}, "
                     "failed {failed}. Expected to finish at {eta}. Type /broadcasts to cancel."
                 )
-            eta = utcnow() + dt.timedelta(
-                seconds=pending / max(1, self.sender.pacer.per_second - 1)
-            )
+            eta = utcnow() + dt.timedelta(seconds=pending / self.sender.pacer.bulk_per_second)
             await self.sender.show_progress(
                 broadcast.id,
                 broadcast.progress_chat_id or "",

@@ -141,6 +141,14 @@ NOTICES = {
             "last. If this was not you, tell your youth union secretary at once."
         )
     ),
+    "token_refused": Notice(
+        N_(
+            "⚠️ <b>{channel}</b>: the platform no longer accepts the bot's access token, and "
+            "a new one could not be obtained, so nothing is sent there: no answers, no "
+            "announcements. Messages waiting are kept. An operator must give the bot a new "
+            "token (see the README); the bot tries again every ten minutes."
+        )
+    ),
     "nobody_reviews": Notice(
         N_(
             "⚠️ Entry #{id} «{title}» waits, but nobody can review it: nobody reviews their "

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from bot.capabilities import Capabilities
 from bot.context import Context
 from bot.dialogue import Field, FieldKind, Form, Option, start_form
 from bot.events import Document, Reply
@@ -16,16 +17,24 @@ from bot.router import Audience, Router, menu_reply
 from bot.text import escape
 from domain.vocabulary import Role
 from models.entries import scope_unit_ids
-from models.outbox import audience, cancel_broadcast, count_audience, enqueue_broadcast
+from models.outbox import (
+    audience,
+    audience_reach,
+    cancel_broadcast,
+    count_audience,
+    enqueue_broadcast,
+)
 from models.people import audit
 from models.schedules import cancel_schedule, pending_schedules
-from models.tables import Broadcast, Member, Schedule, Unit
+from models.tables import Broadcast, Member, Schedule, Unit, utcnow
 
 __all__ = ["register"]
 
 EVERYONE = "all"
 NOT_REPORTED = "not_reported"
 HELD = "held:"  # the value of held news among the broadcasts to cancel
+# A broadcast taking longer than this is worth doing another way, where a channel says how.
+SLOW_BROADCAST_MINUTES = 60
 
 
 async def start_broadcast(ctx: Context) -> list[Reply]:
@@ -76,10 +85,85 @@ async def preview(ctx: Context, answers: dict[str, Any]) -> list[Reply]:
     document = (
         Document("photo.jpg", mime_type="image/jpeg", evidence_path=photo) if photo else None
     )
+    reach = await _reach(ctx, query)
     return [
         Reply(sample, document=document),
+        *([Reply(reach)] if reach else []),
         *await start_form(ctx, "broadcast_confirm", {**answers, "count": count}),
     ]
+
+
+async def _reach(ctx: Context, query: Any) -> str:
+    """What sending costs and how long it takes, where some channel lets the bot write
+    first free only for a while after a person last wrote, or paces broadcasts so that this
+    one takes a while; "" when there is nothing to say."""
+    now = utcnow()
+    windows = {
+        name: now - capabilities.free_window
+        for name, capabilities in ctx.channels.items()
+        if capabilities.free_window is not None
+    }
+    free = paid = cost = unreachable = 0
+    minutes = 0.0
+    hints: set[str] = set()
+    for name, (total, inside) in (await audience_reach(ctx.session, query, windows)).items():
+        capabilities = ctx.channels.get(name) or Capabilities()
+        free += inside
+        outside = total - inside
+        sending = total
+        if capabilities.paid_message_cost is None:
+            unreachable += outside
+            sending = inside
+        else:
+            paid += outside
+            cost += outside * capabilities.paid_message_cost
+        if capabilities.bulk_per_minute:
+            own = sending / capabilities.bulk_per_minute
+            minutes = max(minutes, own)
+            if own >= SLOW_BROADCAST_MINUTES and capabilities.slow_broadcast_hint:
+                hints.add(capabilities.slow_broadcast_hint)
+    if not windows and minutes < 2:
+        return ""
+    lines = [ctx._("<b>Before you send:</b>")]
+    lines.append(
+        ctx.t.ngettext(
+            "✅ {n} member receives it free.", "✅ {n} members receive it free.", free
+        ).format(n=ctx.t.number(free))
+    )
+    if paid:
+        lines.append(
+            ctx.t.ngettext(
+                "💳 {n} member has not written to the bot for a while and gets it as a paid "
+                "template message: about {cost} in all.",
+                "💳 {n} members have not written to the bot for a while and get it as a paid "
+                "template message: about {cost} in all.",
+                paid,
+            ).format(n=ctx.t.number(paid), cost=ctx.t.money(cost))
+        )
+    if unreachable:
+        lines.append(
+            ctx.t.ngettext(
+                "🚫 {n} member cannot be reached now: they have not written to the bot for a "
+                "while, and no template message is set up. They get news again once they "
+                "write.",
+                "🚫 {n} members cannot be reached now: they have not written to the bot for a "
+                "while, and no template message is set up. They get news again once they "
+                "write.",
+                unreachable,
+            ).format(n=ctx.t.number(unreachable))
+        )
+    if minutes >= 1:
+        hours, rest = divmod(round(minutes), 60)
+        took = (
+            ctx._("about {hours} h {minutes} min").format(hours=hours, minutes=rest)
+            if hours
+            else ctx._("about {minutes} min").format(minutes=max(1, rest))
+        )
+        lines.append(
+            ctx._("⏱ Sending takes {time} at the pace the channels allow.").format(time=took)
+        )
+    lines += [ctx._(hint) for hint in sorted(hints)]
+    return "\n".join(lines)
 
 
 def _photo(answers: dict[str, Any]) -> str | None:

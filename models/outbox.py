@@ -24,6 +24,7 @@ from models.tables import (
 __all__ = [
     "admins_audience",
     "audience",
+    "audience_reach",
     "broadcast_counts",
     "cancel_broadcast",
     "count_audience",
@@ -115,6 +116,33 @@ def _role_accounts(*conditions: ColumnElement[bool]) -> Any:
         .where(Identity.chat_id.is_not(None), Identity.unreachable_at.is_(None), *conditions)
         .distinct()
     )
+
+
+async def audience_reach(
+    session: AsyncSession, query: Any, since: dict[str, dt.datetime]
+) -> dict[str, tuple[int, int]]:
+    """For each channel of an audience query (columns of `audience`): how many it reaches,
+    and how many of them last wrote at or after that channel's time in `since` (all of
+    them, for a channel not in it)."""
+    rows = query.subquery()
+    channel, account = rows.c[3], rows.c[1]
+    counts = {
+        name: (int(total), int(total))
+        for name, total in (
+            await session.execute(select(channel, func.count()).group_by(channel))
+        ).all()
+    }
+    for name, cutoff in since.items():
+        if name not in counts:
+            continue
+        inside = await session.scalar(
+            select(func.count())
+            .select_from(rows)
+            .join(Identity, Identity.id == account)
+            .where(channel == name, Identity.last_message_at >= cutoff)
+        )
+        counts[name] = (counts[name][0], int(inside or 0))
+    return counts
 
 
 async def count_audience(session: AsyncSession, query: Any) -> int:

@@ -101,6 +101,10 @@ async def identity_for(
     return identity
 
 
+# When the person last wrote is kept to within this much, so that a person chatting does not
+# cost a write per message; it errs on the early side (a window seems to close sooner).
+LAST_MESSAGE_GRAIN = dt.timedelta(minutes=10)
+
 # Runs for every message, so it is built once and runs over the tables (Core): building a
 # statement and the ORM's handling of it cost more than the lookups themselves.
 _identities, _members = Identity.__table__, Member.__table__
@@ -113,6 +117,7 @@ _PERSON = (
         _identities.c.chat_id,
         _identities.c.client_language,
         _identities.c.unreachable_at,
+        _identities.c.last_message_at,
         _members.c.id,
         _members.c.full_name,
         _members.c.unit_id,
@@ -158,8 +163,9 @@ async def person_for(
     rows = (await session.execute(_PERSON, {"channel": channel, "user_id": user_id})).all()
     if not rows:
         identity = await identity_for(session, channel, user_id, chat_id, client_language)
+        identity.last_message_at = utcnow()
         return Person(identity_id=identity.id, channel=channel, user_id=user_id)
-    identity_id, locale, known_chat, known_language, unreachable_at = rows[0][:5]
+    identity_id, locale, known_chat, known_language, unreachable_at, wrote_at = rows[0][:6]
     seen: dict[str, object] = {
         name: value
         for name, value, known in (
@@ -170,9 +176,12 @@ async def person_for(
     }
     if unreachable_at is not None:
         seen["unreachable_at"] = None
+    now = utcnow()
+    if wrote_at is None or now - wrote_at > LAST_MESSAGE_GRAIN:
+        seen["last_message_at"] = now
     if seen:
         await session.execute(update(Identity).where(Identity.id == identity_id).values(**seen))
-    member_id, full_name, unit_id, birth_year, unit_name, account_id = rows[0][5:11]
+    member_id, full_name, unit_id, birth_year, unit_name, account_id = rows[0][6:12]
     if member_id is not None and account_id != identity_id:
         # They write from another of their accounts: notices follow them there.
         await session.execute(

@@ -31,6 +31,7 @@ __all__ = [
     "Broadcast",
     "Campaign",
     "Certificate",
+    "ChannelToken",
     "Consent",
     "ContactRequest",
     "Dialogue",
@@ -185,6 +186,10 @@ class Identity(Base):
     client_language: Mapped[str | None] = mapped_column(String(16))
     # Set when the platform said the person blocked the bot; cleared when they write again.
     unreachable_at: Mapped[dt.datetime | None]
+    # When the person last wrote to the bot from this account (to the nearest few minutes):
+    # where a platform lets the bot write first only for a while after that, this says
+    # whether it still may.
+    last_message_at: Mapped[dt.datetime | None]
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -671,3 +676,20 @@ class LinkCode(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))  # where it was given
     expires_at: Mapped[dt.datetime]
+
+
+class ChannelToken(Base):
+    """A channel's API tokens where the platform rotates them (a short-lived access token,
+    and a refresh token that works once): kept here so that every process shares them and a
+    restart loses neither. `version` grows with each change; a process refreshes only after
+    taking the lease (`leased_until`) at the version it read, so one refreshes at a time."""
+
+    __tablename__ = "channel_tokens"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text, default="")
+    access_expires_at: Mapped[dt.datetime | None]
+    refresh_token: Mapped[str] = mapped_column(Text)
+    refreshed_at: Mapped[dt.datetime | None]
+    leased_until: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,6 +5,7 @@ tested end to end in test_telegram, test_zalo and test_console."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -19,6 +20,7 @@ from bot.app import App, build_app
 from bot.capabilities import Capabilities
 from bot.channels.runtime import Channel, Webhook
 from bot.events import Attachment, Choice, Inbound, InboundKind, Reply
+from bot.pacing import Pace
 from bot.text import strip_html
 from tests.conftest import make_config
 
@@ -32,7 +34,7 @@ class Relay:
     name = "relay"
     title = "Relay"
     interactive = False
-    rate_per_second = 1000
+    pace = Pace(1000)
     capabilities = Capabilities(buttons=False, files=False, pictures=False, max_text=500)
 
     def __init__(self) -> None:
@@ -150,4 +152,6 @@ async def test_a_new_platform_is_one_adapter_and_gets_the_runtime(
     assert "1. " in consent and "Trả lời 1 hoặc 2." in consent
     assert all(chat == "lan" for chat, _ in adapter.sent)
     assert len([text for _, text in adapter.sent if "Trả lời 1 hoặc 2." in text]) == 1
-    assert app.dispatcher.channels["relay"] is adapter.capabilities
+    declared = app.dispatcher.channels["relay"]
+    assert dataclasses.replace(declared, bulk_per_minute=None) == adapter.capabilities
+    assert declared.bulk_per_minute == 999 * 60  # the pace, less one slot for replies

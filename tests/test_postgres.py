@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,10 +28,12 @@ from bot.config import Config, DatabaseConfig
 from bot.evidence import EvidenceStore
 from bot.period_reports import Period, write_period_report
 from models import Broadcast, Campaign, Consent, Entry, EntryFile, Identity, Member, Unit
+from models.credentials import finish_refresh, read_tokens, seed_tokens, take_refresh
+from models.db import Database
 from models.entries import Reviewer, decide
 from models.outbox import audience, due_messages, enqueue_broadcast
 from models.people import grant_role, identity_for
-from models.tables import Nomination, NominationStep
+from models.tables import Nomination, NominationStep, utcnow
 from models.units import search_units
 from tests.conftest import make_config
 from tests.test_abuse import Chat, joined, run
@@ -337,3 +340,55 @@ async def test_two_decisions_on_a_nomination_at_once_on_postgresql_record_one(
         assert (version, steps) == (2, ["submitted", "passed"])
     finally:
         await app.close()
+
+
+async def test_one_process_at_a_time_takes_a_token_refresh_on_both(either: App) -> None:
+    """Four processes find the token expired at once: one takes the refresh, the others
+    find the row changed; the new pair is stored only by the lease's holder, both at once."""
+    other = Database(either.config.database.url)
+    channel = "t-" + secrets.token_hex(4)
+    try:
+        async with either.db.write() as session:
+            await seed_tokens(session, channel, "rt-first")
+        async with either.db.read() as session:
+            row = await read_tokens(session, channel)
+            assert row is not None
+            version = row.version
+        now = utcnow()
+
+        async def take(db: Database) -> bool:
+            async with db.write() as session:
+                return await take_refresh(session, channel, version, now, dt.timedelta(seconds=30))
+
+        taken = await asyncio.gather(take(either.db), take(other), take(either.db), take(other))
+        assert sorted(taken) == [False, False, False, True]
+        async with other.write() as session:
+            late = await finish_refresh(
+                session,
+                channel,
+                version,  # a lease it never got
+                access_token="at-x",
+                refresh_token="rt-x",
+                expires_at=now,
+                now=now,
+            )
+            stored = await finish_refresh(
+                session,
+                channel,
+                version + 1,
+                access_token="at-new",
+                refresh_token="rt-new",
+                expires_at=now + dt.timedelta(hours=25),
+                now=now,
+            )
+        assert (late, stored) == (False, True)
+        async with either.db.read() as session:
+            row = await read_tokens(session, channel)
+        assert row is not None
+        assert (row.access_token, row.refresh_token, row.leased_until) == (
+            "at-new",
+            "rt-new",
+            None,
+        )
+    finally:
+        await other.close()

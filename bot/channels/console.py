@@ -26,6 +26,7 @@ from bot.delivery import Unreachable
 from bot.events import Attachment, Choice, Document, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore
 from bot.i18n import N_
+from bot.pacing import Pace
 from bot.text import strip_html
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class ConsoleAdapter:
         buttons=False,
         how_to_send_files=N_("To send a file of this computer, type /attach and its path."),
     )
-    rate_per_second = 1000
+    pace = Pace(1000)
     webhook: Webhook | None = None
 
     def __init__(

@@ -42,7 +42,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application as WebApplication
 from tornado.web import RequestHandler, stream_request_body
 
-from bot.alerts import tell_admins_quota
+from bot.alerts import tell_admins
 from bot.capabilities import MEGABYTE, Capabilities
 from bot.delivery import (
     DeliveryError,
@@ -55,7 +55,7 @@ from bot.dispatch import Deferred
 from bot.events import Attachment, Choice, Inbound, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
 from bot.i18n import N_
-from bot.pacing import Pacer
+from bot.pacing import Pace
 from models.inbox import finish_update, store_updates, unfinished_updates
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class Adapter(Protocol):
     name: str  # the channel's name in the database: identities, inbox, outbox
     title: str  # the platform's name as people know it ("Zalo")
     capabilities: Capabilities
-    rate_per_second: int  # replies and the outbox together
+    pace: Pace  # replies and the outbox together
     webhook: Webhook | None  # None: long polling
     # One update at a time, the next read after the last was answered and the outbox
     # delivered (a person at a terminal): no flood control, no background delivery.
@@ -222,7 +222,7 @@ class Channel:
         self.adapter = adapter
         self.channel = adapter.name  # bot.delivery.Sender
         self.evidence = EvidenceStore(app.config.data_dir / "files")
-        self.pacer = Pacer(adapter.rate_per_second)
+        self.pacer = adapter.pace.pacer()
         self.worker = DeliveryWorker(app, self)
         self.webhook_port: int | None = None
         self._stopping = asyncio.Event()
@@ -236,7 +236,7 @@ class Channel:
         self._album_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._quiet: set[str] = set()  # album parts whose answers are not sent
         self._quota_until = 0.0  # loop time until which the platform's quota is used up
-        self._quota_told = False
+        self._told: set[str] = set()  # what the admins were told (a notice's name)
         self._poller: asyncio.Task[None] | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._server: HTTPServer | None = None
@@ -638,21 +638,22 @@ class Channel:
         admins hear of it once."""
         self._quota_until = asyncio.get_running_loop().time() + exhausted.seconds
         log.error(
-            "%s: the platform's message quota is used up; sending stops for %.0f minutes",
+            "%s: the platform takes no more messages (%s); sending stops for %.0f minutes",
             self.name,
+            exhausted.notice,
             exhausted.seconds / 60,
         )
-        if not self._quota_told:
-            self._quota_told = True
-            self._track(self._tell_admins())
+        if exhausted.notice not in self._told:
+            self._told.add(exhausted.notice)
+            self._track(self._tell_admins(exhausted.notice))
 
-    async def _tell_admins(self) -> None:
+    async def _tell_admins(self, notice: str) -> None:
         try:
-            await tell_admins_quota(
-                self.app, self.name, self.adapter.title, dt.datetime.now(dt.UTC)
+            await tell_admins(
+                self.app, self.name, self.adapter.title, dt.datetime.now(dt.UTC), notice
             )
         except Exception:
-            log.exception("%s: could not tell the admins that the quota is used up", self.name)
+            log.exception("%s: could not tell the admins (%s)", self.name, notice)
 
     # -- webhook -------------------------------------------------------------------------
 
@@ -674,8 +675,9 @@ class Channel:
         webhook = self.adapter.webhook
         if webhook is None:
             return False
-        if webhook.verify is not None and not webhook.header:
-            return True
+        if webhook.verify is not None:
+            # Signed bodies: the header that carries the signature must at least be there.
+            return not webhook.header or bool(headers.get(webhook.header, "").strip())
         expected = webhook.secret.encode()
         try:
             given = headers.get(webhook.header, "").encode("ascii")

@@ -57,6 +57,7 @@ from bot.delivery import DeliveryError, RetryLater, Unreachable
 from bot.events import Attachment, Choice, Document, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceStore
 from bot.i18n import SUPPORTED
+from bot.pacing import Pace
 from bot.text import split_text
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ class TelegramAdapter:
             max_text=MessageLimit.MAX_TEXT_LENGTH,
             start_link=f"https://t.me/{username}?start=" if username else None,
         )
-        self.rate_per_second = settings.rate_per_second
+        self.pace = Pace(settings.rate_per_second)
         self.webhook = Webhook.configured(settings, "X-Telegram-Bot-Api-Secret-Token")
         self.bot = Bot(settings.token, base_url=settings.bot_url, base_file_url=settings.file_url)
         # getUpdates is read as plain JSON, update by update: python-telegram-bot parses a

@@ -40,12 +40,22 @@ from bot.delivery import DeliveryError, QuotaExhausted, Unreachable
 from bot.events import Attachment, Choice, Inbound, InboundKind, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore
 from bot.i18n import N_
+from bot.pacing import Pace
 from bot.text import split_text, strip_html
 
 if TYPE_CHECKING:
     from bot.app import App
 
-__all__ = ["CHANNEL", "MediaLinks", "ZaloAdapter", "ZaloApiError", "render", "to_inbound"]
+__all__ = [
+    "CHANNEL",
+    "MediaLinks",
+    "ZaloAdapter",
+    "ZaloApiError",
+    "allowed_host",
+    "download",
+    "render",
+    "to_inbound",
+]
 
 CHANNEL = "zalo"
 TEXT_LIMIT = 2000
@@ -117,6 +127,44 @@ def to_inbound(update: dict[str, Any]) -> Inbound | None:
     return Inbound(**common, kind=InboundKind.OTHER)
 
 
+def allowed_host(url: str, hosts: Sequence[str]) -> bool:
+    """Whether a file's address is on one of these hosts or their subdomains (any odd
+    address: no)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and any(
+        host == allowed or host.endswith("." + allowed) for allowed in hosts
+    )
+
+
+async def download(http: httpx.AsyncClient, url: str, limit: int, hosts: Sequence[str]) -> bytes:
+    """The file behind a Zalo address (a photo a person sent), read up to `limit` bytes;
+    only from the allowed hosts."""
+    failed = EvidenceRejected(N_("That file could not be received. Please send it again."))
+    if not allowed_host(url, hosts):
+        log.warning("a file from a host not on the media hosts was refused")
+        raise failed
+    data = bytearray()
+    try:
+        async with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise failed
+            if int(response.headers.get("content-length") or 0) > limit:
+                raise TooLarge
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > limit:
+                    raise TooLarge
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
+        log.warning("could not fetch a file: %s", type(error).__name__)
+        raise failed from None
+    return bytes(data)
+
+
 def render(reply: Reply) -> list[str]:
     """Plain-text messages of at most 2,000 characters: the text, then the numbered choices
     and how to answer them."""
@@ -162,7 +210,7 @@ class ZaloAdapter:
             pictures=self.media.enabled,
             max_text=TEXT_LIMIT,
         )
-        self.rate_per_second = settings.rate_per_second
+        self.pace = Pace(settings.rate_per_second)
         self.webhook = Webhook.configured(settings, "X-Bot-Api-Secret-Token")
         self.evidence = EvidenceStore(app.config.data_dir / "files")
         self._http: httpx.AsyncClient | None = None
@@ -254,40 +302,10 @@ class ZaloAdapter:
         return None
 
     def allowed_host(self, url: str) -> bool:
-        """Whether a photo's address is on a host of zalo.media_hosts (any odd address: no)."""
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            parts.port  # noqa: B018 - raises ValueError for a port that is not one
-        except ValueError:
-            return False
-        return parts.scheme in ("https", "http") and any(
-            host == allowed or host.endswith("." + allowed)
-            for allowed in self.settings.media_hosts
-        )
+        return allowed_host(url, self.settings.media_hosts)
 
     async def download(self, attachment: Attachment, limit: int) -> bytes:
-        """The photo behind its address, read up to `limit` bytes."""
-        url = attachment.file_id
-        failed = EvidenceRejected(N_("That file could not be received. Please send it again."))
-        if not self.allowed_host(url):
-            log.warning("a photo from a host not on zalo.media_hosts was refused")
-            raise failed
-        data = bytearray()
-        try:
-            async with self.http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise failed
-                if int(response.headers.get("content-length") or 0) > limit:
-                    raise TooLarge
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > limit:
-                        raise TooLarge
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
-            log.warning("could not fetch a photo: %s", type(error).__name__)
-            raise failed from None
-        return bytes(data)
+        return await download(self.http, attachment.file_id, limit, self.settings.media_hosts)
 
     # -- sending -------------------------------------------------------------------------
 
