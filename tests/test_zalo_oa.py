@@ -617,3 +617,53 @@ def test_the_settings_say_what_is_wrong(tmp_path: Path, oa: FakeZaloOA) -> None:
     settings = make_config(tmp_path, **oa_env(oa)).zalo_oa
     assert settings.enabled and settings.announcement is not None
     assert settings.announcement.params == (("content", "{text}"), ("date", "{date}"))
+
+
+async def test_pictures_are_uploaded_and_sent_by_attachment_id(
+    tmp_path: Path, oa: FakeZaloOA
+) -> None:
+    """An invitation's QR code goes as a picture: uploaded once, then sent by its id."""
+    async with running(oa_config(tmp_path, oa), oa) as app:
+        son = await register(oa, SON, "Lý Văn Sơn")
+        async with app.db.write() as session:
+            identity = await identity_for(session, CHANNEL, SON)
+            unit = (await session.scalars(select(Unit).where(Unit.code == "ls-x-na-sam"))).one()
+            await grant_role(session, identity, "secretary", unit, granted_by="test")
+        mark = len(oa.sent)
+        invitation = await son.says("/invite", expect="Lời mời mới")
+        picture = await oa.wait_for(lambda s: s.kind == "image", after=mark)
+    assert "không nhận được tệp" not in invitation.text
+    assert oa.uploads[picture.attachment_id].startswith(b"\x89PNG")
+
+
+async def test_a_used_up_quota_stops_the_oa_and_tells_the_admins_once(
+    tmp_path: Path, oa: FakeZaloOA, no_proxy: None
+) -> None:
+    async with FakeBotApi() as telegram_api:
+        config = oa_config(
+            tmp_path,
+            oa,
+            TELEGRAM_BOT_TOKEN=telegram_api.token,
+            TELEGRAM_API_BASE_URL=telegram_api.root_url,
+        )
+        async with running(config, oa) as app:
+            await add_oa_members(app, oa, {"z-1": 1.0, "z-2": 1.0, "z-3": 100.0})
+            lan = await lan_on_telegram(app, telegram_api, "admin")
+            await broadcast_to_everyone(lan, "Sinh hoạt chi đoàn tối thứ Sáu", 4)
+            oa.quota = 1  # one message left
+            await lan.says("1", expect="")
+            await telegram_api.wait_for(
+                lambda m: m.chat_id == 3003 and "hạn mức tin nhắn" in (m.text or ""), timeout=20
+            )
+            calls = len(oa.calls)
+            await oa.user_text("z-1", "/help")  # nothing is tried meanwhile
+            await app.channels[CHANNEL].drain()
+            assert len(oa.calls) == calls
+            async with app.db.read() as session:
+                statuses = (
+                    await session.scalars(
+                        select(OutboxMessage.status).where(OutboxMessage.channel == CHANNEL)
+                    )
+                ).all()
+        assert sorted(statuses) == ["pending", "pending", "sent"]
+    assert len([m for m in telegram_api.messages_to(3003) if "hạn mức" in (m.text or "")]) == 1
