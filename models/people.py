@@ -158,9 +158,9 @@ async def person_for(
 ) -> Person:
     """The person behind a channel account, whose identity is created on first contact and
     told the chat and client language it writes from, and that it wrote now (to within
-    LAST_MESSAGE_GRAIN). An account marked unreachable (the
-    platform said the person blocked the bot) is reachable again: they are writing. One
-    query, as it runs for every message (two on first contact or when something changed)."""
+    LAST_MESSAGE_GRAIN). An account marked unreachable (the platform said the person blocked
+    the bot) is reachable again: they are writing. One query, as it runs for every message
+    (two on first contact, when something changed, or ten minutes after the last write)."""
     rows = (await session.execute(_PERSON, {"channel": channel, "user_id": user_id})).all()
     if not rows:
         identity = await identity_for(session, channel, user_id, chat_id, client_language)
