@@ -74,7 +74,7 @@ from tests.test_broadcast import add_members
 from tests.test_reporting import VOLUNTEER
 from tests.test_telegram import telegram_config
 
-TARGET = 0.7  # ours' updates/s at least this share of the echo bot's
+TARGET = 0.5  # ours' updates/s at least this share of the echo bot's (issue 16; was 0.7)
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 ENTRIES_PER_MEMBER = 10  # as in bench/stats.py: 2,000,000 entries, 200,000 members
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "youthbot-bench" / "throughput"

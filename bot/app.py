@@ -17,6 +17,7 @@ from bot.channels.runtime import Adapter, Channel
 from bot.channels.telegram import TelegramAdapter
 from bot.channels.zalo import ZaloAdapter
 from bot.channels.zalo_oa import ZaloOAAdapter
+from bot.cluster import Cluster
 from bot.config import Config, shipped_file
 from bot.dispatch import Dispatcher
 from bot.evidence import EvidenceStore
@@ -45,6 +46,7 @@ class App:
     catalogs: Catalogs
     router: Router
     dispatcher: Dispatcher
+    cluster: Cluster  # the other processes on the same database, and the roles held here
     # The platforms the configuration turns on, by name, in the order they start.
     channels: dict[str, Channel] = field(default_factory=dict)
     # The console chat: always there, run only when asked (`chat`, or `run` with no token).
@@ -67,6 +69,7 @@ class App:
         """Migrates the schema; on an empty database imports the units and the campaign."""
         await self.db.migrate()
         async with self.db.write() as session:
+            await self.db.one_at_a_time(session)
             if await count_units(session) == 0:
                 path = self.config.units_file or shipped_units_file()
                 added, _ = await import_units(
@@ -136,7 +139,7 @@ def build_app(config: Config, *, stdin: TextIO | None = None, stdout: TextIO | N
     catalogs = Catalogs(cache_dir=config.data_dir / "locales")
     router = Router()
     register_all(router)
-    app = App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router))
+    app = App(config, db, catalogs, router, Dispatcher(config, db, catalogs, router), Cluster(db))
     for adapter in _adapters(app, stdin, stdout):
         app.add_channel(adapter)
     return app

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import admin_cli, documents_cli
@@ -30,6 +30,7 @@ from bot.backups import BadBackup, DatabaseInPlace, restore_backup, write_backup
 from bot.channels.runtime import Channel, SetupError, Unavailable
 from bot.channels.zalo_oa import CHANNEL as ZALO_OA
 from bot.channels.zalo_oa import TokenRefused, ZaloOAAdapter
+from bot.cluster import AlreadyRunning, process_name, single_process
 from bot.config import Config, ConfigError
 from bot.evidence import EvidenceStore
 from bot.exports import (
@@ -40,16 +41,19 @@ from bot.exports import (
     unit_subtree,
     write_export,
 )
+from bot.health import HealthServer
 from bot.i18n import N_, NC_, SUPPORTED, Translator
 from bot.scheduler import Scheduler
 from bot.text import fold
 from bot.verify_page import VerifyServer
 from domain.kinds import KINDS
 from domain.vocabulary import CLI, Role, Status, role_title
+from models import Database
 from models.credentials import seed_tokens
 from models.invites import unit_with_code
 from models.people import audit, grant_role, identity_for, list_roles, revoke_role
 from models.tables import AuditRecord, Entry, EntryFile, Member, Unit
+from models.transfer import NotEmpty, copy_tables, count_tables
 from models.units import UnitImportError, import_units, parse_units_csv, search_units
 
 __all__ = ["main"]
@@ -78,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("chat", help="chat with the bot in this terminal")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    _add_migrate_data(commands)
 
     units = commands.add_parser("units", help="the unit tree: list, or import a CSV")
     units_commands = units.add_subparsers(
@@ -165,6 +170,15 @@ def _add_zalo_oa(commands: Any) -> None:
     )
 
 
+def _add_migrate_data(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
+    move = commands.add_parser(
+        "migrate-data",
+        help="copy every table into a new, empty database (SQLite to PostgreSQL), checked",
+    )
+    move.add_argument("--from", dest="source", required=True, help="the database URL to copy")
+    move.add_argument("--to", dest="target", required=True, help="an empty database's URL")
+
+
 def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -185,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         and not (config.telegram.enabled or config.zalo.enabled or config.zalo_oa.enabled)
     )
     level = logging.DEBUG if args.verbose else (logging.WARNING if console else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every line names the process: several may run the same bot (bot.cluster).
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s %(levelname)s {process_name()} %(name)s: %(message)s",
+    )
     # Alembic tells every migration step it checks at INFO: noise, unless asked for.
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     # httpx logs every request URL, and a Telegram URL holds the bot token; python-telegram-bot
@@ -208,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "restore":  # before anything opens (and so creates) the database
             return asyncio.run(_restore(config, args))
+        if args.command == "migrate-data":  # between two URLs, not DATABASE_URL's
+            return asyncio.run(_migrate_data(args))
         return asyncio.run(_with_app(config, handlers[args.command], args))
     except KeyboardInterrupt:
         return 130
@@ -235,22 +255,47 @@ async def _with_app(
         await app.close()
 
 
+SQLITE_TAKEN = N_(
+    "run: another bot process is already using the database {path}. SQLite serves one "
+    "process; to run several, use PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)."
+)
+
+
 async def _run(app: App, args: argparse.Namespace) -> int:
     """Runs every configured channel (Telegram, Zalo) in this process, and the verify page
-    when verify.listen is set; with no channel, the console chat."""
+    when verify.listen is set; with no channel, the console chat. On SQLite only one
+    process may run; on PostgreSQL any number share the work (bot.cluster)."""
+    try:
+        with single_process(app.db):
+            return await _serve(app, args)
+    except AlreadyRunning as taken:
+        t = app.catalogs.translator(app.config.default_locale, app.config.tz)
+        print(t.gettext(SQLITE_TAKEN).format(path=taken), file=sys.stderr)
+        return 2
+
+
+async def _serve(app: App, args: argparse.Namespace) -> int:
     verify = app.config.verify
     page = None
     if verify.listen_host:
         page = VerifyServer(app)
         page.start(verify.listen_host, verify.listen_port)
+    health = None
+    if app.config.health_listen is not None:
+        health = HealthServer(app)
+        health.start(*app.config.health_listen)
+    await app.cluster.start()
     try:
-        return await _run_channels(app, args)
+        return await _run_channels(app, args, health)
     finally:
+        await app.cluster.close()
+        if health is not None:
+            await health.stop()
         if page is not None:
             await page.stop()
 
 
-async def _run_channels(app: App, args: argparse.Namespace) -> int:
+async def _run_channels(app: App, args: argparse.Namespace, health: HealthServer | None) -> int:
     """Every configured channel until SIGINT or SIGTERM; with none, the console chat, when
     there is a terminal to hold it."""
     channels = list(app.channels.values())
@@ -274,23 +319,43 @@ async def _run_channels(app: App, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stopping.set)
 
+    cluster = app.cluster
+
     def wake() -> None:
         for channel in channels:
             channel.worker.wake()
 
-    scheduler = Scheduler(app, wake=wake)
-    maintenance = asyncio.create_task(app.maintain_forever(), name="maintenance")
+    cluster.subscribe("outbox", wake)
+
+    def filled() -> None:
+        """The scheduler filled the outbox: every process's delivery workers start."""
+        wake()
+        cluster.announce("outbox")
+
+    async def scheduling() -> None:
+        scheduler = Scheduler(app, wake=filled)
+        try:
+            await scheduler.start()
+            await asyncio.Event().wait()  # until the role ends
+        finally:
+            scheduler.stop()
+
     started: list[Channel] = []
     try:
         for channel in channels:
             started.append(channel)  # stopped below even when its start was cut short
             if not await _unless_stopped(channel.start(), stopping):
                 return 0
-        await scheduler.start()
+        # One process at a time runs the scheduler and the maintenance (on SQLite: this one).
+        cluster.lead("scheduler", scheduling)
+        cluster.lead("maintenance", app.maintain_forever)
+        if health is not None:
+            health.ready = True
         await stopping.wait()
     finally:
-        scheduler.stop()
-        maintenance.cancel()
+        if health is not None:
+            health.ready = False
+        await cluster.stop_roles()
         for channel in reversed(started):
             await channel.stop()
     return 0
@@ -330,6 +395,62 @@ async def _chat(app: App, _args: argparse.Namespace) -> int:
 async def _migrate(app: App, args: argparse.Namespace) -> int:
     await app.prepare()
     print(args.t.gettext("The database is up to date."))
+    return 0
+
+
+async def _migrate_data(args: argparse.Namespace) -> int:
+    """Copies every table from --from into the empty database at --to (its schema brought up
+    to date first), then counts each table on both sides."""
+    if args.source == args.target:
+        print("migrate-data: --from and --to are the same database", file=sys.stderr)
+        return 2
+    try:
+        source, target = Database(args.source), Database(args.target)
+    except (ArgumentError, ValueError) as error:
+        print(f"migrate-data: not a database URL: {error}", file=sys.stderr)
+        return 2
+    try:
+        if source.is_sqlite and not await asyncio.to_thread(
+            Path(source.url.database or "").is_file
+        ):
+            print(f"migrate-data: {source.url.database} does not exist", file=sys.stderr)
+            return 2
+        await source.migrate()
+        await target.migrate()
+        last = [""]
+
+        def copied(table: str, rows: int) -> None:
+            if table != last[0]:
+                last[0] = table
+                print(f"copying {table} …", file=sys.stderr)
+
+        await copy_tables(source, target, copied=copied)
+        counts = await count_tables(source, target)
+    except NotEmpty as full:
+        print(
+            f"migrate-data: the target database is not empty (table {full}); nothing was "
+            "copied. Use a new, empty database.",
+            file=sys.stderr,
+        )
+        return 2
+    except (SQLAlchemyError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        print(f"migrate-data: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        await source.close()
+        await target.close()
+    for count in counts:
+        mark = "ok" if count.matches else "MISMATCH"
+        print(f"{count.table:<24} {count.source:>12,} → {count.target:>12,}  {mark}")
+    if not all(count.matches for count in counts):
+        print("migrate-data: the counts differ; do not use the copy", file=sys.stderr)
+        return 1
+    total = sum(count.target for count in counts)
+    print(
+        f"copied {total:,} rows in {len(counts)} tables; every count matches. Evidence "
+        "files stay in the data folder: copy data/files along with the database."
+    )
     return 0
 
 

@@ -199,6 +199,8 @@ class Config:
     flood: FloodConfig = FloodConfig()
     schedules: ScheduleConfig = ScheduleConfig()
     verify: VerifyConfig = VerifyConfig()
+    # Where `run` answers /healthz and /readyz for a proxy or supervisor; None: nowhere.
+    health_listen: tuple[str, int] | None = None
     # A reviewer hears that entries wait for them at most this often (outside quiet hours).
     review_digest_every: dt.timedelta = dt.timedelta(minutes=60)
     default_locale: str = "vi"
@@ -324,6 +326,9 @@ def _build(raw: dict[str, Any], env: dict[str, str], base: Path) -> Config:
         flood=flood,
         schedules=schedules,
         verify=_verify(reader, env),
+        health_listen=_address(
+            "health.listen", env.get("HEALTH_LISTEN") or reader.string("health.listen", "")
+        ),
         review_digest_every=dt.timedelta(
             minutes=reader.integer("review.digest_minutes", 60, minimum=1)
         ),
@@ -459,16 +464,21 @@ def _verify(reader: _Reader, env: dict[str, str]) -> VerifyConfig:
     public_url = env.get("VERIFY_PUBLIC_URL") or reader.string("verify.public_url", "")
     if public_url and not public_url.startswith(("https://", "http://")):
         raise ConfigError("verify.public_url: must be an https:// (or http://) URL")
-    listen = reader.string("verify.listen", "")
-    host, port = None, VerifyConfig.listen_port
-    if listen:
-        host, _, number = listen.rpartition(":")
-        if not host or not number.isdecimal() or int(number) > 65535:
-            raise ConfigError('verify.listen: must be "host:port", e.g. "127.0.0.1:8445"')
-        host, port = host.strip("[]"), int(number)
+    address = _address("verify.listen", reader.string("verify.listen", ""))
+    host, port = address or (None, VerifyConfig.listen_port)
     return VerifyConfig(
         secret=secret, public_url=public_url or None, listen_host=host, listen_port=port
     )
+
+
+def _address(key: str, listen: str) -> tuple[str, int] | None:
+    """A "host:port" to listen on; None when empty."""
+    if not listen:
+        return None
+    host, _, number = listen.rpartition(":")
+    if not host or not number.isdecimal() or int(number) > 65535:
+        raise ConfigError(f'{key}: must be "host:port", e.g. "127.0.0.1:8445"')
+    return host.strip("[]"), int(number)
 
 
 class _Reader:

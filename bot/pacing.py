@@ -16,9 +16,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["Pace", "Pacer"]
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.leases import pause_sending, start_pace, take_send_slot
+
+__all__ = ["Pace", "Pacer", "SharedPacer"]
 
 WINDOW = 1.0
+# Processes sharing a pace wake for their slots a little late or early (a busy machine): the
+# slots are spaced this much wider than the rate, so that no window holds more.
+SPACING_MARGIN = 1.02
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class Pacer:
         self._paused_until = 0.0
         self._replies_waiting = 0
         self._lock = asyncio.Lock()
+        self._pausing: set[asyncio.Task[None]] = set()
 
     async def live(self) -> None:
         """Waits (rarely, and briefly) until a reply may go."""
@@ -85,3 +93,61 @@ class Pacer:
         finally:
             if not bulk:
                 self._replies_waiting -= 1
+
+
+class SharedPacer(Pacer):
+    """One channel's pace for every process sharing a PostgreSQL database: each message
+    takes the next slot of one clock in the database (models.leases.take_send_slot), the
+    slots spaced 2 % wider than 1/rate. A reply takes the next slot, however far ahead; a
+    bulk message only a slot due within one spacing, so replies pass ahead of broadcasts
+    (waiting at most two slots behind them)."""
+
+    def __init__(self, pace: Pace, channel: str, engine: AsyncEngine) -> None:
+        super().__init__(pace.limit, window=pace.window, reserve=pace.reserve)
+        self.channel = channel
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._started = False
+        self._spacing = SPACING_MARGIN * pace.window / pace.limit
+        # A process that wakes this late for its slot takes another: sends at most this late
+        # keep any window within the limit, thanks to the margin.
+        self._late = (SPACING_MARGIN - 1) * pace.window
+
+    async def live(self) -> None:
+        await self._slot(self._spacing, within=None)
+
+    async def bulk(self) -> None:
+        spacing = self._spacing
+        while True:
+            if await self._slot(spacing, within=spacing):
+                return
+            await asyncio.sleep(spacing)  # the next slot is a reply's, or a pause's
+
+    def pause(self, seconds: float) -> None:
+        super().pause(seconds)
+        task = asyncio.get_running_loop().create_task(self._pause(seconds))
+        self._pausing.add(task)
+        task.add_done_callback(self._pausing.discard)
+
+    async def _pause(self, seconds: float) -> None:
+        async with self._engine.connect() as connection:
+            await pause_sending(connection, self.channel, seconds)
+
+    async def _slot(self, spacing: float, *, within: float | None) -> bool:
+        """Waits for a slot of the shared clock; False when a bulk message finds none due.
+        A slot this process wakes up too late for (a busy machine) is given up for the
+        next: sent late, it would crowd the slots of the other processes."""
+        loop = asyncio.get_running_loop()
+        while True:
+            async with self._engine.connect() as connection:
+                if not self._started:
+                    await start_pace(connection, self.channel)
+                    self._started = True
+                wait = await take_send_slot(connection, self.channel, spacing, within=within)
+            if wait is None:
+                return False
+            if not wait:
+                return True  # the clock was behind: nobody else's slot is near
+            due = loop.time() + wait
+            await asyncio.sleep(wait)
+            if loop.time() - due <= self._late:
+                return True

@@ -158,7 +158,7 @@ class VerifyServer:
             ],
             xheaders=True,
         )
-        sockets = tornado.netutil.bind_sockets(port, host)
+        sockets = tornado.netutil.bind_sockets(port, host, reuse_port=True)  # as the webhook
         self._server = tornado.httpserver.HTTPServer(application, xheaders=True)
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +32,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # broadcast's outbox (one row per recipient) does not make a chatting user wait for it;
 # maintenance checkpoints hourly instead, and an erasure at once (see `checkpoint`).
 WAL_AUTOCHECKPOINT_PAGES = 20_000
+# Several processes starting at once on one PostgreSQL database (bot.cluster) migrate and
+# seed it one after the other: the others wait on this advisory lock, then find it done.
+PREPARE_LOCK = 0x796F757468  # "youth"
 
 
 class Database:
@@ -112,11 +115,22 @@ class Database:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         async with self.engine.execution_options(begin="IMMEDIATE").begin() as connection:
+            if not self.is_sqlite:
+                await connection.execute(_ONE_AT_A_TIME, {"key": PREPARE_LOCK})
             await connection.run_sync(_upgrade)
+
+    async def one_at_a_time(self, session: AsyncSession) -> None:
+        """Waits until no other process prepares the database, and keeps them waiting until
+        this transaction ends (PostgreSQL; SQLite's writers take turns anyway)."""
+        if not self.is_sqlite:
+            await session.execute(_ONE_AT_A_TIME, {"key": PREPARE_LOCK})
 
     async def close(self) -> None:
         await self._write_engine.dispose()
         await self.engine.dispose()
+
+
+_ONE_AT_A_TIME = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class _WriterConnection(aiosqlite.Connection):

@@ -43,6 +43,7 @@ __all__ = [
     "Identity",
     "InboxUpdate",
     "Invite",
+    "Lease",
     "LinkCode",
     "Member",
     "Nomination",
@@ -54,6 +55,7 @@ __all__ = [
     "RoleGrant",
     "Schedule",
     "ScheduleRun",
+    "SendPace",
     "StatTotal",
     "Unit",
     "UnitChange",
@@ -237,6 +239,15 @@ class InboxUpdate(Base):
     __table_args__ = (
         UniqueConstraint("channel", "update_key"),
         Index("ix_inbox_pending", "channel", "handled_at", "replied_at"),
+        # The updates still to handle or answer, found without reading the answered ones
+        # (processes sharing the work look for them several times a second).
+        Index(
+            "ix_inbox_open",
+            "channel",
+            "id",
+            sqlite_where=text("replied_at IS NULL"),
+            postgresql_where=text("replied_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -247,6 +258,28 @@ class InboxUpdate(Base):
     handled_at: Mapped[dt.datetime | None]
     replies: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     replied_at: Mapped[dt.datetime | None]
+
+
+class Lease(Base):
+    """A role one process holds for a while (polling a channel, the scheduler, maintenance,
+    one chat's updates), named by what it is for; it ends when its holder lets it go or
+    stops renewing it. Only processes sharing a PostgreSQL database take leases."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100), index=True)
+    expires_at: Mapped[dt.datetime]
+
+
+class SendPace(Base):
+    """A channel's sending pace shared by every process: the time the next message may go
+    (the theoretical arrival time of the generic cell rate algorithm)."""
+
+    __tablename__ = "send_pace"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[dt.datetime]
 
 
 class AuditRecord(Base):

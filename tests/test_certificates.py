@@ -513,7 +513,7 @@ async def test_run_serves_the_verify_page_beside_the_channels(
     settings = tmp_path / "config.toml"
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     settings.write_text(
-        text.replace('listen = ""', f'listen = "127.0.0.1:{port}"'), encoding="utf-8"
+        text.replace('listen = ""', f'listen = "127.0.0.1:{port}"', 1), encoding="utf-8"
     )
     async with FakeBotApi() as server:
         env = bot_env(

@@ -4,6 +4,7 @@ throwaway server the test starts on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -35,7 +36,7 @@ from models.outbox import audience, due_messages, enqueue_broadcast
 from models.people import grant_role, identity_for
 from models.tables import Nomination, NominationStep, utcnow
 from models.units import search_units
-from tests.conftest import make_config
+from tests.conftest import make_config, run_bot
 from tests.test_abuse import Chat, joined, run
 from tests.test_database import (
     AUDIT_AFTER_0008,
@@ -45,7 +46,7 @@ from tests.test_database import (
 )
 from tests.test_evidence import pdf
 from tests.test_nominations import add_approved, grant
-from tests.test_reporting import VOLUNTEER
+from tests.test_reporting import VOLUNTEER, register, say
 
 
 def postgres_bin() -> Path:
@@ -64,10 +65,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL server of our own, as the postgres user when we are root (the server
-    refuses to run as root, and pytest's temporary folders are closed to other users)."""
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL server of our own on loopback, its database's URL; as the postgres user
+    when we are root (the server refuses to run as root, and pytest's temporary folders are
+    closed to other users). Stopped and deleted afterwards."""
     binaries = postgres_bin()
     home = Path(tempfile.mkdtemp(prefix="youthbot-pg-"))
     data = home / "data"
@@ -92,6 +94,12 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=False, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with throwaway_postgres() as url:
+        yield url
 
 
 @pytest.fixture
@@ -392,3 +400,52 @@ async def test_one_process_at_a_time_takes_a_token_refresh_on_both(either: App) 
         )
     finally:
         await other.close()
+
+
+async def test_a_province_moves_from_sqlite_to_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """`migrate-data` copies every table into an empty PostgreSQL database, says so table by
+    table, and the bot goes on there: the same people and reports, and new ones after them."""
+    config = make_config(tmp_path)
+    app = build_app(config)
+    await app.prepare()
+    try:
+        await register(app)
+        await say(app, "/report")
+        await say(app, "2")
+        for answer in VOLUNTEER:
+            await say(app, answer)
+        assert "✅ Đã lưu" in await say(app, "1")
+    finally:
+        await app.close()
+    server = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with server.connect() as connection:
+        await connection.execute(text("CREATE DATABASE moved"))
+    await server.dispose()
+    target = postgres_url.rsplit("/", 1)[0] + "/moved"
+
+    moved = run_bot(tmp_path, "migrate-data", "--from", config.database.url, "--to", target)
+    assert moved.returncode == 0, moved.stderr
+    lines = moved.stdout.splitlines()
+    assert any(line.startswith("entries ") and line.endswith(" ok") for line in lines)
+    assert any(line.startswith("units ") and " 71 → " in line for line in lines)
+    assert "every count matches" in lines[-1]
+    again = run_bot(tmp_path, "migrate-data", "--from", config.database.url, "--to", target)
+    assert again.returncode == 2
+    assert "the target database is not empty" in again.stderr
+
+    app = build_app(dataclasses.replace(config, database=DatabaseConfig(url=target)))
+    await app.prepare()
+    try:
+        async with app.db.read() as session:
+            entry = (await session.scalars(select(Entry))).one()
+            member = (await session.scalars(select(Member))).one()
+        assert (entry.title, member.full_name) == (VOLUNTEER[0], "Hoàng Thị Mai")
+        # New rows take ids after the copied ones.
+        for line in ("/start", "1", "Lý Văn Sơn", "2001", "na sam", "bỏ qua", "1"):
+            other = dataclasses.replace(parse_line(line), user_id="2002", chat_id="2002")
+            reply = await app.dispatcher.handle(other)
+        assert reply and "Bạn đã đăng ký thành công" in reply[0].text
+    finally:
+        await app.close()

@@ -20,7 +20,12 @@ updates into Inbound events and Replies into platform messages. `Channel` does t
   capped at what a platform sends; or long polling, with backoff on errors;
 - connecting at start with backoff, one log line per attempt, while the platform cannot be
   reached;
-- the outbox's delivery worker for this channel (bot.delivery; `Channel` is its Sender).
+- the outbox's delivery worker for this channel (bot.delivery; `Channel` is its Sender);
+- shared work, when several processes share a PostgreSQL database (bot.cluster): one of
+  them polls (the others take over within seconds if it dies), any of them may receive
+  webhooks; each stores what it receives and tells the others; each then claims chats with
+  updates waiting that no other process is working on, and handles them in order; the
+  pace of sending is the channel's for all processes together.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -55,8 +61,10 @@ from bot.dispatch import Deferred
 from bot.events import Attachment, Choice, Inbound, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
 from bot.i18n import N_
-from bot.pacing import Pace
-from models.inbox import finish_update, store_updates, unfinished_updates
+from bot.pacing import Pace, Pacer, SharedPacer
+from models.inbox import finish_update, mark_replied, store_updates, unfinished_updates
+from models.leases import notify, open_updates
+from models.tables import InboxUpdate, utcnow
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -85,6 +93,14 @@ POLL_BACKOFF_MAX = 30.0
 # of each other are handled together and answered once.
 ALBUM_WAIT = 1.0
 DEFERRED_AT_ONCE = 2  # slow work (exports, charts) running at the same time, per channel
+# Shared work: chats claimed by one look, and how often a process looks for waiting chats
+# when no notification woke it (one lost with a connection, a lease run out).
+CLAIM_AT_ONCE = 8
+LOOK_EVERY = 1.0
+# Woken by another process's update, a process claims after this pause, so that one claim
+# takes the chats of many updates when they come quickly (each claim is a statement every
+# process runs; the process that stored the updates claims at once).
+CLAIM_PAUSE = 0.02
 FAILED = N_("That file could not be received. Please send it again.")
 TOO_LARGE = N_("That file is larger than {max_mb} MB. Please send a smaller one.")
 
@@ -222,8 +238,14 @@ class Channel:
         self.adapter = adapter
         self.channel = adapter.name  # bot.delivery.Sender
         self.evidence = EvidenceStore(app.config.data_dir / "files")
-        self.pacer = adapter.pace.pacer()
-        self.worker = DeliveryWorker(app, self)
+        # Several processes share this channel's work (and its pace) on PostgreSQL.
+        self.shared = app.cluster.shared and not adapter.interactive
+        self.pacer: Pacer = (
+            SharedPacer(adapter.pace, adapter.name, app.db.engine)
+            if self.shared
+            else adapter.pace.pacer()
+        )
+        self.worker = DeliveryWorker(app, self, shared=self.shared)
         self.webhook_port: int | None = None
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()  # the poll loop ended for good (end of input)
@@ -231,6 +253,11 @@ class Channel:
         self._queued: dict[str, int] = {}  # updates waiting per chat, to drop idle locks
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._working: set[str] = set()  # chats claimed by this process (shared work)
+        self._work_wake = asyncio.Event()  # updates stored here, or a chat let go
+        self._elsewhere = asyncio.Event()  # updates stored by another process
+        self._work_task: asyncio.Task[None] | None = None
         self._slow = asyncio.Semaphore(DEFERRED_AT_ONCE)
         self._albums: dict[tuple[str, str], list[tuple[str, dict[str, Any], Inbound]]] = {}
         self._album_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
@@ -255,13 +282,19 @@ class Channel:
         """Connects (waiting for the platform as long as it takes), finishes what a crash
         left, then listens for updates and delivers the outbox."""
         await self._reach(self.adapter.connect)
-        await self.recover()
+        if not self.shared:
+            await self.recover()  # shared: what is left is claimed like any waiting chat
         webhook = self.adapter.webhook
         if webhook is not None:
             self._server = self._serve(webhook)
         await self._reach(lambda: self.adapter.listen(webhook))
-        if webhook is None:
+        if webhook is None and self.shared:
+            self.app.cluster.lead(f"intake:{self.name}", self._poll)
+        elif webhook is None:
             self._poller = asyncio.create_task(self._poll(), name=f"{self.name}-poll")
+        if self.shared:
+            self.app.cluster.subscribe(f"inbox:{self.name}", self._elsewhere.set)
+            self._work_task = asyncio.create_task(self._work(), name=f"{self.name}-work")
         if not self.adapter.interactive:
             self._worker_task = asyncio.create_task(
                 self.worker.run_forever(), name=f"{self.name}-delivery"
@@ -272,10 +305,11 @@ class Channel:
         self._stopping.set()
         if self._worker_task is not None:
             await self.worker.stop(self._worker_task)
-        if self._poller is not None:
-            self._poller.cancel()  # an update being stored is a task of its own
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._work_task):
+            if task is not None:
+                task.cancel()  # an update being stored, a chat claimed: tasks of their own
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
@@ -383,7 +417,11 @@ class Channel:
         await asyncio.shield(storing)
 
     async def _accept_and_spawn(self, updates: list[dict[str, Any]]) -> None:
-        for key, update in await self.accept(updates):
+        accepted = await self.accept(updates)
+        if self.shared:
+            self._work_wake.set()  # claimed like any waiting chat, here or elsewhere
+            return
+        for key, update in accepted:
             self._spawn(key, update)
 
     async def accept(self, updates: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -403,6 +441,8 @@ class Channel:
             for key, _ in unknown:
                 if key in new:
                     await finish_update(session, self.name, key)
+            if self.shared and new:
+                await notify(session, f"inbox:{self.name}")  # on commit
         for key, update in unknown:
             if key in new:
                 log.warning(
@@ -482,13 +522,131 @@ class Channel:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- shared work (several processes on PostgreSQL) ----------------------------------
+
+    async def _work(self) -> None:
+        """Claims chats with updates waiting that no process is working on, while this
+        process has room; looks again when woken (an update stored here or elsewhere, a chat
+        let go) and every LOOK_EVERY seconds."""
+        while not self._stopping.is_set():
+            if self._elsewhere.is_set() and not self._work_wake.is_set():
+                if self._working:
+                    # Busy: it claims again when one of its chats is let go.
+                    self._elsewhere.clear()
+                    await self._wait_for_work()
+                    continue
+                await asyncio.sleep(CLAIM_PAUSE)
+            self._work_wake.clear()
+            self._elsewhere.clear()
+            room = min(CLAIM_AT_ONCE, self._concurrency - len(self._working))
+            chats: list[str] = []
+            waiting: dict[str, list[InboxUpdate]] = {}
+            if room > 0:
+                try:
+                    chats = await self.app.cluster.claim_chats(self.name, room)
+                    if chats:
+                        async with self.app.db.read() as session:
+                            for row in await open_updates(session, self.name, chats):
+                                chat = str(row.payload.get("_chat_id", ""))
+                                waiting.setdefault(chat, []).append(row)
+                except Exception:
+                    log.exception("%s: could not claim waiting chats", self.name)
+            for chat in chats:
+                self._working.add(chat)
+                self._track(self._work_chat(chat, waiting.get(chat, [])))
+            if chats and len(chats) == room:
+                continue  # more may be waiting
+            await self._wait_for_work()
+
+    async def _wait_for_work(self) -> None:
+        """Until woken (here or by another process), or LOOK_EVERY seconds."""
+        woken = [asyncio.ensure_future(e.wait()) for e in (self._work_wake, self._elsewhere)]
+        await asyncio.wait(woken, timeout=LOOK_EVERY, return_when=asyncio.FIRST_COMPLETED)
+        for pending in woken:
+            pending.cancel()
+
+    async def _work_chat(self, chat: str, rows: list[InboxUpdate]) -> None:
+        """Handles a claimed chat's waiting updates in order (and sends the replies of any a
+        stopped process handled but did not answer), then lets the chat go; what came
+        meanwhile is handled first. An update that failed is left for a later claim."""
+        tried: set[str] = set()
+        released = False
+        try:
+            while rows and not self._stopping.is_set():
+                parts = await self._whole_albums(chat, rows, tried)
+                answered: list[str] = []
+                for row, inbound in parts:
+                    tried.add(row.update_key)
+                    try:
+                        if await self._handle_stored(chat, row, inbound):
+                            answered.append(row.update_key)
+                    except Exception:
+                        log.exception("%s: processing update %s failed", self.name, row.update_key)
+                rows, released = await self._answered(chat, answered, tried)
+        except Exception:
+            log.exception("%s: working on a chat failed", self.name)
+        finally:
+            if not released:
+                with contextlib.suppress(Exception):
+                    async with self.app.db.write() as session:
+                        await self.app.cluster.release_chat(session, self.name, chat)
+            self._working.discard(chat)
+            self._work_wake.set()
+
+    async def _whole_albums(
+        self, chat: str, rows: list[InboxUpdate], tried: set[str]
+    ) -> list[tuple[InboxUpdate, Inbound | None]]:
+        """The rows with their Inbound events; when the last is part of an album that may
+        still be arriving, after waiting for its other parts. Only an album's last part
+        is answered."""
+        while True:
+            parts = [(row, self._inbound(row.update_key, dict(row.payload))) for row in rows]
+            last = parts[-1][1]
+            age = (utcnow() - parts[-1][0].received_at).total_seconds()
+            if last is None or last.media_group is None or age >= ALBUM_WAIT:
+                break
+            await asyncio.sleep(ALBUM_WAIT - age)
+            async with self.app.db.read() as session:
+                found = await open_updates(session, self.name, [chat])
+            rows = [row for row in found if row.update_key not in tried] or rows
+        for (row, inbound), (_, following) in itertools.pairwise(parts):
+            group = inbound.media_group if inbound is not None else None
+            if group is not None and following is not None and following.media_group == group:
+                self._quiet.add(row.update_key)
+        return parts
+
+    async def _handle_stored(self, chat: str, row: InboxUpdate, inbound: Inbound | None) -> bool:
+        """One stored update of a claimed chat: handled, or (handled by a process that
+        stopped before answering) its replies sent; whether it is answered now."""
+        if row.handled_at is None:
+            return await self._handle(row.update_key, dict(row.payload), inbound)
+        if row.replies is not None:
+            replies = [Reply.from_json(item) for item in row.replies["items"]]
+            await self.send_replies(chat, replies)
+        return True
+
+    async def _answered(
+        self, chat: str, answered: list[str], tried: set[str]
+    ) -> tuple[list[InboxUpdate], bool]:
+        """Marks the updates answered; the chat's updates that came meanwhile, or (none
+        came) the chat let go, in the same transaction: no update is left unclaimed."""
+        async with self.app.db.write() as session:
+            if answered:
+                await mark_replied(session, self.name, answered)
+            found = await open_updates(session, self.name, [chat])
+            rows = [row for row in found if row.update_key not in tried]
+            if not rows:
+                await self.app.cluster.release_chat(session, self.name, chat)
+        return rows, not rows
+
     async def _process(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
         chat = inbound.chat_id if inbound is not None else str(update.get("_chat_id", key))
         lock = self._chat_locks.setdefault(chat, asyncio.Lock())
         self._queued[chat] = self._queued.get(chat, 0) + 1
         try:
             async with lock:  # one chat's updates in order; other chats run alongside
-                await self._handle(key, update, inbound)
+                if await self._handle(key, update, inbound):
+                    self.app.dispatcher.replied(self.name, key)
         except Exception:
             log.exception("%s: processing update %s failed", self.name, key)
         finally:
@@ -496,7 +654,9 @@ class Channel:
             if not self._queued[chat]:
                 del self._queued[chat], self._chat_locks[chat]
 
-    async def _handle(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
+    async def _handle(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> bool:
+        """Handles one update and sends its replies; whether they went out (to be marked:
+        an update not for the bot is marked done at once)."""
         try:
             await self.adapter.received(update, inbound)
         except Exception as error:
@@ -505,7 +665,7 @@ class Channel:
         if inbound is None:
             # Not for us (a group, an edit), or unreadable: handled, with nothing to say.
             await dispatcher.ignore(self.name, key)
-            return
+            return False
         if not self.adapter.interactive:
             delay, notice = dispatcher.admit(inbound)
             if notice is not None:
@@ -517,19 +677,19 @@ class Channel:
                 inbound = await fetch_attachments(inbound, self._download)
             response = await dispatcher.respond(inbound)
             if response is None:
-                return  # handled before: a redelivery changes nothing and sends nothing
+                return False  # handled before: a redelivery changes nothing, sends nothing
             if key in self._quiet:
                 self._quiet.discard(key)
             else:
                 await self.send_replies(inbound.chat_id, response.replies)
-            dispatcher.replied(self.name, key)
         if not response.deferred:
-            return
+            return True
         if self.adapter.interactive:
             await self._run_deferred(inbound.chat_id, response.deferred)
         else:
             # The chat goes on meanwhile: the slow work answers when it is done.
             self._track(self._run_deferred(inbound.chat_id, response.deferred))
+        return True
 
     async def _run_deferred(self, chat_id: str, deferred: list[Deferred]) -> None:
         async with self._slow:
@@ -664,7 +824,9 @@ class Channel:
             log_function=_quiet_log,
         )
         server = HTTPServer(web, max_body_size=MAX_WEBHOOK_BODY)
-        sockets = bind_sockets(webhook.port, webhook.listen)
+        # Several processes of one bot on one machine share the port; the kernel spreads
+        # the connections among them (SO_REUSEPORT).
+        sockets = bind_sockets(webhook.port, webhook.listen, reuse_port=True)
         server.add_sockets(sockets)
         self.webhook_port = sockets[0].getsockname()[1]  # the real one when configured as 0
         return server

@@ -747,10 +747,14 @@ class FakeBotApi:
         return copy.deepcopy(stored.message)
 
     async def wait_for(
-        self, predicate: Callable[[SentMessage], bool], *, timeout: float = 10.0
+        self, predicate: Callable[[SentMessage], bool], *, after: int = 0, timeout: float = 10.0
     ) -> SentMessage:
-        """Return the first already-sent or future message matching predicate."""
-        return await self._wait_sent(predicate, 0, timeout, "a message matching the predicate")
+        """Return the first message matching predicate whose index in self.sent is >= after."""
+        return await self._wait_sent(predicate, after, timeout, "a message matching the predicate")
+
+    async def wait_until(self, condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+        """Wait until condition() holds, checking it after every call the server answers."""
+        await self._signal.wait_until(condition, timeout)
 
     async def wait_reply(
         self, chat_id: int, *, after: int = 0, timeout: float = 10.0
