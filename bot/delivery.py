@@ -124,6 +124,7 @@ class DeliveryWorker:
         self._frames: dict[tuple[int, str], tuple[str, str | None]] = {}
         self._last_progress = 0.0
         self._resume_at = 0.0  # loop time; until then the platform's quota is used up
+        self._lease_until = utcnow()  # the mark of the batch in hand (see _claim)
 
     def wake(self) -> None:
         """New messages are in the outbox."""
@@ -163,14 +164,21 @@ class DeliveryWorker:
         cancelled = await self._cancelled({job.broadcast_id for job in jobs})
         loop = asyncio.get_running_loop()
         claimed = loop.time()
+        mine = {job.id for job in jobs}
         for index, job in enumerate(jobs):
             if self._held():
                 break  # the rest of the batch comes due again when its lease ends
             if job.broadcast_id in cancelled:
                 continue  # cancel_broadcast already marked it
+            # Waiting for a slot may take long when processes share the pace: the lease is
+            # renewed after the wait, right before the message goes, and a message whose
+            # lease ran out and was claimed by another process meanwhile is theirs to send.
+            await self._pace(job)
             if loop.time() - claimed > self.lease.total_seconds() / 3:
-                await self._extend([later.id for later in jobs[index:]])
+                mine = await self._extend([later.id for later in jobs[index:]])
                 claimed = loop.time()
+            if job.id not in mine:
+                continue
             await self._deliver(job)
             await self._report_progress()
         await self._report_progress(final=not jobs)
@@ -181,10 +189,11 @@ class DeliveryWorker:
 
     async def _claim(self) -> list[_Job]:
         now = utcnow()
+        self._lease_until = now + self.lease  # the claim's mark: the rows hold it while ours
         async with self.app.db.write() as session:
             rows = await due_messages(session, self.sender.channel, now, limit=self.batch)
             for row in rows:
-                row.due_at = now + self.lease
+                row.due_at = self._lease_until
             return [
                 _Job(
                     row.id,
@@ -199,14 +208,33 @@ class DeliveryWorker:
                 for row in rows
             ]
 
-    async def _extend(self, ids: list[int]) -> None:
-        """Renews the lease on the messages of the batch still to send."""
+    async def _extend(self, ids: list[int]) -> set[int]:
+        """Renews the lease on the messages of the batch still to send, and returns those
+        still ours: a message whose lease ran out may have been claimed by another process
+        (its lease mark is no longer this claim's)."""
+        until = utcnow() + self.lease
         async with self.app.db.write() as session:
-            await session.execute(
+            kept = await session.scalars(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
-                .values(due_at=utcnow() + self.lease)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.due_at == self._lease_until,
+                )
+                .values(due_at=until)
+                .returning(OutboxMessage.id)
             )
+            ids_kept = set(kept.all())
+        self._lease_until = until
+        return ids_kept
+
+    async def _pace(self, job: _Job) -> None:
+        """Waits for the channel's pace: a notice to one person as quick as a reply, a part
+        of a broadcast leaving room for replies."""
+        if job.broadcast_id is None:
+            await self.sender.pacer.live()
+        else:
+            await self.sender.pacer.bulk()
 
     async def _cancelled(self, broadcast_ids: set[int | None]) -> set[int | None]:
         ids = {i for i in broadcast_ids if i is not None}
@@ -225,10 +253,8 @@ class DeliveryWorker:
             t = self._translator(job.locale)
             text, choices = render_notice(t, job.template or "", job.params or {})
             photo = None
-            await self.sender.pacer.live()
         else:
             text, photo = await self._text(job)
-            await self.sender.pacer.bulk()
         try:
             await self.sender.deliver(job.chat_id, text, photo, choices)
         except QuotaExhausted as exhausted:
