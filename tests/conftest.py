@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +67,28 @@ def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         }
     )
     return env
+
+
+async def start_bot_run(
+    env: dict[str, str],
+    *,
+    stderr: Any = asyncio.subprocess.DEVNULL,
+    cwd: Path = ROOT,
+    stdin: Any = None,
+) -> asyncio.subprocess.Process:
+    """`python -m bot run` as a process of its own (its output to `stderr`: DEVNULL, PIPE or
+    an open file), as an operator starts it."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=cwd,
+        env=env,
+        stdin=stdin,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 def run_bot(

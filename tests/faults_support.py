@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from PIL import Image
 
 from bot.app import build_app
 from tests.botapi import FakeBotApi, SentMessage
-from tests.conftest import ROOT, bot_env, make_config
+from tests.conftest import ROOT, bot_env, make_config, start_bot_run
 from tests.test_stats import add_plain_members
 
 __all__ = [
@@ -135,16 +134,7 @@ class BotProcess:
         log = self.tmp_path / f"bot-{self.starts}.log"
         mark = len(self.server.calls)
         with log.open("wb") as stderr:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                cwd=ROOT,
-                env=self.env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=stderr,
-            )
+            self.process = await start_bot_run(self.env, stderr=stderr)
         ready = self.server.wait_call(
             "setWebhook" if self.webhook else "getUpdates", after=mark, timeout=60
         )

@@ -11,7 +11,6 @@ import datetime as dt
 import io
 import re
 import socket
-import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -37,7 +36,7 @@ from bot.verify_page import VerifyServer
 from models.entries import Reviewer, current_campaign, decide, save_entry
 from models.tables import AuditRecord, Certificate, Entry, EntryParticipant, Member, Unit
 from tests.botapi import FakeBotApi
-from tests.conftest import ROOT, bot_env, make_config, run_bot
+from tests.conftest import ROOT, bot_env, make_config, run_bot, start_bot_run
 from tests.test_abuse import Chat, register
 from tests.test_abuse import give as give_to
 from tests.test_reporting import REGISTER, VOLUNTEER, say
@@ -522,10 +521,7 @@ async def test_run_serves_the_verify_page_beside_the_channels(
             TELEGRAM_API_BASE_URL=server.root_url,
             **ENV,
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        process = await start_bot_run(env)
         try:
             async with httpx.AsyncClient() as client:
 

@@ -24,7 +24,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from collections import Counter
 from collections.abc import Coroutine
@@ -44,7 +43,7 @@ from bot.scheduler import Scheduler
 from models.entries import Reviewer, current_campaign, decide, save_entry
 from models.tables import AuditRecord, Entry, EntryFile, Schedule, Unit
 from tests.botapi import FakeBotApi
-from tests.conftest import bot_env, make_config, run_bot
+from tests.conftest import bot_env, make_config, run_bot, start_bot_run
 from tests.faults_support import (
     CONFIRMED,
     WEBHOOK_PATH,
@@ -633,16 +632,8 @@ async def test_with_no_network_at_start_the_bot_waits_one_line_per_attempt(
         TELEGRAM_BOT_TOKEN=token,
         TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens there
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    process = await start_bot_run(
+        env, stderr=asyncio.subprocess.PIPE, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL
     )
     assert process.stderr is not None
     lines: list[str] = []

@@ -4,13 +4,12 @@ it continues the form where the user was."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tests.botapi import FakeBotApi, SentMessage
-from tests.conftest import ROOT, bot_env
+from tests.conftest import bot_env, start_bot_run
 
 MAI = 1001
 
@@ -25,16 +24,7 @@ async def bot_process(
         TELEGRAM_BOT_TOKEN=token or server.token,
         TELEGRAM_API_BASE_URL=server.root_url,
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_bot_run(env, stderr=asyncio.subprocess.PIPE)
     try:
         yield process
     finally:

@@ -30,7 +30,7 @@ from models.credentials import read_tokens, seed_tokens
 from models.people import grant_role, identity_for
 from models.tables import AuditRecord, Entry, EntryFile, Identity, Member, OutboxMessage, Unit
 from tests.botapi import FakeBotApi
-from tests.conftest import ROOT, bot_env, make_config
+from tests.conftest import ROOT, bot_env, make_config, start_bot_run
 from tests.test_reporting import VOLUNTEER
 from tests.test_telegram import User
 from tests.test_telegram_reporting import jpeg
@@ -460,16 +460,7 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 @contextlib.asynccontextmanager
 async def bot_process(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_bot_run(env)
     try:
         async with asyncio.timeout(60):  # until the webhook listens
             while True:
