@@ -7,15 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from bot.app import App, build_app
 from bot.config import Config, load
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 # python-telegram-bot's future behaviour (retry_after as a timedelta), without its warning.
 os.environ["PTB_TIMEDELTA"] = "true"
@@ -67,6 +68,17 @@ def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         }
     )
     return env
+
+
+async def polled(probe: Callable[[], Awaitable[T | None]], *, timeout: float) -> T:
+    """What `probe` gives once it gives something, asked again until `timeout`: for another
+    process's port, which sends no event when it starts listening (nothing to await)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await probe()
+            if found is not None:
+                return found
+            await asyncio.sleep(0.1)  # the interval between two probes, not a wait for a state
 
 
 async def start_bot_run(

@@ -36,7 +36,7 @@ from bot.verify_page import VerifyServer
 from models.entries import Reviewer, current_campaign, decide, save_entry
 from models.tables import AuditRecord, Certificate, Entry, EntryParticipant, Member, Unit
 from tests.botapi import FakeBotApi
-from tests.conftest import ROOT, bot_env, make_config, run_bot, start_bot_run
+from tests.conftest import ROOT, bot_env, make_config, polled, run_bot, start_bot_run
 from tests.test_abuse import Chat, register
 from tests.test_abuse import give as give_to
 from tests.test_reporting import REGISTER, VOLUNTEER, say
@@ -531,12 +531,7 @@ async def test_run_serves_the_verify_page_beside_the_channels(
                     except httpx.TransportError:
                         return None  # not listening yet
 
-                answered = None
-                async with asyncio.timeout(30):
-                    while answered is None:
-                        answered = await page()
-                        if answered is None:
-                            await asyncio.sleep(0.1)
+                answered = await polled(page, timeout=30)
                 assert answered.status_code == 200 and "Hoàng Thị Mai" in answered.text
                 process.terminate()
                 assert await asyncio.wait_for(process.wait(), timeout=30) == 0

@@ -34,7 +34,7 @@ from models.tables import (
     ScheduleRun,
 )
 from tests.botapi import FakeBotApi, SentMessage
-from tests.conftest import ROOT, bot_env, make_config, run_bot, start_bot_run
+from tests.conftest import ROOT, bot_env, make_config, polled, run_bot, start_bot_run
 from tests.test_broadcast import add_members
 from tests.test_postgres import (
     free_port,
@@ -300,10 +300,12 @@ async def test_a_second_process_on_one_sqlite_file_refuses_and_says_to_use_postg
 async def answered(client: httpx.AsyncClient, path: str, status: int) -> httpx.Response:
     """The first answer of `status` from `path`, asked again as long as the process starts
     (or does not listen yet)."""
-    async with asyncio.timeout(30):
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                response = await client.get(path)
-                if response.status_code == status:
-                    return response
-            await asyncio.sleep(0.1)
+
+    async def probe() -> httpx.Response | None:
+        with contextlib.suppress(httpx.TransportError):
+            response = await client.get(path)
+            if response.status_code == status:
+                return response
+        return None
+
+    return await polled(probe, timeout=30)

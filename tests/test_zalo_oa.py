@@ -30,7 +30,7 @@ from models.credentials import read_tokens, seed_tokens
 from models.people import grant_role, identity_for
 from models.tables import AuditRecord, Entry, EntryFile, Identity, Member, OutboxMessage, Unit
 from tests.botapi import FakeBotApi
-from tests.conftest import ROOT, bot_env, make_config, start_bot_run
+from tests.conftest import ROOT, bot_env, make_config, polled, start_bot_run
 from tests.test_reporting import VOLUNTEER
 from tests.test_telegram import User
 from tests.test_telegram_reporting import jpeg
@@ -462,14 +462,16 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
 async def bot_process(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await start_bot_run(env)
     try:
-        async with asyncio.timeout(60):  # until the webhook listens
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.1)
+
+        async def listening() -> bool | None:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return None
+            writer.close()
+            return True
+
+        await polled(listening, timeout=60)  # until the webhook listens
         yield process
     finally:
         if process.returncode is None:
