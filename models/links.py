@@ -111,11 +111,17 @@ async def join_with_code(session: AsyncSession, identity_id: int, typed: str) ->
         return Refusal.UNKNOWN
     if found.identity_id == identity_id:
         return Refusal.SAME_ACCOUNT
+    # The code is used up here, once: of two accounts typing it at the same moment (two
+    # transactions on PostgreSQL), the one whose DELETE finds it joins; the other is told.
+    used = await session.execute(
+        delete(LinkCode).where(LinkCode.code == found.code).returning(LinkCode.code)
+    )
+    if used.first() is None:
+        await audit(session, actor, "member.link_refused", identity_id=identity_id)
+        return Refusal.UNKNOWN
     identity = await session.get_one(Identity, identity_id)
     if identity.member_id == found.member_id:
-        await session.delete(found)
         return Refusal.ALREADY
-    await session.delete(found)
     if identity.member_id is None:
         identity.member_id = found.member_id
         kept, joined = found.member_id, None

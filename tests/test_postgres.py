@@ -449,3 +449,35 @@ async def test_a_province_moves_from_sqlite_to_postgresql(
         assert reply and "Bạn đã đăng ký thành công" in reply[0].text
     finally:
         await app.close()
+
+
+async def test_two_accounts_typing_one_link_code_at_once_on_postgresql_join_one(
+    pg_config: Config,
+) -> None:
+    """A /link code is used once: of two accounts typing it at the same moment, one joins the
+    registration and the other is told the code is not right (any more)."""
+    app = build_app(pg_config)
+    try:
+        await app.prepare()
+        tag = uuid.uuid4().hex[:8]
+        owner = Chat(app, f"owner-{tag}")
+        await run(owner, ("/start", "1", "Hoàng Thị Mai", "2004", "na sam", "bỏ qua", "1"))
+        shown = joined(await owner.send("/link"))
+        code = shown.split("/link ", 1)[1][:9]
+        first, second = await asyncio.gather(
+            Chat(app, f"a-{tag}").send(f"/link {code}"),
+            Chat(app, f"b-{tag}").send(f"/link {code}"),
+        )
+        answers = [joined(first), joined(second)]
+        assert sum("đã được nối với bản đăng ký" in answer for answer in answers) == 1, answers
+        assert sum("hết hạn" in answer for answer in answers) == 1, answers
+        async with app.db.read() as session:
+            member = await session.scalar(
+                select(Identity.member_id).where(Identity.user_id == f"owner-{tag}")
+            )
+            accounts = await session.scalar(
+                select(func.count()).select_from(Identity).where(Identity.member_id == member)
+            )
+        assert accounts == 2
+    finally:
+        await app.close()
