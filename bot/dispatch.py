@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
@@ -100,6 +100,11 @@ class Dispatcher:
         )
         return delay, Reply(notice)
 
+    def admit_at_once(self, inbound: Inbound) -> bool:
+        """Flood control for an update to be handled now: counted if it need not wait;
+        False, and nothing counted, if it must (`admit` then holds it in its turn)."""
+        return self.flood.admit_at_once(f"{inbound.channel}:{inbound.user_id}")
+
     def _fallback_translator(self, inbound: Inbound) -> Translator:
         """For messages outside a transaction: the client's language, else the default."""
         locale = pick_locale(None, inbound.client_language, self.config.default_locale)
@@ -140,39 +145,83 @@ class Dispatcher:
 
     async def _handle_once(self, inbound: Inbound) -> Response | None:
         after_commit: list[Callable[[], None]] = []
-        later: list[Deferred] = []
         try:
             async with self.db.write() as session:
-                person = await person_for(
-                    session,
-                    inbound.channel,
-                    inbound.user_id,
-                    inbound.chat_id,
-                    (inbound.client_language or "")[:16] or None,
-                )
-                locale = pick_locale(
-                    person.locale, inbound.client_language, self.config.default_locale
-                )
-                ctx = Context(
-                    inbound=inbound,
-                    person=person,
-                    t=self.catalogs.translator(locale, self.config.tz),
-                    session=session,
-                    config=self.config,
-                    router=self.router,
-                    catalogs=self.catalogs,
-                    db=self.db,
-                    after_commit=after_commit,
-                    later=later,
-                    channels=self.channels,
-                )
-                replies = self._fit(ctx, await self._route(ctx))
-                await _finish(session, inbound, replies)
+                handled = await self._respond_in(session, inbound, after_commit)
         except _HandledBefore:
             return None  # a redelivery: what the handler did is rolled back
         for work in after_commit:
             work()
-        return Response(replies, [self._deferred(ctx, job) for job in later])
+        return self._response(handled)
+
+    async def respond_together(
+        self,
+        inbounds: Sequence[Inbound],
+        store: Callable[[AsyncSession], Awaitable[Collection[str]]],
+    ) -> dict[str, Response]:
+        """Handles the updates of one poll in one transaction, in order: `store` stores them
+        and returns the keys stored now (the others were stored before, and are not
+        handled again); their responses by update key, once all are committed.
+
+        One commit for many updates: the replies go only after it, as with one update. If
+        anything fails, everything is rolled back (nothing stored, nothing handled) and the
+        error raised: the caller handles the updates one by one instead, where a failing
+        handler is rolled back alone and its person told so.
+        """
+        after_commit: list[Callable[[], None]] = []
+        handled: dict[str, _Handled] = {}
+        marks, self._answered = self._answered, []
+        try:
+            async with self.db.write() as session:
+                new = set(await store(session))
+                await self._write_marks(session, marks)  # the earlier replies' marks, too
+                for inbound in inbounds:
+                    if inbound.update_key in new:
+                        handled[inbound.update_key] = await self._respond_in(
+                            session, inbound, after_commit
+                        )
+        except BaseException:
+            self._answered[:0] = marks  # to be written on their own
+            self._mark_soon()
+            raise
+        for work in after_commit:
+            work()
+        return {key: self._response(done) for key, done in handled.items()}
+
+    async def _respond_in(
+        self, session: AsyncSession, inbound: Inbound, after_commit: list[Callable[[], None]]
+    ) -> _Handled:
+        """Handles one update in the session: the person, their language, the route; the
+        update marked handled with its replies (_HandledBefore if it was already)."""
+        later: list[Deferred] = []
+        person = await person_for(
+            session,
+            inbound.channel,
+            inbound.user_id,
+            inbound.chat_id,
+            (inbound.client_language or "")[:16] or None,
+        )
+        locale = pick_locale(person.locale, inbound.client_language, self.config.default_locale)
+        ctx = Context(
+            inbound=inbound,
+            person=person,
+            t=self.catalogs.translator(locale, self.config.tz),
+            session=session,
+            config=self.config,
+            router=self.router,
+            catalogs=self.catalogs,
+            db=self.db,
+            after_commit=after_commit,
+            later=later,
+            channels=self.channels,
+        )
+        replies = self._fit(ctx, await self._route(ctx))
+        await _finish(session, inbound, replies)
+        return _Handled(ctx, replies, later)
+
+    def _response(self, handled: _Handled) -> Response:
+        deferred = [self._deferred(handled.ctx, job) for job in handled.later]
+        return Response(handled.replies, deferred)
 
     def _fit(self, ctx: Context, replies: list[Reply]) -> list[Reply]:
         return [fit(ctx.t, reply, ctx.channel) for reply in replies]
@@ -223,7 +272,10 @@ class Dispatcher:
         restart.
         """
         self._answered.append((channel, update_key))
-        if self._marking is None or self._marking.done():
+        self._mark_soon()
+
+    def _mark_soon(self) -> None:
+        if self._answered and (self._marking is None or self._marking.done()):
             self._marking = asyncio.create_task(self._mark_replied(), name="mark-replied")
 
     async def settle(self) -> None:
@@ -236,11 +288,15 @@ class Dispatcher:
             answered, self._answered = self._answered, []
             try:
                 async with self.db.write() as session:
-                    for name in {channel for channel, _ in answered}:
-                        keys = [key for channel, key in answered if channel == name]
-                        await mark_replied(session, name, keys)
+                    await self._write_marks(session, answered)
             except Exception:
                 log.exception("could not mark %d updates answered", len(answered))
+
+    @staticmethod
+    async def _write_marks(session: AsyncSession, answered: list[tuple[str, str]]) -> None:
+        for name in {channel for channel, _ in answered}:
+            keys = [key for channel, key in answered if channel == name]
+            await mark_replied(session, name, keys)
 
     def _leaves_freely(self, dialogue: DialogueState) -> bool:
         form = self.router.forms.get(dialogue.form)
@@ -335,6 +391,15 @@ class Dispatcher:
         if field is None or field.stale is None or not value:
             return None
         return await field.stale(ctx, value)
+
+
+@dataclass(frozen=True)
+class _Handled:
+    """An update handled in a transaction not yet committed."""
+
+    ctx: Context
+    replies: list[Reply]
+    later: list[Deferred]  # the work deferred until the replies went out
 
 
 class _HandledBefore(Exception):

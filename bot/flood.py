@@ -49,6 +49,17 @@ class FloodGate:
         bucket.noticed = True
         return -bucket.tokens / self.rate, notify
 
+    def admit_at_once(self, user: str) -> bool:
+        """Admits a message (as `admit`) if it need not wait; if it must, counts nothing and
+        says False: it is then admitted in its turn, after the messages before it."""
+        bucket = self._buckets.get(user)
+        if bucket is not None:
+            tokens = bucket.tokens + (time.monotonic() - bucket.updated) * self.rate
+            if tokens < 1:
+                return False
+        self.admit(user)
+        return True
+
     def forget_idle(self) -> None:
         """Drops buckets that are full again, so memory follows active users only."""
         now = time.monotonic()

@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from bot.app import build_app
 from bot.channels.runtime import Channel
 from bot.config import Config, FloodConfig
 from bot.context import Context
 from bot.events import Reply
+from models.tables import Unit
 from tests.botapi import FakeBotApi, SentMessage
 from tests.conftest import make_config
 
@@ -369,6 +371,53 @@ async def test_a_flooding_user_is_slowed_with_one_notice_and_others_are_not(
     texts = [m.text or "" for m in server.messages_to(MAI)]
     assert sum("rất nhanh" in text for text in texts) == 1
     assert sum("Cách dùng bot" in text for text in texts) == 10  # slowed, never dropped
+
+
+async def test_one_polls_messages_are_answered_in_order_and_a_failure_stays_alone(
+    tmp_path: Path, server: FakeBotApi
+) -> None:
+    """Messages that arrive together are handled in one transaction (bot.channels.runtime):
+    each chat's answers still come in order, and a message whose handler fails is answered
+    with the apology while the others are answered as usual, their writes kept."""
+
+    async def broken(ctx: Context) -> list[Reply]:
+        await ctx.session.execute(update(Unit).values(name="hỏng"))  # must be rolled back
+        raise RuntimeError("bug")
+
+    app = build_app(telegram_config(tmp_path, server))
+    app.router.command("broken", broken, "Language")
+    await app.prepare()
+    channel = app.channels["telegram"]
+    await channel.start()
+    try:
+        await User(server, MAI).says("/help", expect="Cách dùng bot")  # polling, idle again
+        mark = len(server.sent)
+        # Queued at once: the bot's next poll takes all of them.
+        for text in ("/start", "1", "Hoàng Thị Mai"):
+            server.user_message(MAI, text)
+        server.user_message(JOHN, "/broken", language_code="en")
+        server.user_message(JOHN + 1, "/help")
+
+        def answered(message: SentMessage) -> bool:
+            texts = [m.text or "" for m in server.sent[mark:]]
+            return any("Bạn sinh năm nào" in t for t in texts) and any(
+                "went wrong" in t for t in texts
+            )
+
+        await server.wait_for(answered, timeout=10)
+        await User(server, JOHN + 1).reply(mark, "Cách dùng bot")
+        await channel.drain()
+    finally:
+        await stopped(channel)
+    to_mai = [m.text or "" for m in server.sent[mark:] if m.chat_id == MAI]
+    asked = ["Bạn có đồng ý không?", "Họ và tên của bạn là gì?", "Bạn sinh năm nào?"]
+    assert [next(i for i, t in enumerate(to_mai) if q in t) for q in asked] == sorted(
+        next(i for i, t in enumerate(to_mai) if q in t) for q in asked
+    ), to_mai
+    to_john = [m.text or "" for m in server.sent[mark:] if m.chat_id == JOHN]
+    assert len(to_john) == 1 and "went wrong" in to_john[0], to_john
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        assert not db.execute("SELECT 1 FROM units WHERE name = 'hỏng'").fetchall()
 
 
 async def test_an_album_is_not_flooding(tmp_path: Path, server: FakeBotApi) -> None:

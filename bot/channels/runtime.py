@@ -38,11 +38,20 @@ import hmac
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application as WebApplication
@@ -57,7 +66,7 @@ from bot.delivery import (
     RetryLater,
     Unreachable,
 )
-from bot.dispatch import Deferred
+from bot.dispatch import Deferred, Response
 from bot.events import Attachment, Choice, Inbound, Reply
 from bot.evidence import EvidenceRejected, EvidenceStore, StoredFile, fetch_attachments
 from bot.i18n import N_
@@ -101,6 +110,7 @@ LOOK_EVERY = 1.0
 # takes the chats of many updates when they come quickly (each claim is a statement every
 # process runs; the process that stored the updates claims at once).
 CLAIM_PAUSE = 0.02
+Keyed = tuple[str, dict[str, Any]]  # an update under its key in the inbox
 FAILED = N_("That file could not be received. Please send it again.")
 TOO_LARGE = N_("That file is larger than {max_mb} MB. Please send a smaller one.")
 
@@ -250,7 +260,8 @@ class Channel:
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()  # the poll loop ended for good (end of input)
         self._chat_locks: dict[str, asyncio.Lock] = {}
-        self._queued: dict[str, int] = {}  # updates waiting per chat, to drop idle locks
+        self._queued: dict[str, int] = {}  # work waiting per chat, to drop idle locks
+        self._one_by_one: dict[str, int] = {}  # updates per chat handled on their own, waiting
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
@@ -361,7 +372,8 @@ class Channel:
                 await self.send_replies(chat, replies)
                 self.app.dispatcher.replied(self.name, row.update_key)
             else:
-                self._spawn(row.update_key, dict(row.payload))
+                payload = dict(row.payload)
+                self._spawn(row.update_key, payload, self._inbound(row.update_key, payload))
         if rows:
             log.info("%s: recovered %d unfinished updates", self.name, len(rows))
 
@@ -417,18 +429,28 @@ class Channel:
         await asyncio.shield(storing)
 
     async def _accept_and_spawn(self, updates: list[dict[str, Any]]) -> None:
-        accepted = await self.accept(updates)
         if self.shared:
+            await self.accept(updates)
             self._work_wake.set()  # claimed like any waiting chat, here or elsewhere
-            return
-        for key, update in accepted:
-            self._spawn(key, update)
+        elif self.adapter.interactive:
+            for key, update in await self.accept(updates):
+                self._spawn(key, update, self._inbound(key, update))
+        else:
+            await self._take_together(updates)
 
     async def accept(self, updates: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-        """Stores updates durably; returns the (key, update) pairs not seen before. An update
-        of unknown shape is stored under its digest, marked handled, and logged once."""
-        known: list[tuple[str, dict[str, Any]]] = []
-        unknown: list[tuple[str, dict[str, Any]]] = []
+        """Stores updates durably; returns the (key, update) pairs not seen before."""
+        known, unknown = self._sort(updates)
+        async with self.app.db.write() as session:
+            new = await self._store(session, known, unknown)
+        self._skipped(unknown, new)
+        return [(key, update) for key, update in known if key in new]
+
+    def _sort(self, updates: list[dict[str, Any]]) -> tuple[list[Keyed], list[Keyed]]:
+        """The updates by key, with the chat they belong to; and those of an unknown shape,
+        by their digest."""
+        known: list[Keyed] = []
+        unknown: list[Keyed] = []
         for update in updates:
             found = self._identify(update)
             if found is None:
@@ -436,13 +458,22 @@ class Channel:
                 continue
             key, chat = found
             known.append((key, {**update, "_chat_id": chat}))
-        async with self.app.db.write() as session:
-            new = set(await store_updates(session, self.name, [*known, *unknown]))
-            for key, _ in unknown:
-                if key in new:
-                    await finish_update(session, self.name, key)
-            if self.shared and new:
-                await notify(session, f"inbox:{self.name}")  # on commit
+        return known, unknown
+
+    async def _store(
+        self, session: AsyncSession, known: list[Keyed], unknown: list[Keyed]
+    ) -> set[str]:
+        """Stores the updates not seen before, and returns their keys. An update of unknown
+        shape is stored marked handled."""
+        new = set(await store_updates(session, self.name, [*known, *unknown]))
+        for key, _ in unknown:
+            if key in new:
+                await finish_update(session, self.name, key)
+        if self.shared and new:
+            await notify(session, f"inbox:{self.name}")  # on commit
+        return new
+
+    def _skipped(self, unknown: list[Keyed], new: set[str]) -> None:
         for key, update in unknown:
             if key in new:
                 log.warning(
@@ -450,7 +481,77 @@ class Channel:
                     self.name,
                     _shape(update),
                 )
-        return [(key, update) for key, update in known if key in new]
+
+    async def _take_together(self, updates: list[dict[str, Any]]) -> None:
+        """Stores the updates of one poll and handles them in the same transaction, one
+        commit for all; then sends their replies, each chat's in order.
+
+        An update that must wait for something first is handled on its own, as are its
+        chat's next ones: a file to fetch, a person sending too quickly, an update not for
+        the bot, a chat with such an update still waiting. If the transaction fails, nothing
+        of it is kept and every update is handled on its own (where a handler that fails is
+        rolled back alone, and its person told so).
+        """
+        dispatcher = self.app.dispatcher
+        known, unknown = self._sort(updates)
+        read = {key: self._read(key, update) for key, update in known}
+        parsed = [(key, update, read[key][0]) for key, update in known]
+        together: list[Inbound] = []
+        waiting = set(self._one_by_one)
+        for _, update, inbound in parsed:
+            if (
+                inbound is None
+                or inbound.attachments
+                or inbound.media_group
+                or inbound.chat_id in waiting
+                or not dispatcher.admit_at_once(inbound)
+            ):
+                waiting.add(inbound.chat_id if inbound else str(update["_chat_id"]))
+                continue
+            together.append(inbound)
+        stored: set[str] = set()
+
+        async def store(session: AsyncSession) -> set[str]:
+            stored.update(await self._store(session, known, unknown))
+            return stored
+
+        try:
+            responses = await dispatcher.respond_together(together, store)
+        except Exception as error:
+            log.warning(
+                "%s: %d updates could not be handled together (%s); one by one instead",
+                self.name,
+                len(together),
+                type(error).__name__,
+            )
+            for key, update in await self.accept(updates):
+                self._spawn(key, update, self._inbound(key, update))  # read again, and logged
+            return
+        self._skipped(unknown, stored)
+        for key, (_, problem) in read.items():
+            if problem is not None and key in stored:
+                self._unreadable(key, problem)  # once: not when delivered again
+        answered: dict[str, list[tuple[dict[str, Any], Inbound, Response]]] = {}
+        for key, update, inbound in parsed:
+            if key in responses and inbound is not None:
+                answered.setdefault(inbound.chat_id, []).append((update, inbound, responses[key]))
+        for key, update, inbound in parsed:
+            if key in responses and inbound is not None:
+                if inbound.chat_id in answered:  # a chat's first: its answers in one task
+                    self._track(self._answer(inbound.chat_id, answered.pop(inbound.chat_id)))
+            elif key in stored:
+                self._spawn(key, update, inbound)
+
+    async def _answer(
+        self, chat: str, handled: list[tuple[dict[str, Any], Inbound, Response]]
+    ) -> None:
+        """Sends the replies of a chat's updates handled together, in order."""
+        async with self._in_turn(chat):
+            for update, inbound, response in handled:
+                await self._chores(update, inbound)
+                await self.send_replies(chat, response.replies)
+                self.app.dispatcher.replied(self.name, inbound.update_key)
+                self._defer(chat, response.deferred)
 
     def _identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
         try:
@@ -475,24 +576,30 @@ class Channel:
     def _inbound(self, key: str, update: dict[str, Any]) -> Inbound | None:
         """The update as an Inbound event; None for what is not for the bot, and for what
         cannot be read (logged once: the update is then marked handled)."""
+        inbound, error = self._read(key, update)
+        if error is not None:
+            self._unreadable(key, error)
+        return inbound
+
+    def _read(self, key: str, update: dict[str, Any]) -> tuple[Inbound | None, str | None]:
+        """The Inbound event, or None with the error's type when it cannot be read."""
         try:
             platform = {k: v for k, v in update.items() if not k.startswith("_")}
             inbound = self.adapter.to_inbound(key, platform)
         except Exception as error:
-            # The error's type only: its message may quote what the person sent.
-            log.warning(
-                "%s: update %s could not be read and was skipped (%s)",
-                self.name,
-                key,
-                type(error).__name__,
-            )
-            return None
+            return None, type(error).__name__
         if inbound is not None and inbound.update_key != key:
             inbound = replace(inbound, update_key=key)  # one key for the inbox, always
-        return inbound
+        return inbound, None
 
-    def _spawn(self, key: str, update: dict[str, Any]) -> None:
-        inbound = self._inbound(key, update)
+    def _unreadable(self, key: str, error: str) -> None:
+        # The error's type only: its message may quote what the person sent.
+        log.warning("%s: update %s could not be read and was skipped (%s)", self.name, key, error)
+
+    def _spawn(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
+        """Handles one update on its own, after the chat's earlier ones."""
+        chat = inbound.chat_id if inbound is not None else str(update.get("_chat_id", key))
+        self._one_by_one[chat] = self._one_by_one.get(chat, 0) + 1
         album = inbound.media_group if inbound is not None else None
         if inbound is None or album is None:
             self._track(self._process(key, update, inbound))
@@ -639,28 +746,36 @@ class Channel:
                 await self.app.cluster.release_chat(session, self.name, chat)
         return rows, not rows
 
-    async def _process(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
-        chat = inbound.chat_id if inbound is not None else str(update.get("_chat_id", key))
+    @contextlib.asynccontextmanager
+    async def _in_turn(self, chat: str) -> AsyncIterator[None]:
+        """One chat's work one at a time, in the order it came; other chats alongside."""
         lock = self._chat_locks.setdefault(chat, asyncio.Lock())
         self._queued[chat] = self._queued.get(chat, 0) + 1
         try:
-            async with lock:  # one chat's updates in order; other chats run alongside
-                if await self._handle(key, update, inbound):
-                    self.app.dispatcher.replied(self.name, key)
-        except Exception:
-            log.exception("%s: processing update %s failed", self.name, key)
+            async with lock:
+                yield
         finally:
             self._queued[chat] -= 1
             if not self._queued[chat]:
                 del self._queued[chat], self._chat_locks[chat]
 
+    async def _process(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> None:
+        chat = inbound.chat_id if inbound is not None else str(update.get("_chat_id", key))
+        try:
+            async with self._in_turn(chat):
+                if await self._handle(key, update, inbound):
+                    self.app.dispatcher.replied(self.name, key)
+        except Exception:
+            log.exception("%s: processing update %s failed", self.name, key)
+        finally:
+            self._one_by_one[chat] -= 1
+            if not self._one_by_one[chat]:
+                del self._one_by_one[chat]
+
     async def _handle(self, key: str, update: dict[str, Any], inbound: Inbound | None) -> bool:
         """Handles one update and sends its replies; whether they went out (to be marked:
         an update not for the bot is marked done at once)."""
-        try:
-            await self.adapter.received(update, inbound)
-        except Exception as error:
-            log.warning("%s: chores before handling failed: %s", self.name, error)
+        await self._chores(update, inbound)
         dispatcher = self.app.dispatcher
         if inbound is None:
             # Not for us (a group, an edit), or unreadable: handled, with nothing to say.
@@ -682,14 +797,23 @@ class Channel:
                 self._quiet.discard(key)
             else:
                 await self.send_replies(inbound.chat_id, response.replies)
-        if not response.deferred:
-            return True
         if self.adapter.interactive:
             await self._run_deferred(inbound.chat_id, response.deferred)
         else:
-            # The chat goes on meanwhile: the slow work answers when it is done.
-            self._track(self._run_deferred(inbound.chat_id, response.deferred))
+            self._defer(inbound.chat_id, response.deferred)
         return True
+
+    async def _chores(self, update: dict[str, Any], inbound: Inbound | None) -> None:
+        try:
+            await self.adapter.received(update, inbound)
+        except Exception as error:
+            log.warning("%s: chores before handling failed: %s", self.name, error)
+
+    def _defer(self, chat_id: str, deferred: list[Deferred]) -> None:
+        """The slow work of an update, answering when it is done; the chat goes on
+        meanwhile."""
+        if deferred:
+            self._track(self._run_deferred(chat_id, deferred))
 
     async def _run_deferred(self, chat_id: str, deferred: list[Deferred]) -> None:
         async with self._slow:
