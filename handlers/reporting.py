@@ -43,6 +43,8 @@ JOIN = "_join"  # "no": reported apart although the branch reported the same act
 async def led_units(ctx: Context, kinds: frozenset[str] = frozenset()) -> list[Unit]:
     """The units the person is secretary of (only those of these kinds, when given)."""
     ids = [unit_id for role, unit_id in ctx.person.roles if role == Role.SECRETARY and unit_id]
+    if not ids:
+        return []  # most people: no query
     found = {u.id: u for u in await ctx.session.scalars(select(Unit).where(Unit.id.in_(ids)))}
     units = [found[unit_id] for unit_id in dict.fromkeys(ids) if unit_id in found]
     return [unit for unit in units if not kinds or unit.kind in kinds]

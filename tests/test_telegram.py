@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import update
 
 from bot.app import build_app
-from bot.channels.runtime import Channel
+from bot.channels.runtime import Channel, Refused
 from bot.config import Config, FloodConfig
 from bot.context import Context
-from bot.events import Reply
+from bot.delivery import DeliveryError, RetryLater, Unreachable
+from bot.events import Choice, Reply
 from models.tables import Unit
 from tests.botapi import FakeBotApi, SentMessage
 from tests.conftest import make_config
@@ -437,6 +438,35 @@ async def test_an_album_is_not_flooding(tmp_path: Path, server: FakeBotApi) -> N
 async def test_server_errors_on_send_are_retried(server: FakeBotApi, bot: Channel) -> None:
     server.fail_next("sendMessage", 502, times=2)
     await User(server, MAI).says("/help", expect="Cách dùng bot")
+
+
+async def test_a_text_is_sent_as_html_and_telegrams_errors_are_read_as_the_bot_api_says(
+    server: FakeBotApi, bot: Channel
+) -> None:
+    """Texts go out as plain JSON (bot.channels.telegram): what each error means for the
+    runtime and the outbox is what python-telegram-bot would make of it."""
+    adapter = bot.adapter
+    [message] = adapter.render(str(MAI), Reply("<b>Chào</b> Mai", (Choice("Có", "yes"),)))
+    await adapter.send(str(MAI), message)
+    sent = server.sent[-1]
+    assert (sent.chat_id, sent.text) == (MAI, "Chào Mai")  # read as HTML: no tags left
+    assert sent.buttons() == [("Có", "yes")]
+
+    failures: list[tuple[int, dict[str, Any], type[Exception]]] = [
+        (403, {}, Unreachable),
+        (400, {"description": "Bad Request: chat not found"}, Unreachable),
+        (400, {"description": "Bad Request: can't parse entities"}, Refused),
+        (502, {}, DeliveryError),
+    ]
+    for status, details, meaning in failures:
+        server.fail_next("sendMessage", status, **details)
+        with pytest.raises(meaning) as raised:
+            await adapter.send(str(MAI), message)
+        assert type(raised.value) is meaning  # Refused and Unreachable are DeliveryErrors
+    server.fail_next("sendMessage", 429, retry_after=7)
+    with pytest.raises(RetryLater) as later:
+        await adapter.send(str(MAI), message)
+    assert later.value.seconds == 7
 
 
 async def test_pressed_buttons_are_removed_from_the_old_message(

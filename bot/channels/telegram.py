@@ -69,6 +69,12 @@ CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_UPLOAD = 50 * MEGABYTE  # what a bot may send
 MAX_DOWNLOAD = 20 * MEGABYTE  # what getFile lets a bot fetch
+SEND_TIMEOUT = 5.0  # seconds, as python-telegram-bot waits for each part of a call
+# Connections for sending texts at once. Telegram takes 30 messages a second from a bot, so
+# 16 keep up with the cap while a call takes up to half a second; more would cost processor
+# time on every call (httpcore's pool looks at each of its connections, every idle one with
+# a system call, when a call starts and when it ends: BENCHMARKS.md, "Update throughput").
+SEND_CONNECTIONS = 16
 log = logging.getLogger(__name__)
 
 
@@ -232,6 +238,13 @@ class TelegramAdapter:
         # getUpdates is read as plain JSON, update by update: python-telegram-bot parses a
         # polled batch as a whole, and one update it cannot parse would stop every later one.
         self._polling: httpx.AsyncClient | None = None
+        # Texts go out as plain JSON too: the sent message Telegram returns is not needed,
+        # and reading it into python-telegram-bot's objects costs more than the call's own
+        # HTTP (BENCHMARKS.md, "Update throughput"). Files and photos go through `self.bot`.
+        self._sending = httpx.AsyncClient(
+            timeout=httpx.Timeout(SEND_TIMEOUT),
+            limits=httpx.Limits(max_connections=SEND_CONNECTIONS),
+        )
         self.evidence = EvidenceStore(app.config.data_dir / "files")
         self._offset: int | None = None
         self._contact_keyboards: set[str] = set()
@@ -283,6 +296,7 @@ class TelegramAdapter:
 
     async def close(self) -> None:
         await self.bot.shutdown()
+        await self._sending.aclose()
         if self._polling is not None:
             await self._polling.aclose()
 
@@ -397,15 +411,11 @@ class TelegramAdapter:
         return [_Photo(photo, None), *texts]
 
     async def send(self, chat_id: str, message: Any) -> None:
+        if isinstance(message, _Text):
+            await self._send_text(int(chat_id), message)
+            return
         try:
-            if isinstance(message, _Text):
-                await self.bot.send_message(
-                    chat_id=int(chat_id),
-                    text=message.text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=message.markup,
-                )
-            elif isinstance(message, _File):
+            if isinstance(message, _File):
                 await self._send_file(int(chat_id), message.document)
             else:
                 await self._send_photo(int(chat_id), message)
@@ -419,6 +429,36 @@ class TelegramAdapter:
             raise Refused(str(error)) from None
         except TelegramError as error:
             raise DeliveryError(str(error)) from None
+
+    async def _send_text(self, chat_id: int, message: _Text) -> None:
+        """sendMessage, with Telegram's errors read as python-telegram-bot reads them
+        (telegram.request.BaseRequest): `retry_after` asks to wait, 403 means blocked, 400
+        a bad request (a chat that does not exist: unreachable too)."""
+        body: dict[str, Any] = {"chat_id": chat_id, "text": message.text, "parse_mode": "HTML"}
+        if message.markup is not None:
+            body["reply_markup"] = message.markup.to_dict()
+        try:
+            response = await self._sending.post(f"{self.bot.base_url}/sendMessage", json=body)
+            answer = response.json()
+        except httpx.HTTPError as error:
+            raise DeliveryError(type(error).__name__) from None  # the URL holds the token
+        except ValueError:
+            raise DeliveryError(f"HTTP {response.status_code}, not JSON") from None
+        if not isinstance(answer, dict):
+            raise DeliveryError(f"HTTP {response.status_code}, not a Bot API answer")
+        if answer.get("ok"):
+            return
+        code, description = answer.get("error_code"), str(answer.get("description"))[:200]
+        retry_after = (answer.get("parameters") or {}).get("retry_after")
+        if isinstance(retry_after, int | float):
+            raise RetryLater(float(retry_after))
+        if code == 403:
+            raise Unreachable
+        if code == 400 and "chat not found" in description.lower():
+            raise Unreachable
+        if code == 400:
+            raise Refused(description)
+        raise DeliveryError(f"{code}: {description}")
 
     async def _send_file(self, chat_id: int, document: Document) -> None:
         content = document.content
