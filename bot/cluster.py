@@ -37,10 +37,12 @@ from models.leases import (
     chat_lease,
     claim_chats,
     notify,
+    open_updates,
     release_leases,
     renew_leases,
     take_lease,
 )
+from models.tables import InboxUpdate
 
 __all__ = ["LEASE_TTL", "AlreadyRunning", "Cluster", "process_name", "single_process"]
 
@@ -145,9 +147,17 @@ class Cluster:
 
     # -- chats ---------------------------------------------------------------------------
 
-    async def claim_chats(self, channel: str, limit: int) -> list[str]:
+    async def claim_chats(self, channel: str, limit: int) -> dict[str, list[InboxUpdate]]:
+        """Chats with updates waiting that no other process works on, now this one's, with
+        their updates still to handle or answer (oldest first); one transaction."""
         async with self.db.write() as session:
-            return await claim_chats(session, channel, self.name, LEASE_TTL, limit=limit)
+            chats = await claim_chats(session, channel, self.name, LEASE_TTL, limit=limit)
+            waiting: dict[str, list[InboxUpdate]] = {chat: [] for chat in chats}
+            for row in await open_updates(session, channel, chats) if chats else []:
+                chat = str(row.payload.get("_chat_id", ""))
+                if chat in waiting:
+                    waiting[chat].append(row)
+        return waiting
 
     async def release_chat(self, session: AsyncSession, channel: str, chat_id: str) -> None:
         await release_leases(session, self.name, [chat_lease(channel, chat_id)])

@@ -48,7 +48,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -492,21 +492,15 @@ class Channel:
         of it is kept and every update is handled on its own (where a handler that fails is
         rolled back alone, and its person told so).
         """
-        dispatcher = self.app.dispatcher
         known, unknown = self._sort(updates)
         read = {key: self._read(key, update) for key, update in known}
         parsed = [(key, update, read[key][0]) for key, update in known]
         together: list[Inbound] = []
         waiting = set(self._one_by_one)
         for _, update, inbound in parsed:
-            if (
-                inbound is None
-                or inbound.attachments
-                or inbound.media_group
-                or inbound.chat_id in waiting
-                or not dispatcher.admit_at_once(inbound)
-            ):
-                waiting.add(inbound.chat_id if inbound else str(update["_chat_id"]))
+            chat = inbound.chat_id if inbound is not None else str(update["_chat_id"])
+            if chat in waiting or not self._goes_together(inbound):
+                waiting.add(chat)
                 continue
             together.append(inbound)
         stored: set[str] = set()
@@ -515,15 +509,8 @@ class Channel:
             stored.update(await self._store(session, known, unknown))
             return stored
 
-        try:
-            responses = await dispatcher.respond_together(together, store)
-        except Exception as error:
-            log.warning(
-                "%s: %d updates could not be handled together (%s); one by one instead",
-                self.name,
-                len(together),
-                type(error).__name__,
-            )
+        responses = await self._respond_together(together, store)
+        if responses is None:
             for key, update in await self.accept(updates):
                 self._spawn(key, update, self._inbound(key, update))  # read again, and logged
             return
@@ -547,11 +534,35 @@ class Channel:
     ) -> None:
         """Sends the replies of a chat's updates handled together, in order."""
         async with self._in_turn(chat):
-            for update, inbound, response in handled:
-                await self._chores(update, inbound)
-                await self.send_replies(chat, response.replies)
-                self.app.dispatcher.replied(self.name, inbound.update_key)
-                self._defer(chat, response.deferred)
+            for key in await self._send_done(chat, handled):
+                self.app.dispatcher.replied(self.name, key)
+
+    def _goes_together(self, inbound: Inbound | None) -> TypeGuard[Inbound]:
+        """Whether an update may be handled with others now: it is for the bot, has no file
+        to fetch first, and its person is not sending too quickly."""
+        return (
+            inbound is not None
+            and not inbound.attachments
+            and not inbound.media_group
+            and self.app.dispatcher.admit_at_once(inbound)
+        )
+
+    async def _respond_together(
+        self,
+        inbounds: list[Inbound],
+        store: Callable[[AsyncSession], Awaitable[set[str]]],
+    ) -> dict[str, Response] | None:
+        """Dispatcher.respond_together; None (logged) when it failed and nothing was kept."""
+        try:
+            return await self.app.dispatcher.respond_together(inbounds, store)
+        except Exception as error:
+            log.warning(
+                "%s: %d updates could not be handled together (%s); one by one instead",
+                self.name,
+                len(inbounds),
+                type(error).__name__,
+            )
+            return None
 
     def _identify(self, update: dict[str, Any]) -> tuple[str, str] | None:
         try:
@@ -646,24 +657,51 @@ class Channel:
             self._work_wake.clear()
             self._elsewhere.clear()
             room = min(CLAIM_AT_ONCE, self._concurrency - len(self._working))
-            chats: list[str] = []
             waiting: dict[str, list[InboxUpdate]] = {}
             if room > 0:
                 try:
-                    chats = await self.app.cluster.claim_chats(self.name, room)
-                    if chats:
-                        async with self.app.db.read() as session:
-                            for row in await open_updates(session, self.name, chats):
-                                chat = str(row.payload.get("_chat_id", ""))
-                                waiting.setdefault(chat, []).append(row)
+                    waiting = await self.app.cluster.claim_chats(self.name, room)
                 except Exception:
                     log.exception("%s: could not claim waiting chats", self.name)
-            for chat in chats:
-                self._working.add(chat)
-                self._track(self._work_chat(chat, waiting.get(chat, [])))
-            if chats and len(chats) == room:
+            self._working.update(waiting)
+            handled = await self._handle_claimed(waiting)
+            for chat, rows in waiting.items():
+                self._track(self._work_chat(chat, rows, handled.get(chat, [])))
+            if waiting and len(waiting) == room:
                 continue  # more may be waiting
             await self._wait_for_work()
+
+    async def _handle_claimed(
+        self, waiting: dict[str, list[InboxUpdate]]
+    ) -> dict[str, list[tuple[dict[str, Any], Inbound, Response]]]:
+        """Handles the claimed chats' first updates in one transaction, as `_take_together`
+        does with a poll's; what it handled is taken off `waiting`. The rest of a chat
+        (from an update that must wait for something, or was handled by a process that
+        stopped before answering) is handled on its own."""
+        together: list[tuple[str, dict[str, Any], Inbound]] = []
+        for chat, rows in waiting.items():
+            for row in rows:
+                update = dict(row.payload)
+                inbound, _ = self._read(row.update_key, update)
+                if row.handled_at is not None or not self._goes_together(inbound):
+                    break
+                together.append((chat, update, inbound))
+        if not together:
+            return {}
+        keys = {inbound.update_key for _, _, inbound in together}
+
+        async def stored(_session: AsyncSession) -> set[str]:
+            return keys
+
+        responses = await self._respond_together([inbound for _, _, inbound in together], stored)
+        if responses is None:
+            return {}
+        handled: dict[str, list[tuple[dict[str, Any], Inbound, Response]]] = {}
+        for chat, update, inbound in together:
+            handled.setdefault(chat, []).append((update, inbound, responses[inbound.update_key]))
+        for chat, done in handled.items():
+            waiting[chat] = waiting[chat][len(done) :]
+        return handled
 
     async def _wait_for_work(self) -> None:
         """Until woken (here or by another process), or LOOK_EVERY seconds."""
@@ -672,24 +710,35 @@ class Channel:
         for pending in woken:
             pending.cancel()
 
-    async def _work_chat(self, chat: str, rows: list[InboxUpdate]) -> None:
-        """Handles a claimed chat's waiting updates in order (and sends the replies of any a
-        stopped process handled but did not answer), then lets the chat go; what came
-        meanwhile is handled first. An update that failed is left for a later claim."""
-        tried: set[str] = set()
+    async def _work_chat(
+        self,
+        chat: str,
+        rows: list[InboxUpdate],
+        done: list[tuple[dict[str, Any], Inbound, Response]],
+    ) -> None:
+        """Sends the replies of a claimed chat's updates handled together, handles its other
+        waiting updates in order (and sends the replies of any a stopped process handled but
+        did not answer), then lets the chat go; what came meanwhile is handled first. An
+        update that failed is left for a later claim."""
+        tried = {inbound.update_key for _, inbound, _ in done}
         released = False
         try:
-            while rows and not self._stopping.is_set():
-                parts = await self._whole_albums(chat, rows, tried)
-                answered: list[str] = []
-                for row, inbound in parts:
-                    tried.add(row.update_key)
-                    try:
-                        if await self._handle_stored(chat, row, inbound):
-                            answered.append(row.update_key)
-                    except Exception:
-                        log.exception("%s: processing update %s failed", self.name, row.update_key)
+            answered = await self._send_done(chat, done)
+            while rows or answered:
+                if rows and not self._stopping.is_set():
+                    for row, inbound in await self._whole_albums(chat, rows, tried):
+                        tried.add(row.update_key)
+                        try:
+                            if await self._handle_stored(chat, row, inbound):
+                                answered.append(row.update_key)
+                        except Exception:
+                            log.exception(
+                                "%s: processing update %s failed", self.name, row.update_key
+                            )
                 rows, released = await self._answered(chat, answered, tried)
+                answered = []
+                if self._stopping.is_set():
+                    break
         except Exception:
             log.exception("%s: working on a chat failed", self.name)
         finally:
@@ -699,6 +748,16 @@ class Channel:
                         await self.app.cluster.release_chat(session, self.name, chat)
             self._working.discard(chat)
             self._work_wake.set()
+
+    async def _send_done(
+        self, chat: str, done: list[tuple[dict[str, Any], Inbound, Response]]
+    ) -> list[str]:
+        """Sends the replies of a chat's updates handled together, in order; their keys."""
+        for update, inbound, response in done:
+            await self._chores(update, inbound)
+            await self.send_replies(chat, response.replies)
+            self._defer(chat, response.deferred)
+        return [inbound.update_key for _, inbound, _ in done]
 
     async def _whole_albums(
         self, chat: str, rows: list[InboxUpdate], tried: set[str]
