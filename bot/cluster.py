@@ -149,9 +149,12 @@ class Cluster:
 
     async def claim_chats(self, channel: str, limit: int) -> dict[str, list[InboxUpdate]]:
         """Chats with updates waiting that no other process works on, now this one's, with
-        their updates still to handle or answer (oldest first); one transaction."""
+        their updates still to handle or answer (oldest first); one transaction. When it
+        takes as many as it may, more may be waiting: the other processes are told to look."""
         async with self.db.write() as session:
             chats = await claim_chats(session, channel, self.name, LEASE_TTL, limit=limit)
+            if len(chats) == limit:
+                await notify(session, f"inbox:{channel}")  # on commit
             waiting: dict[str, list[InboxUpdate]] = {chat: [] for chat in chats}
             for row in await open_updates(session, channel, chats) if chats else []:
                 chat = str(row.payload.get("_chat_id", ""))

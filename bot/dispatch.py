@@ -1,7 +1,9 @@
-"""Dispatch: one update, one transaction — dedupe, person and locale, routing, replies stored.
+"""Dispatch: dedupe, person and locale, routing, replies stored — in the update's transaction.
 
-The channel runtime hands every update to `Dispatcher.respond`, sends the replies it returns,
-then runs the deferred work and sends what that says; the inbox row of the update is marked
+The channel runtime hands an update to `Dispatcher.respond` (one transaction), or the updates
+that arrived together to `Dispatcher.respond_together` (one transaction for all, each rolled
+back with the others and then handled alone if anything fails), sends the replies returned,
+then runs the deferred work and sends what that says; the inbox row of an update is marked
 handled, with its replies, in the same transaction as the handler's writes. A redelivered
 update therefore changes nothing and sends nothing.
 """

@@ -11,7 +11,10 @@ updates into Inbound events and Replies into platform messages. `Channel` does t
 - order: one chat's updates one at a time, in order, other chats alongside; the photos of an
   album handled together and answered once;
 - flood control, evidence fetched (within the channel's limit) when a form waits for it,
-  dispatch, then the replies sent, then the deferred work (an export) and its replies;
+  dispatch, then the replies sent, then the deferred work (an export) and its replies. The
+  updates of one poll (or of the chats one claim took) are stored and handled in one
+  transaction, one commit for all; an update that must wait first (a file to fetch, a
+  person sending too quickly) is handled on its own, as are its chat's next ones;
 - sending: one pace shared by replies and the outbox (bot.pacing), server errors retried, a
   platform's "slow down" obeyed, a used-up quota respected: that channel stops sending
   until the platform takes messages again, the admins are told once;
@@ -23,9 +26,10 @@ updates into Inbound events and Replies into platform messages. `Channel` does t
 - the outbox's delivery worker for this channel (bot.delivery; `Channel` is its Sender);
 - shared work, when several processes share a PostgreSQL database (bot.cluster): one of
   them polls (the others take over within seconds if it dies), any of them may receive
-  webhooks; each stores what it receives and tells the others; each then claims chats with
-  updates waiting that no other process is working on, and handles them in order; the
-  pace of sending is the channel's for all processes together.
+  webhooks; each stores what it receives and claims chats with updates waiting that no
+  other process is working on (what it stored first), and handles them in order; one that
+  finds more waiting than it takes at once tells the others to look too. The pace of
+  sending is the channel's for all processes together.
 """
 
 from __future__ import annotations
@@ -267,7 +271,7 @@ class Channel:
         self._concurrency = concurrency
         self._working: set[str] = set()  # chats claimed by this process (shared work)
         self._work_wake = asyncio.Event()  # updates stored here, or a chat let go
-        self._elsewhere = asyncio.Event()  # updates stored by another process
+        self._elsewhere = asyncio.Event()  # another process found more than it took
         self._work_task: asyncio.Task[None] | None = None
         self._slow = asyncio.Semaphore(DEFERRED_AT_ONCE)
         self._albums: dict[tuple[str, str], list[tuple[str, dict[str, Any], Inbound]]] = {}
@@ -469,7 +473,10 @@ class Channel:
         for key, _ in unknown:
             if key in new:
                 await finish_update(session, self.name, key)
-        if self.shared and new:
+        if self.shared and new and len(self._working) >= self._concurrency:
+            # This process claims what it stored first; the others are told only when it has
+            # no room (or, claiming, finds more than it takes: bot.cluster), as waking every
+            # process for every update costs each of them a claim that mostly finds nothing.
             await notify(session, f"inbox:{self.name}")  # on commit
         return new
 
