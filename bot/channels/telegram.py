@@ -70,11 +70,13 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_UPLOAD = 50 * MEGABYTE  # what a bot may send
 MAX_DOWNLOAD = 20 * MEGABYTE  # what getFile lets a bot fetch
 SEND_TIMEOUT = 5.0  # seconds, as python-telegram-bot waits for each part of a call
-# Connections for sending texts at once. Telegram takes 30 messages a second from a bot, so
-# 16 keep up with the cap while a call takes up to half a second; more would cost processor
-# time on every call (httpcore's pool looks at each of its connections, every idle one with
-# a system call, when a call starts and when it ends: BENCHMARKS.md, "Update throughput").
-SEND_CONNECTIONS = 16
+# Connections for sending texts at once. Each costs processor time on every call of its pool
+# (httpcore looks at each connection, every idle one with a system call, when a call starts
+# and when it ends: BENCHMARKS.md, "Update throughput"), so replies, which follow people's
+# messages, keep few; the outbox keeps Telegram's 30 messages a second while a call takes up
+# to a second.
+REPLY_CONNECTIONS = 8
+OUTBOX_CONNECTIONS = 32
 log = logging.getLogger(__name__)
 
 
@@ -196,6 +198,7 @@ def render(reply: Reply) -> dict[str, Any]:
 class _Text:
     text: str
     markup: Any = None
+    bulk: bool = False  # an outbox message (a broadcast, a notice), not a reply
 
 
 @dataclass(frozen=True)
@@ -241,10 +244,9 @@ class TelegramAdapter:
         # Texts go out as plain JSON too: the sent message Telegram returns is not needed,
         # and reading it into python-telegram-bot's objects costs more than the call's own
         # HTTP (BENCHMARKS.md, "Update throughput"). Files and photos go through `self.bot`.
-        self._sending = httpx.AsyncClient(
-            timeout=httpx.Timeout(SEND_TIMEOUT),
-            limits=httpx.Limits(max_connections=SEND_CONNECTIONS),
-        )
+        # Replies and the outbox each have connections of their own (see REPLY_CONNECTIONS).
+        self._replying = _client(REPLY_CONNECTIONS)
+        self._announcing = _client(OUTBOX_CONNECTIONS)
         self.evidence = EvidenceStore(app.config.data_dir / "files")
         self._offset: int | None = None
         self._contact_keyboards: set[str] = set()
@@ -296,7 +298,8 @@ class TelegramAdapter:
 
     async def close(self) -> None:
         await self.bot.shutdown()
-        await self._sending.aclose()
+        await self._replying.aclose()
+        await self._announcing.aclose()
         if self._polling is not None:
             await self._polling.aclose()
 
@@ -402,7 +405,8 @@ class TelegramAdapter:
         markup = render(Reply(text, choices))["reply_markup"]
         parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
         texts = [
-            _Text(part, markup if n == len(parts) - 1 else None) for n, part in enumerate(parts)
+            _Text(part, markup if n == len(parts) - 1 else None, bulk=True)
+            for n, part in enumerate(parts)
         ]
         if photo is None:
             return texts
@@ -438,7 +442,8 @@ class TelegramAdapter:
         if message.markup is not None:
             body["reply_markup"] = message.markup.to_dict()
         try:
-            response = await self._sending.post(f"{self.bot.base_url}/sendMessage", json=body)
+            client = self._announcing if message.bulk else self._replying
+            response = await client.post(f"{self.bot.base_url}/sendMessage", json=body)
             answer = response.json()
         except httpx.HTTPError as error:
             raise DeliveryError(type(error).__name__) from None  # the URL holds the token
@@ -505,6 +510,13 @@ class TelegramAdapter:
 
     def routes(self, path: str) -> list[Any]:
         return []
+
+
+def _client(connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(SEND_TIMEOUT),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
 
 
 def _seconds(value: int | float | Any) -> float:
