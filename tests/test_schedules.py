@@ -127,24 +127,35 @@ async def test_a_monthly_reminder_is_armed_for_its_local_time_and_fills_the_outb
         assert "⚠️" not in reply, reply
     assert "ngày 5 hằng tháng lúc 08:00" in await say(app, "1")
     schedule = await schedule_of(app)
-    now = local(2026, 11, 28, 9)
+    # The next 5th at 08:00 after the schedule was made (by the real clock), and the one after.
+    first = fifth_at_eight(dt.datetime.now(LOCAL))
+    second = fifth_at_eight(first)
+    now = first - dt.timedelta(days=7)
     scheduler = Scheduler(app, now=clock(now))
     scheduler.jobs.start(paused=True)  # armed, but nothing fires by the wall clock
     try:
         await scheduler.sync()
         job = scheduler.jobs.get_job(f"schedule:{schedule.id}")
         assert job is not None
-        assert job.next_run_time == local(2026, 12, 5, 8)
+        assert job.next_run_time == first
         assert len(scheduler.jobs.get_jobs()) == 1  # one job per schedule, not per member
-        scheduler.now = clock(local(2026, 12, 5, 8))
-        assert await scheduler.run(schedule.id, local(2026, 12, 5, 8).astimezone(dt.UTC)) == 6
+        scheduler.now = clock(first)
+        assert await scheduler.run(schedule.id, first.astimezone(dt.UTC)) == 6
     finally:
         scheduler.stop()
     messages = await queued(app)
     assert len(messages) == 6  # the five members and the admin: nobody has reported
-    assert {m.due_at for m in messages} == {local(2026, 12, 5, 8).astimezone(dt.UTC)}
+    assert {m.due_at for m in messages} == {first.astimezone(dt.UTC)}
     moved = await schedule_of(app)
-    assert moved.next_run_at == local(2027, 1, 5, 8).astimezone(dt.UTC)
+    assert moved.next_run_at == second.astimezone(dt.UTC)
+
+
+def fifth_at_eight(after: dt.datetime) -> dt.datetime:
+    """The first 5th of a month at 08:00 (local time) later than `after`."""
+    year, month = after.year, after.month
+    while local(year, month, 5, 8) <= after:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return local(year, month, 5, 8)
 
 
 async def test_a_run_missed_while_stopped_happens_once_on_start_and_never_twice(
