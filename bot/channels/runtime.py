@@ -12,9 +12,9 @@ updates into Inbound events and Replies into platform messages. `Channel` does t
   album handled together and answered once;
 - flood control, evidence fetched (within the channel's limit) when a form waits for it,
   dispatch, then the replies sent, then the deferred work (an export) and its replies. The
-  updates of one poll (or of the chats one claim took) are stored and handled in one
-  transaction, one commit for all; an update that must wait first (a file to fetch, a
-  person sending too quickly) is handled on its own, as are its chat's next ones;
+  updates of one poll are stored and handled in one transaction, one commit for all (those
+  of the chats one claim took, handled in one); an update that must wait first (a file to
+  fetch, a person sending too quickly) is handled on its own, as are its chat's next ones;
 - sending: one pace shared by replies and the outbox (bot.pacing), server errors retried, a
   platform's "slow down" obeyed, a used-up quota respected: that channel stops sending
   until the platform takes messages again, the admins are told once;
