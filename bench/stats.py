@@ -1,8 +1,8 @@
 """Statistics benchmark: the /stats queries over the running totals on two million entries and
-two hundred thousand members, against the same figures counted from the entries directly, and
-what keeping the totals costs a submission.
+two hundred thousand members, on SQLite and on PostgreSQL, against the same figures counted
+from the entries directly, and what keeping the totals costs a submission.
 
-    .venv/bin/python -m bench.stats [--entries 2000000] [--members 200000]
+    .venv/bin/python -m bench.stats [--entries 2000000] [--members 200000] [--no-postgres]
 
 The database is a SQLite file made by the project's migrations (with the shipped units and the
 default campaign, a secretary for every unit with members and an admin), filled once with
@@ -12,14 +12,16 @@ GENERATION, under the temporary folder (`--data-dir`), so reruns start at once. 
 sent) are computed in bulk while the entries are generated, then checked against a GROUP BY
 recount of every entry, and a sample of the entries' reviewing units against
 `review_unit_for`. A newer revision than the data is applied to it, as the bot does on start.
-Each run works on a copy of it (the write measurements add entries) through the project's
-async `Database`, as the bot does.
+PostgreSQL gets the same rows: a server of our own over a cluster loaded from the SQLite file
+once and kept beside it (bench/stats_pg.py).
 
 Every query is timed from opening the read transaction to closing it, `--runs` times after a
-few warm-up runs. The naive figures (GROUP BY over `entries`, answers read with json_extract)
-are timed in the same run, and their results must equal the maintained ones. Writes compare
-`save_entry` (with its tally) against a plain insert of the Entry row and against `save_entry`
-with the tally turned off, one transaction per submission, taking turns.
+few warm-up runs, through the project's async `Database` as the bot runs it, on each engine in
+turn (SQLite first, then the PostgreSQL server is started). The naive figures (GROUP BY over
+`entries`, answers read from the JSON) are timed in the same run on the same engine, and their
+results must equal the maintained ones. Writes (SQLite only, on a copy of the database: they
+add entries) compare `save_entry` (with its tally) against a plain insert of the Entry row and
+against `save_entry` with the tally turned off, one transaction per submission, taking turns.
 Exits 0 whatever the verdicts: it is a benchmark.
 """
 
@@ -44,8 +46,11 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Engine,
+    Float,
+    cast,
     create_engine,
     exists,
     func,
@@ -55,6 +60,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.stats_pg import postgres_for
 from bot.app import App, build_app
 from bot.statistics import CHART_MONTHS, ranking_groups
 from domain.figures import Figures, figures_of
@@ -485,11 +491,14 @@ def _local_month(column: Any) -> ColumnElement[str]:
     return func.strftime("%Y-%m", column, LOCAL_SHIFT)
 
 
-def _answer(name: str) -> ColumnElement[Any]:
-    return func.json_extract(Entry.answers, f"$.{name}")
+def _answer(name: str, kind: type[Float | BigInteger] = BigInteger) -> ColumnElement[Any]:
+    """An answer as a number, on SQLite (json_extract) as on PostgreSQL (->>)."""
+    return cast(Entry.answers[name].as_string(), kind)
 
 
-def _happened_month() -> ColumnElement[str]:
+def _happened_month(dialect: str = "sqlite") -> ColumnElement[str]:
+    if dialect == "postgresql":
+        return func.to_char(Entry.happened_on, "YYYY-MM")
     return func.strftime("%Y-%m", Entry.happened_on)
 
 
@@ -502,8 +511,8 @@ def _recount_columns() -> list[ColumnElement[Any]]:
     collective = volunteer & Entry.collective.is_(True)
     participants = sql_case((collective, _answer("participants")), (volunteer, 1), else_=0)
     hours = sql_case(
-        (collective, _answer("hours") * _answer("participants")),
-        (volunteer, func.coalesce(_answer("own_hours"), _answer("hours"))),
+        (collective, _answer("hours", Float) * _answer("participants")),
+        (volunteer, func.coalesce(_answer("own_hours", Float), _answer("hours", Float))),
         else_=0.0,
     )
     return [
@@ -591,8 +600,6 @@ def _url(path: Path) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    name: str
-    scope: str
     samples: list[float]  # seconds
 
     @property
@@ -610,16 +617,18 @@ class Timing:
         return max(self.samples) * 1000
 
 
-async def timed(app: App, name: str, scope: str, query: Query, runs: int) -> tuple[Timing, Any]:
+async def timed(
+    app: App, query: Query, runs: int, *, warm_up: int = WARM_UP
+) -> tuple[Timing, Any]:
     """The query in a read transaction of its own, as /stats runs it; the last result."""
     samples, result = [], None
-    for run in range(WARM_UP + runs):
+    for run in range(warm_up + runs):
         started = time.perf_counter()
         async with app.db.read() as session:
             result = await query(session)
-        if run >= WARM_UP:
+        if run >= warm_up:
             samples.append(time.perf_counter() - started)
-    return Timing(name, scope, samples), result
+    return Timing(samples), result
 
 
 def _month_range(key: str) -> tuple[dt.datetime, dt.datetime]:
@@ -657,7 +666,7 @@ async def naive_monthly(
     session: AsyncSession, scope: set[int] | None, first: str, last: str
 ) -> dict[tuple[str, str], int]:
     """monthly_entries() from the entries: approved ones by the month they happened."""
-    month = _happened_month()
+    month = _happened_month(session.get_bind().dialect.name)
     statement = (
         select(month, Entry.kind, func.count())
         .where(
@@ -803,17 +812,40 @@ async def _no_tally(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
-async def measure(path: Path, runs: int, baseline_runs: int, writes: int) -> None:
-    app = build_app(make_config(path.parent, DATABASE_URL=_url(path)))
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """One engine's timings: the queries, the naive baseline (by case) and the writes."""
+
+    engine: str
+    cases: list[Case]
+    queries: dict[Case, Timing]
+    naive: dict[Case, Timing]
+    writes: list[WriteTiming]
+
+
+async def measure(
+    engine: str, url: str, folder: Path, *, runs: int, baseline_runs: int, writes: int
+) -> Measured:
+    app = build_app(make_config(folder, DATABASE_URL=url))
     try:
         cases = await _cases(app)
-        timings = await _time_queries(app, cases, runs)
-        await _time_naive(app, cases, timings, baseline_runs)
-        print()
-        print(f"writes: {writes:,} submissions of each kind, one transaction each, in turns (ms)")
-        _print_write_costs(await write_costs(app, writes, random.Random(SEED + 1)))  # noqa: S311
+        print(f"{engine}: timing the queries", flush=True)
+        kept = {case: await timed(app, case.query, runs) for case in cases}
+        print(f"{engine}: timing the naive baseline", flush=True)
+        naive = {}
+        for case in cases:
+            if case.naive is not None and baseline_runs:
+                # A naive query of seconds warms itself up: one run before those timed.
+                naive[case], result = await timed(app, case.naive, baseline_runs, warm_up=1)
+                case.same(kept[case][1], result)
+        costs = []
+        if writes:
+            print(f"{engine}: timing {writes:,} submissions of each kind", flush=True)
+            costs = await write_costs(app, writes, random.Random(SEED + 1))  # noqa: S311
     finally:
         await app.close()
+    queries = {case: timing for case, (timing, _) in kept.items()}
+    return Measured(engine, cases, queries, naive, costs)
 
 
 def _assert_equal(kept: Any, counted: Any) -> None:
@@ -845,7 +877,7 @@ async def _cases(app: App) -> list[Case]:
         # The secretary of the commune with the most members: the largest scope below the top.
         commune = (
             await session.execute(
-                select(Unit.id, Unit.name)
+                select(Unit.id, Unit.name, func.count().label("members"))
                 .join(Member, Member.unit_id == Unit.id)
                 .where(Unit.kind == "commune")
                 .group_by(Unit.id)
@@ -859,7 +891,7 @@ async def _cases(app: App) -> list[Case]:
     print(
         f"{entries:,} entries, {members:,} members, {rows:,} rows of stat_totals, "
         f"{reporters:,} of reporter_months; this month {month}; the secretary's scope: "
-        f"{commune.name} ({len(secretary)} unit(s))"
+        f"{commune.name} ({commune.members:,} members, {len(secretary)} unit(s))"
     )
     cases = []
     for label, scope in (("province", None), ("commune", secretary)):
@@ -917,44 +949,54 @@ async def _ranked(session: AsyncSession, scope: set[int] | None) -> list[tuple[i
     return await leaderboard(session, await ranking_groups(session, scope))
 
 
-async def _time_queries(app: App, cases: list[Case], runs: int) -> dict[Case, tuple[Timing, Any]]:
-    found = {case: await timed(app, case.name, case.scope, case.query, runs) for case in cases}
+def report(measured: list[Measured], runs: int, baseline_runs: int) -> None:
+    """The engines side by side: each query's p50, p95 and max and its verdict, then the
+    naive baseline against the maintained figures, then the writes."""
     print()
     print(f"statistics queries, {runs} runs each after {WARM_UP} warm-up runs (ms)")
-    header = f"{'query':36} {'scope':9} {'p50':>7} {'p95':>7} {'max':>7}  target  verdict"
+    header = f"{'query':36} {'scope':9}" + "".join(
+        f" | {m.engine[:10]:>10} {'p50':>7} {'p95':>7} {'max':>7}" for m in measured
+    )
     print(header)
     print("-" * len(header))
-    for timing, _ in found.values():
-        verdict = "PASS" if timing.p95 <= TARGET_MS else "FAIL"
-        print(
-            f"{timing.name:36} {timing.scope:9} {timing.p50:7.2f} {timing.p95:7.2f} "
-            f"{timing.max:7.2f}  <= {TARGET_MS:.0f}   {verdict}"
-        )
-    return found
-
-
-async def _time_naive(
-    app: App, cases: list[Case], kept: dict[Case, tuple[Timing, Any]], runs: int
-) -> None:
-    """The same figures counted from the entries; their results must equal the kept ones."""
+    for case in measured[0].cases:
+        line = f"{case.name:36} {case.scope:9}"
+        for engine in measured:
+            timing = _same_case(engine.queries, case)
+            verdict = "PASS" if timing.p95 <= TARGET_MS else "FAIL"
+            line += f" | {verdict:>10} {timing.p50:7.2f} {timing.p95:7.2f} {timing.max:7.2f}"
+        print(line)
+    print(f"target: p95 <= {TARGET_MS:.0f} ms")
+    if not baseline_runs:
+        return
     print()
     print(
-        f"the naive way: the same figures by GROUP BY over entries, {runs} runs each after "
-        f"{WARM_UP} warm-up runs; every result equals the maintained one"
+        f"the naive way: the same figures by GROUP BY over entries, {baseline_runs} run(s) "
+        "each after one warm-up run; every result equals the maintained one"
     )
-    header = f"{'figure':36} {'scope':9} {'naive p50':>10} {'totals p50':>11} {'ratio':>8}"
+    header = f"{'figure':36} {'scope':9}" + "".join(
+        f" | {m.engine[:10]:>10} {'naive p50':>10} {'ratio':>7}" for m in measured
+    )
     print(header)
     print("-" * len(header))
-    for case in cases:
+    for case in measured[0].cases:
         if case.naive is None:
             continue
-        timing, result = await timed(app, case.name, case.scope, case.naive, runs)
-        fast, kept_result = kept[case]
-        case.same(kept_result, result)
-        print(
-            f"{case.name:36} {case.scope:9} {timing.p50:10.1f} {fast.p50:11.2f} "
-            f"{timing.p50 / fast.p50:7.1f}x"
-        )
+        line = f"{case.name:36} {case.scope:9}"
+        for engine in measured:
+            slow, fast = _same_case(engine.naive, case), _same_case(engine.queries, case)
+            line += f" | {'':10} {slow.p50:10.1f} {slow.p50 / fast.p50:6.1f}x"
+        print(line)
+    for engine in measured:
+        if engine.writes:
+            print()
+            print(f"{engine.engine} writes: one transaction each, in turns (ms)")
+            _print_write_costs(engine.writes)
+
+
+def _same_case(timings: dict[Case, Timing], case: Case) -> Timing:
+    """The timing of the case of the same name and scope (each engine has its own cases)."""
+    return next(t for c, t in timings.items() if (c.name, c.scope) == (case.name, case.scope))
 
 
 def _print_write_costs(costs: list[WriteTiming]) -> None:
@@ -1003,12 +1045,44 @@ class Options:
     baseline_runs: int
     writes: int
     data_dir: Path
+    postgres: bool
 
 
 def main(options: Options) -> None:
     cached = database_for(
         options.entries, options.members, options.data_dir, dt.datetime.now(dt.UTC)
     )
+    measured = [_measure_sqlite(cached, options)]
+    if options.postgres:
+        # Its server's own settings as the suite starts it (fsync off: reads only, no writes).
+        with postgres_for(cached) as url:
+            measured.append(
+                asyncio.run(
+                    measure(
+                        "PostgreSQL",
+                        url,
+                        cached.parent,
+                        runs=options.runs,
+                        baseline_runs=options.baseline_runs,
+                        writes=0,
+                    )
+                )
+            )
+    report(measured, options.runs, options.baseline_runs)
+
+
+def _measure_sqlite(cached: Path, options: Options) -> Measured:
+    if not options.writes:  # reads only: the cached database as it is
+        return asyncio.run(
+            measure(
+                "SQLite",
+                _url(cached),
+                cached.parent,
+                runs=options.runs,
+                baseline_runs=options.baseline_runs,
+                writes=0,
+            )
+        )
     work = Path(tempfile.mkdtemp(prefix="bench-stats-"))
     try:
         # The writes add entries: they go to a copy, so the cached database stays as made.
@@ -1016,7 +1090,16 @@ def main(options: Options) -> None:
         shutil.copyfile(cached, copy)
         with copy.open("rb+") as written:
             os.fsync(written.fileno())  # no write-back of the copy during the measurements
-        asyncio.run(measure(copy, options.runs, options.baseline_runs, options.writes))
+        return asyncio.run(
+            measure(
+                "SQLite",
+                _url(copy),
+                work,
+                runs=options.runs,
+                baseline_runs=options.baseline_runs,
+                writes=options.writes,
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -1026,9 +1109,15 @@ if __name__ == "__main__":
     parser.add_argument("--entries", type=int, default=2_000_000)
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--baseline-runs", type=int, default=5)
-    parser.add_argument("--writes", type=int, default=2_000)
+    parser.add_argument("--baseline-runs", type=int, default=5, help="0: no naive baseline")
+    parser.add_argument("--writes", type=int, default=2_000, help="0: no write measurements")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--postgres",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also on PostgreSQL (a server of our own over a copy of the data, kept)",
+    )
     arguments = parser.parse_args()
     main(
         Options(
@@ -1038,5 +1127,6 @@ if __name__ == "__main__":
             arguments.baseline_runs,
             arguments.writes,
             arguments.data_dir,
+            arguments.postgres,
         )
     )

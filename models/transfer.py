@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.db import Database
 from models.tables import Base
 
-__all__ = ["NotEmpty", "TableCount", "copy_tables", "count_tables"]
+__all__ = ["NotEmpty", "TableCount", "copy_tables", "count_tables", "restart_sequences"]
 
 CHUNK = 1000  # rows read and written at a time
 
@@ -66,10 +66,10 @@ async def copy_tables(
                 if copied is not None:
                     copied(table.name, total)
         if not target.is_sqlite:
-            await _restart_sequences(out)
+            await restart_sequences(out)
 
 
-async def _restart_sequences(session: AsyncSession) -> None:
+async def restart_sequences(session: AsyncSession) -> None:
     """PostgreSQL's id sequences continue after the copied ids."""
     for table in _tables():
         key = list(table.primary_key.columns)

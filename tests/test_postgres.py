@@ -67,33 +67,55 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def throwaway_postgres() -> Iterator[str]:
-    """A PostgreSQL server of our own on loopback, its database's URL; as the postgres user
-    when we are root (the server refuses to run as root, and pytest's temporary folders are
-    closed to other users). Stopped and deleted afterwards."""
-    binaries = postgres_bin()
+    """A PostgreSQL server of our own on loopback, its database's URL; stopped and deleted
+    afterwards."""
     home = Path(tempfile.mkdtemp(prefix="youthbot-pg-"))
+    try:
+        with postgres_server(home) as url:
+            yield url
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server(home: Path, settings: str = "") -> Iterator[str]:
+    """A PostgreSQL server on loopback over the cluster in `home` (made there on first use,
+    with a database `youthbot`), its database's URL; stopped afterwards, its data kept.
+    As the postgres user when we are root (the server refuses to run as root, and pytest's
+    temporary folders are closed to other users). `settings`: more `-c name=value` options."""
+    binaries = postgres_bin()
     data = home / "data"
     as_user: list[str] = []
     if os.geteuid() == 0:
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(home, "postgres")
-    subprocess.run(
-        [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "youthbot", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
+    new = not data.exists()
+    if new:
+        subprocess.run(
+            [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "youthbot", "-A", "trust"],
+            check=True,
+            capture_output=True,
+        )
     port = free_port()
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off {settings}"
     pg_ctl = [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log")]
     # -w: pg_ctl itself waits until the server accepts connections.
     subprocess.run([*pg_ctl, "-w", "-t", "60", "-o", options, "start"], check=True, timeout=90)
     try:
-        create = [str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "youthbot"]
-        subprocess.run([*create, "youthbot"], check=True, capture_output=True)
+        if new:
+            create = [
+                str(binaries / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "youthbot",
+            ]
+            subprocess.run([*create, "youthbot"], check=True, capture_output=True)
         yield f"postgresql+asyncpg://youthbot@127.0.0.1:{port}/youthbot"
     finally:
         subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=False, capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
