@@ -418,7 +418,7 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
         made += count
         if made % (BATCH * 25) == 0 or made == entries:
             print(f"  {made:,} entries", flush=True)
-    _write_totals(engine, sums, sent)
+    _write_totals(engine, sums, sent, member_units)
 
 
 @dataclasses.dataclass
@@ -435,9 +435,13 @@ class Sent:
 
 
 def _write_totals(
-    engine: Engine, sums: dict[tuple[int, str, str, str], Figures], sent: Sent
+    engine: Engine,
+    sums: dict[tuple[int, str, str, str], Figures],
+    sent: Sent,
+    member_units: dict[int, int],
 ) -> None:
-    """The totals, reporters and units that sent something, as tally keeps them."""
+    """The totals, reporters (under their unit) and units that sent something, as tally
+    keeps them."""
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         connection.execute(
@@ -448,7 +452,10 @@ def _write_totals(
                 for (unit_id, month, kind, status), figures in sums.items()
             ],
         )
-        rows = [{"member_id": member, "month": month} for member, month in sorted(sent.reporters)]
+        rows = [
+            {"member_id": member, "month": month, "unit_id": member_units[member]}
+            for member, month in sorted(sent.reporters)
+        ]
         for first in range(0, len(rows), BATCH * 5):
             connection.execute(insert(ReporterMonth), rows[first : first + BATCH * 5])
         connection.execute(

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import Role, identity_actor, identity_of_actor, member_subject
+from models.stats import refile_reporter
 from models.tables import (
     AuditRecord,
     Consent,
@@ -437,6 +438,7 @@ async def decide_unit_change(
         await session.execute(
             update(Member).where(Member.id == change.member_id).values(unit_id=change.to_unit_id)
         )
+        await refile_reporter(session, change.member_id)
     await audit(
         session,
         actor,

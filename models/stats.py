@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy import ColumnElement, delete, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,7 @@ __all__ = [
     "leaderboard",
     "month_of",
     "monthly_entries",
+    "refile_reporter",
     "silent_members",
     "silent_units",
     "tally",
@@ -72,14 +73,24 @@ async def tally(
         unit = dialect.insert(UnitMonth).values(unit_id=entry.unit_id, month=sent)
         await session.execute(unit.on_conflict_do_nothing())
         if entry.reporter_id is not None:
+            unit_now = select(Member.unit_id).where(Member.id == entry.reporter_id)
             reported = dialect.insert(ReporterMonth).values(
-                member_id=entry.reporter_id, month=sent
+                member_id=entry.reporter_id, month=sent, unit_id=unit_now.scalar_subquery()
             )
             await session.execute(reported.on_conflict_do_nothing())
 
 
 async def forget_reporter(session: AsyncSession, member_id: int) -> None:
     await session.execute(delete(ReporterMonth).where(ReporterMonth.member_id == member_id))
+
+
+async def refile_reporter(session: AsyncSession, member_id: int) -> None:
+    """Files the months the member reported in under the unit they are in now (after a move,
+    or a merge of two registrations): their unit's "who has not reported" counts them."""
+    unit_now = select(Member.unit_id).where(Member.id == member_id).scalar_subquery()
+    await session.execute(
+        update(ReporterMonth).where(ReporterMonth.member_id == member_id).values(unit_id=unit_now)
+    )
 
 
 def _scoped(scope: Iterable[int] | None) -> ColumnElement[bool]:
@@ -179,11 +190,10 @@ async def silent_members(
     reporters = select(func.count()).select_from(ReporterMonth).where(ReporterMonth.month == month)
     if units is not None:
         members = members.where(Member.unit_id.in_(units))
-        reporters = reporters.join(Member, Member.id == ReporterMonth.member_id).where(
-            Member.unit_id.in_(units)
-        )
-    # Members minus this month's reporters among them (each one row, and every row's member
-    # exists: a foreign key), not a look-up per member: a province has hundreds of thousands.
+        reporters = reporters.where(ReporterMonth.unit_id.in_(units))
+    # Members minus this month's reporters among them (each one row, filed under the unit
+    # the member is in), both counted from an index, not a look-up per member: a province
+    # has hundreds of thousands.
     count = int(await session.scalar(members) or 0) - int(await session.scalar(reporters) or 0)
     if count == 0:
         return 0, []

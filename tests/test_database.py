@@ -438,3 +438,35 @@ def test_upgrading_keeps_the_totals_and_reads_the_figures_from_the_index_alone(
     assert "COVERING INDEX ix_stat_totals_figures" in " ".join(str(step[-1]) for step in plan)
     assert {"nominations", "nomination_entries", "nomination_steps", "highlights"} <= tables
     assert "contact_requests" in tables
+
+
+def test_upgrading_files_each_reported_month_under_the_members_unit(tmp_path: Path) -> None:
+    """0017: the months members reported in name the unit each member is in, and a unit's
+    reporters of a month are counted from the index on (month, unit) alone."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    with engine.begin() as connection:
+        migrate_to(connection, "0016")
+        run = connection.exec_driver_sql
+        run(
+            "INSERT INTO units (id, code, name, search_name, kind, created_at) VALUES "
+            "(1, 'x', 'Xã X', 'xa x', 'commune', '2025-01-01'), "
+            "(2, 'y', 'Xã Y', 'xa y', 'commune', '2025-01-01')"
+        )
+        run(
+            "INSERT INTO members (id, full_name, birth_year, is_minor, unit_id, broadcasts_off, "
+            "registered_at) VALUES (1, 'A', 2000, 0, 1, 0, '2025-01-01'), "
+            "(2, 'B', 2001, 0, 2, 0, '2025-01-01')"
+        )
+        run(
+            "INSERT INTO reporter_months (member_id, month) VALUES "
+            "(1, '2026-11'), (1, '2026-12'), (2, '2026-12')"
+        )
+        migrate_to(connection, "head")
+        filed = run("SELECT member_id, month, unit_id FROM reporter_months ORDER BY 1, 2").all()
+        plan = run(
+            "EXPLAIN QUERY PLAN SELECT count(*) FROM reporter_months "
+            "WHERE month = '2026-12' AND unit_id IN (1, 2)"
+        ).all()
+    engine.dispose()
+    assert filed == [(1, "2026-11", 1), (1, "2026-12", 1), (2, "2026-12", 2)]
+    assert "COVERING INDEX ix_reporter_months_month_unit" in " ".join(row[-1] for row in plan)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from bot.app import App
 from bot.channels.console import render
@@ -134,6 +134,12 @@ async def test_two_registrations_become_the_older_one_with_all_entries_and_roles
         identity = await identity_for(session, "console", "zl-mai")
         unit = (await session.scalars(select(Unit).where(Unit.code == "ls-p-dong-kinh"))).one()
         await grant_role(session, identity, "secretary", unit, granted_by="test")
+        # The newer registration also reported in October, when the older one did not.
+        await session.execute(
+            insert(ReporterMonth).values(
+                member_id=identity.member_id, month="2026-10", unit_id=unit.id
+            )
+        )
 
     code = code_in(await console(newer, "/link"))
     # Typed where it was given, it joins nothing.
@@ -144,11 +150,15 @@ async def test_two_registrations_become_the_older_one_with_all_entries_and_roles
     async with app.db.read() as session:
         members = (await session.scalars(select(Member))).all()
         entries = (await session.scalars(select(Entry).order_by(Entry.id))).all()
-        months = (await session.scalars(select(ReporterMonth.member_id))).all()
+        months = (
+            await session.execute(select(ReporterMonth.member_id, ReporterMonth.unit_id))
+        ).all()
         codes = (await session.scalars(select(LinkCode))).all()
     assert [(m.id, m.unit_id) for m in members] == [(1, members[0].unit_id)]
     assert [entry.reporter_id for entry in entries] == [1, 1]
-    assert set(months) == {1}  # both reported this month: one reporter now
+    # Both reported this month: one reporter now, who reported in October too, in her unit
+    # ("who has not reported" in Na Sầm counts her, in Đông Kinh nobody).
+    assert sorted(months) == [(1, members[0].unit_id)] * 2
     assert codes == []
     # Her role came with the other account: she reviews on the older one too, though not
     # the entry that is now her own (it waits for the level above).

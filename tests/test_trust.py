@@ -245,8 +245,14 @@ async def test_the_new_units_secretary_accepts_a_move_on_telegram(
         old = db.execute(
             "SELECT u.code FROM entries e JOIN units u ON u.id = e.unit_id"
         ).fetchone()
+        reported = db.execute(
+            "SELECT u.code FROM reporter_months r JOIN units u ON u.id = r.unit_id"
+        ).fetchall()
     assert unit == ("ls-x-dong-dang",)
     assert old == ("ls-x-na-sam",)  # her past entry stays with Na Sầm
+    # But she has reported this month as a member of Đồng Đăng: "who has not reported"
+    # there does not list her.
+    assert reported == [("ls-x-dong-dang",)]
     # Pressing the card's button again decides nothing more.
     again = await lan.presses("✅ Đồng ý tiếp nhận", expect="⚠️")
     assert "Yêu cầu này đã được quyết định" in (again.text or "")
