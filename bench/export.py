@@ -301,6 +301,7 @@ def _fill(path: Path, rows: int) -> None:
     """Members and entries with SQLAlchemy Core executemany (the ORM's add_all is far slower)."""
     from sqlalchemy import create_engine, insert, select  # noqa: PLC0415
 
+    from bench.stats import count_unit_members  # noqa: PLC0415
     from domain.kinds import KINDS  # noqa: PLC0415
     from models.tables import Campaign, Entry, EntryFile, Member, Unit  # noqa: PLC0415
 
@@ -327,6 +328,7 @@ def _fill(path: Path, rows: int) -> None:
         for number, person in enumerate(people[: len(units)]):
             person["unit_id"] = units[number]  # every unit has someone to report
         connection.execute(insert(Member), people)
+        count_unit_members(connection)
         members: dict[int, list[int]] = {}
         for member_id, unit_id in connection.execute(select(Member.id, Member.unit_id)):
             members.setdefault(unit_id, []).append(member_id)

@@ -56,6 +56,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -378,6 +379,7 @@ def _fill(engine: Engine, entries: int, members: int, months: list[Month]) -> No
         ]
         for first in range(0, members, BATCH):
             connection.execute(insert(Member), people[first : first + BATCH])
+        count_unit_members(connection)
         member_units = dict(connection.execute(select(Member.id, Member.unit_id)).all())
         secretaries = _appoint(connection, member_units)
     communes = [unit_id for unit_id, kind in units if kind == "commune"]
@@ -462,6 +464,18 @@ def _write_totals(
             insert(UnitMonth),
             [{"unit_id": unit, "month": month} for unit, month in sorted(sent.units)],
         )
+
+
+def count_unit_members(connection: Any) -> None:
+    """What registration keeps for members written directly: how many each unit has."""
+    connection.execute(
+        update(Unit).values(
+            members=select(func.count())
+            .where(Member.unit_id == Unit.id)
+            .correlate(Unit)
+            .scalar_subquery()
+        )
+    )
 
 
 def _appoint(connection: Any, member_units: dict[int, int]) -> dict[int, int]:

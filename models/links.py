@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import identity_actor
 from models.people import audit
-from models.stats import refile_reporter
+from models.stats import count_member, refile_reporter
 from models.tables import AuditRecord, Base, Identity, LinkCode, Member, utcnow
 
 __all__ = [
@@ -159,6 +159,7 @@ async def _merge_members(session: AsyncSession, *, keep: int, merge: int) -> Non
                     )
                 )
             await session.execute(update(table).where(column == merge).values({column.name: keep}))
+    await count_member(session, merge, -1)
     await session.execute(delete(Member).where(Member.id == merge))
     await refile_reporter(session, keep)  # the merged member's months, under keep's unit
 

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import Role, identity_actor, identity_of_actor, member_subject
-from models.stats import refile_reporter
+from models.stats import count_member, refile_reporter
 from models.tables import (
     AuditRecord,
     Consent,
@@ -232,6 +232,7 @@ async def register_member(
     )
     session.add(member)
     await session.flush()
+    await count_member(session, member.id, 1)
     session.add(
         Consent(
             member_id=member.id,
@@ -435,9 +436,11 @@ async def decide_unit_change(
         return None
     change = await session.get_one(UnitChange, change_id, populate_existing=True)
     if approve:
+        await count_member(session, change.member_id, -1)
         await session.execute(
             update(Member).where(Member.id == change.member_id).values(unit_id=change.to_unit_id)
         )
+        await count_member(session, change.member_id, 1)
         await refile_reporter(session, change.member_id)
     await audit(
         session,

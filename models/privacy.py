@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.vocabulary import ERASED, Status, identity_actor, member_subject
 from models.certificates import forget_holder
 from models.people import audit
-from models.stats import forget_reporter, tally
+from models.stats import count_member, forget_reporter, tally
 from models.tables import (
     AuditRecord,
     Broadcast,
@@ -480,6 +480,7 @@ async def erase_member(
             )
         await session.delete(identity)
     await session.execute(delete(Consent).where(Consent.member_id == member_id))
+    await count_member(session, member_id, -1)
     await session.execute(delete(Member).where(Member.id == member_id))
     # Who it was is what must go: the row says that an erasure happened, and what it kept.
     await audit(

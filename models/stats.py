@@ -23,6 +23,7 @@ from models.tables import Entry, Member, ReporterMonth, StatTotal, Unit, UnitMon
 
 __all__ = [
     "COUNTED",
+    "count_member",
     "forget_reporter",
     "leaderboard",
     "month_of",
@@ -82,6 +83,18 @@ async def tally(
 
 async def forget_reporter(session: AsyncSession, member_id: int) -> None:
     await session.execute(delete(ReporterMonth).where(ReporterMonth.member_id == member_id))
+
+
+async def count_member(session: AsyncSession, member_id: int, by: int) -> None:
+    """Keeps units.members: +1 for the member's unit once they are in it (registered, moved
+    in), -1 before they leave it (moved out, merged into another registration, erased)."""
+    unit_now = select(Member.unit_id).where(Member.id == member_id).scalar_subquery()
+    await session.execute(
+        update(Unit)
+        .where(Unit.id == unit_now)
+        .values(members=Unit.members + by)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def refile_reporter(session: AsyncSession, member_id: int) -> None:
@@ -186,14 +199,14 @@ async def silent_members(
     """How many members in scope submitted nothing this month, and the first few of them
     (name, unit name), unit by unit in the order of the units' names."""
     units = None if scope is None else list(scope)
-    members = select(func.count()).select_from(Member)
+    members = select(func.coalesce(func.sum(Unit.members), 0))
     reporters = select(func.count()).select_from(ReporterMonth).where(ReporterMonth.month == month)
     if units is not None:
-        members = members.where(Member.unit_id.in_(units))
+        members = members.where(Unit.id.in_(units))
         reporters = reporters.where(ReporterMonth.unit_id.in_(units))
-    # Members minus this month's reporters among them (each one row, filed under the unit
-    # the member is in), both counted from an index, not a look-up per member: a province
-    # has hundreds of thousands.
+    # The units' members minus this month's reporters among them (each one row, filed under
+    # the unit the member is in, counted from an index), not a look-up per member: a
+    # province has hundreds of thousands.
     count = int(await session.scalar(members) or 0) - int(await session.scalar(reporters) or 0)
     if count == 0:
         return 0, []

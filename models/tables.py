@@ -120,6 +120,10 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(32))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # How many members are in it, kept with every registration, move, merge and erasure
+    # (models.stats.count_member): "who has not reported" in a province of two million
+    # members reads the units instead of counting the members (50 ms on PostgreSQL).
+    members: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Campaign(Base):

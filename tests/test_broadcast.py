@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 import bot.delivery
 from bot.app import App
@@ -69,6 +69,10 @@ async def add_members(
                 }
                 for n in range(count)
             ],
+        )
+        # What registration keeps: how many members the unit has.
+        await session.execute(
+            update(Unit).where(Unit.id == unit.id).values(members=Unit.members + count)
         )
         await session.execute(
             insert(Identity),

@@ -440,9 +440,12 @@ def test_upgrading_keeps_the_totals_and_reads_the_figures_from_the_index_alone(
     assert "contact_requests" in tables
 
 
-def test_upgrading_files_each_reported_month_under_the_members_unit(tmp_path: Path) -> None:
+def test_upgrading_files_reported_months_under_units_and_counts_their_members(
+    tmp_path: Path,
+) -> None:
     """0017: the months members reported in name the unit each member is in, and a unit's
-    reporters of a month are counted from the index on (month, unit) alone."""
+    reporters of a month are counted from the index on (month, unit) alone; 0018: each unit
+    knows how many members it has."""
     engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     with engine.begin() as connection:
         migrate_to(connection, "0016")
@@ -455,7 +458,7 @@ def test_upgrading_files_each_reported_month_under_the_members_unit(tmp_path: Pa
         run(
             "INSERT INTO members (id, full_name, birth_year, is_minor, unit_id, broadcasts_off, "
             "registered_at) VALUES (1, 'A', 2000, 0, 1, 0, '2025-01-01'), "
-            "(2, 'B', 2001, 0, 2, 0, '2025-01-01')"
+            "(2, 'B', 2001, 0, 2, 0, '2025-01-01'), (3, 'C', 2002, 0, 2, 0, '2025-01-01')"
         )
         run(
             "INSERT INTO reporter_months (member_id, month) VALUES "
@@ -463,10 +466,12 @@ def test_upgrading_files_each_reported_month_under_the_members_unit(tmp_path: Pa
         )
         migrate_to(connection, "head")
         filed = run("SELECT member_id, month, unit_id FROM reporter_months ORDER BY 1, 2").all()
+        sizes = run("SELECT id, members FROM units ORDER BY id").all()
         plan = run(
             "EXPLAIN QUERY PLAN SELECT count(*) FROM reporter_months "
             "WHERE month = '2026-12' AND unit_id IN (1, 2)"
         ).all()
     engine.dispose()
     assert filed == [(1, "2026-11", 1), (1, "2026-12", 1), (2, "2026-12", 2)]
+    assert sizes == [(1, 1), (2, 2)]
     assert "COVERING INDEX ix_reporter_months_month_unit" in " ".join(row[-1] for row in plan)

@@ -154,12 +154,16 @@ async def test_two_registrations_become_the_older_one_with_all_entries_and_roles
             await session.execute(select(ReporterMonth.member_id, ReporterMonth.unit_id))
         ).all()
         codes = (await session.scalars(select(LinkCode))).all()
+        sizes = (
+            await session.execute(select(Unit.code, Unit.members).where(Unit.members != 0))
+        ).all()
     assert [(m.id, m.unit_id) for m in members] == [(1, members[0].unit_id)]
     assert [entry.reporter_id for entry in entries] == [1, 1]
     # Both reported this month: one reporter now, who reported in October too, in her unit
     # ("who has not reported" in Na Sầm counts her, in Đông Kinh nobody).
     assert sorted(months) == [(1, members[0].unit_id)] * 2
     assert codes == []
+    assert sizes == [("ls-x-na-sam", 1)]  # Đông Kinh's count lost the merged registration
     # Her role came with the other account: she reviews on the older one too, though not
     # the entry that is now her own (it waits for the level above).
     assert "Không còn báo cáo nào chờ bạn duyệt" in await console(older, "/review")

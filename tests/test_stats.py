@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from PIL import Image
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
@@ -60,6 +60,10 @@ async def add_plain_members(
                 ],
             )
         ).all()
+    )
+    # What registration keeps: how many members the unit has.
+    await session.execute(
+        update(Unit).where(Unit.id == unit_id).values(members=Unit.members + count)
     )
     await session.execute(
         insert(Identity),
@@ -183,6 +187,13 @@ async def test_totals_equal_a_recount_after_any_sequence_of_changes(app: App) ->
     async with app.db.read() as session:
         kept = await totals(session, None)
         counted = await recount(session)
+        sizes = (
+            await session.execute(select(Unit.id, Unit.members).where(Unit.members != 0))
+        ).all()
+        members_in = select(Member.unit_id, func.count()).group_by(Member.unit_id)
+        counted_sizes = (await session.execute(members_in)).all()
+    # The erased member no longer counts in "who has not reported" of their unit.
+    assert dict(sizes) == dict(counted_sizes) == {sizes[0][0]: 5}
     assert kept.keys() == counted.keys()
     for key, figures in counted.items():
         assert kept[key].entries == figures.entries, key

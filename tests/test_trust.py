@@ -248,11 +248,13 @@ async def test_the_new_units_secretary_accepts_a_move_on_telegram(
         reported = db.execute(
             "SELECT u.code FROM reporter_months r JOIN units u ON u.id = r.unit_id"
         ).fetchall()
+        sizes = db.execute("SELECT code, members FROM units WHERE members != 0").fetchall()
     assert unit == ("ls-x-dong-dang",)
     assert old == ("ls-x-na-sam",)  # her past entry stays with Na Sầm
     # But she has reported this month as a member of Đồng Đăng: "who has not reported"
     # there does not list her.
     assert reported == [("ls-x-dong-dang",)]
+    assert sizes == [("ls-x-dong-dang", 2)]  # Sơn and Mai; Na Sầm has no member left
     # Pressing the card's button again decides nothing more.
     again = await lan.presses("✅ Đồng ý tiếp nhận", expect="⚠️")
     assert "Yêu cầu này đã được quyết định" in (again.text or "")

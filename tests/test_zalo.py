@@ -21,6 +21,7 @@ from bot.app import App, build_app
 from bot.channels.runtime import Channel
 from bot.config import Config, FloodConfig
 from models.people import grant_role, identity_for
+from models.stats import count_member
 from models.tables import AuditRecord, Entry, EntryFile, Identity, Member, OutboxMessage, Unit
 from tests.botapi import FakeBotApi
 from tests.conftest import make_config
@@ -418,6 +419,7 @@ async def add_zalo_members(app: App, chats: list[str], unit_code: str = "ls-x-na
             )
             session.add(member)
             await session.flush()
+            await count_member(session, member.id, 1)  # as registration does
             session.add(Identity(channel="zalo", user_id=chat, chat_id=chat, member_id=member.id))
 
 

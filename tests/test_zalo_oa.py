@@ -28,6 +28,7 @@ from bot.channels.zalo_oa import CHANNEL, TokenKeeper
 from bot.config import Config, ConfigError, FloodConfig, ZaloOATemplate
 from models.credentials import read_tokens, seed_tokens
 from models.people import grant_role, identity_for
+from models.stats import count_member
 from models.tables import AuditRecord, Entry, EntryFile, Identity, Member, OutboxMessage, Unit
 from tests.botapi import FakeBotApi
 from tests.conftest import ROOT, bot_env, make_config, polled, start_bot_run
@@ -160,6 +161,7 @@ async def add_oa_members(
             )
             session.add(member)
             await session.flush()
+            await count_member(session, member.id, 1)  # as registration does
             wrote = now - dt.timedelta(hours=hours)
             session.add(
                 Identity(
