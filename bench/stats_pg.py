@@ -59,7 +59,10 @@ def postgres_for(sqlite_path: Path) -> Iterator[str]:
         partial.rename(home)
         print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
     with postgres_server(home) as url:
+        started = time.perf_counter()
         asyncio.run(_prepare(url, sqlite_path.parent))
+        seconds = time.perf_counter() - started
+        print(f"PostgreSQL: the newest revision applied in {seconds:.1f} s", flush=True)
         asyncio.run(_vacuum(url))
         yield url
 

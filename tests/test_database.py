@@ -445,7 +445,8 @@ def test_upgrading_files_reported_months_under_units_and_counts_their_members(
 ) -> None:
     """0017: the months members reported in name the unit each member is in, and a unit's
     reporters of a month are counted from the index on (month, unit) alone; 0018: each unit
-    knows how many members it has."""
+    knows how many members it has; 0019: the province's figures of a range of months are
+    read from an index alone."""
     engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     with engine.begin() as connection:
         migrate_to(connection, "0016")
@@ -467,6 +468,12 @@ def test_upgrading_files_reported_months_under_units_and_counts_their_members(
         migrate_to(connection, "head")
         filed = run("SELECT member_id, month, unit_id FROM reporter_months ORDER BY 1, 2").all()
         sizes = run("SELECT id, members FROM units ORDER BY id").all()
+        this_year = run(
+            "EXPLAIN QUERY PLAN SELECT kind, status, sum(entries), sum(participants), "
+            "sum(volunteer_hours), sum(beneficiaries), sum(jobs), sum(revenue), sum(budget), "
+            "sum(mobilised), sum(models_replicated) FROM stat_totals "
+            "WHERE month >= '2026-01' AND month <= '2026-12' GROUP BY kind, status"
+        ).all()
         plan = run(
             "EXPLAIN QUERY PLAN SELECT count(*) FROM reporter_months "
             "WHERE month = '2026-12' AND unit_id IN (1, 2)"
@@ -474,4 +481,5 @@ def test_upgrading_files_reported_months_under_units_and_counts_their_members(
     engine.dispose()
     assert filed == [(1, "2026-11", 1), (1, "2026-12", 1), (2, "2026-12", 2)]
     assert sizes == [(1, 1), (2, 2)]
+    assert "COVERING INDEX ix_stat_totals_month_figures" in " ".join(row[-1] for row in this_year)
     assert "COVERING INDEX ix_reporter_months_month_unit" in " ".join(row[-1] for row in plan)
