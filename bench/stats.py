@@ -854,8 +854,9 @@ async def measure(
         cases = await _cases(app)
         print(f"{engine}: timing the queries", flush=True)
         kept = {case: await timed(app, case.query, runs) for case in cases}
-        print(f"{engine}: timing the naive baseline", flush=True)
         naive = {}
+        if baseline_runs:
+            print(f"{engine}: timing the naive baseline", flush=True)
         for case in cases:
             if case.naive is not None and baseline_runs:
                 # A naive query of seconds warms itself up: one run before those timed.
@@ -990,8 +991,16 @@ def report(measured: list[Measured], runs: int, baseline_runs: int) -> None:
             line += f" | {verdict:>10} {timing.p50:7.2f} {timing.p95:7.2f} {timing.max:7.2f}"
         print(line)
     print(f"target: p95 <= {TARGET_MS:.0f} ms")
-    if not baseline_runs:
-        return
+    if baseline_runs:
+        _report_naive(measured, baseline_runs)
+    for engine in measured:
+        if engine.writes:
+            print()
+            print(f"{engine.engine} writes: one transaction each, in turns (ms)")
+            _print_write_costs(engine.writes)
+
+
+def _report_naive(measured: list[Measured], baseline_runs: int) -> None:
     print()
     print(
         f"the naive way: the same figures by GROUP BY over entries, {baseline_runs} run(s) "
@@ -1010,11 +1019,6 @@ def report(measured: list[Measured], runs: int, baseline_runs: int) -> None:
             slow, fast = _same_case(engine.naive, case), _same_case(engine.queries, case)
             line += f" | {'':10} {slow.p50:10.1f} {slow.p50 / fast.p50:6.1f}x"
         print(line)
-    for engine in measured:
-        if engine.writes:
-            print()
-            print(f"{engine.engine} writes: one transaction each, in turns (ms)")
-            _print_write_costs(engine.writes)
 
 
 def _same_case(timings: dict[Case, Timing], case: Case) -> Timing:
