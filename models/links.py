@@ -159,8 +159,10 @@ async def _merge_members(session: AsyncSession, *, keep: int, merge: int) -> Non
                     )
                 )
             await session.execute(update(table).where(column == merge).values({column.name: keep}))
-    await count_member(session, merge, -1)
-    await session.execute(delete(Member).where(Member.id == merge))
+    merged_from = await session.scalar(
+        delete(Member).where(Member.id == merge).returning(Member.unit_id)
+    )
+    await count_member(session, merged_from, -1)
     await refile_reporter(session, keep)  # the merged member's months, under keep's unit
 
 

@@ -232,7 +232,7 @@ async def register_member(
     )
     session.add(member)
     await session.flush()
-    await count_member(session, member.id, 1)
+    await count_member(session, unit_id, 1)
     session.add(
         Consent(
             member_id=member.id,
@@ -436,11 +436,14 @@ async def decide_unit_change(
         return None
     change = await session.get_one(UnitChange, change_id, populate_existing=True)
     if approve:
-        await count_member(session, change.member_id, -1)
+        moved_from = await session.scalar(
+            select(Member.unit_id).where(Member.id == change.member_id).with_for_update()
+        )
         await session.execute(
             update(Member).where(Member.id == change.member_id).values(unit_id=change.to_unit_id)
         )
-        await count_member(session, change.member_id, 1)
+        await count_member(session, moved_from, -1)
+        await count_member(session, change.to_unit_id, 1)
         await refile_reporter(session, change.member_id)
     await audit(
         session,

@@ -480,8 +480,10 @@ async def erase_member(
             )
         await session.delete(identity)
     await session.execute(delete(Consent).where(Consent.member_id == member_id))
-    await count_member(session, member_id, -1)
-    await session.execute(delete(Member).where(Member.id == member_id))
+    erased_from = await session.scalar(
+        delete(Member).where(Member.id == member_id).returning(Member.unit_id)
+    )
+    await count_member(session, erased_from, -1)
     # Who it was is what must go: the row says that an erasure happened, and what it kept.
     await audit(
         session,

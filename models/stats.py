@@ -85,13 +85,16 @@ async def forget_reporter(session: AsyncSession, member_id: int) -> None:
     await session.execute(delete(ReporterMonth).where(ReporterMonth.member_id == member_id))
 
 
-async def count_member(session: AsyncSession, member_id: int, by: int) -> None:
-    """Keeps units.members: +1 for the member's unit once they are in it (registered, moved
-    in), -1 before they leave it (moved out, merged into another registration, erased)."""
-    unit_now = select(Member.unit_id).where(Member.id == member_id).scalar_subquery()
+async def count_member(session: AsyncSession, unit_id: int | None, by: int) -> None:
+    """Keeps units.members: +1 when a member comes into the unit (registered, moved in), -1
+    when one leaves it (moved out, merged into another registration, erased). The unit is the
+    one the changed row of members had (DELETE … RETURNING, a locked read), so that two
+    changes of one member at once count where each actually happened."""
+    if unit_id is None:  # the member was gone already: nothing left the unit
+        return
     await session.execute(
         update(Unit)
-        .where(Unit.id == unit_now)
+        .where(Unit.id == unit_id)
         .values(members=Unit.members + by)
         .execution_options(synchronize_session=False)
     )

@@ -419,7 +419,7 @@ async def add_zalo_members(app: App, chats: list[str], unit_code: str = "ls-x-na
             )
             session.add(member)
             await session.flush()
-            await count_member(session, member.id, 1)  # as registration does
+            await count_member(session, unit.id, 1)  # as registration does
             session.add(Identity(channel="zalo", user_id=chat, chat_id=chat, member_id=member.id))
 
 

@@ -161,7 +161,7 @@ async def add_oa_members(
             )
             session.add(member)
             await session.flush()
-            await count_member(session, member.id, 1)  # as registration does
+            await count_member(session, unit.id, 1)  # as registration does
             wrote = now - dt.timedelta(hours=hours)
             session.add(
                 Identity(
