@@ -857,11 +857,11 @@ async def measure(
         naive = {}
         if baseline_runs:
             print(f"{engine}: timing the naive baseline", flush=True)
-        for case in cases:
-            if case.naive is not None and baseline_runs:
-                # A naive query of seconds warms itself up: one run before those timed.
-                naive[case], result = await timed(app, case.naive, baseline_runs, warm_up=1)
-                case.same(kept[case][1], result)
+            for case in cases:
+                if case.naive is not None:
+                    # A naive query of seconds warms itself up: one run before those timed.
+                    naive[case], result = await timed(app, case.naive, baseline_runs, warm_up=1)
+                    case.same(kept[case][1], result)
         costs = []
         if writes:
             print(f"{engine}: timing {writes:,} submissions of each kind", flush=True)
