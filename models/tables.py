@@ -479,6 +479,20 @@ class OutboxMessage(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+# The sums a row of stat_totals keeps (its columns below), in the order the indexes hold them.
+_FIGURES = (
+    "entries",
+    "participants",
+    "volunteer_hours",
+    "beneficiaries",
+    "jobs",
+    "revenue",
+    "budget",
+    "mobilised",
+    "models_replicated",
+)
+
+
 class StatTotal(Base):
     """Running totals per unit, local month, kind and status, changed in the transaction that
     changes an entry, so that statistics add up a few hundred rows instead of every entry."""
@@ -495,15 +509,7 @@ class StatTotal(Base):
             "unit_id",
             "kind",
             "status",
-            "entries",
-            "participants",
-            "volunteer_hours",
-            "beneficiaries",
-            "jobs",
-            "revenue",
-            "budget",
-            "mobilised",
-            "models_replicated",
+            *_FIGURES,
         ),
         # The whole province's figures since the start, read in (kind, status) order from
         # the index alone: no table look-up and no sort of every row.
@@ -511,15 +517,7 @@ class StatTotal(Base):
             "ix_stat_totals_figures",
             "kind",
             "status",
-            "entries",
-            "participants",
-            "volunteer_hours",
-            "beneficiaries",
-            "jobs",
-            "revenue",
-            "budget",
-            "mobilised",
-            "models_replicated",
+            *_FIGURES,
         ),
     )
 
