@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import os
 import signal
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -50,7 +49,7 @@ from bot.config import DatabaseConfig, FloodConfig, load
 from models.outbox import audience, enqueue_broadcast
 from models.tables import Broadcast
 from tests.botapi import FakeBotApi, SentMessage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_bot_run
 from tests.test_broadcast import add_members
 from tests.test_postgres import free_port, throwaway_postgres
 
@@ -123,18 +122,7 @@ async def bots(
                 "HEALTH_LISTEN": f"127.0.0.1:{port}",
             }
             with (folder / f"bot-{number}.log").open("ab") as log:
-                processes.append(
-                    await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-m",
-                        "bot",
-                        "run",
-                        cwd=ROOT,
-                        env=env,
-                        stdout=asyncio.subprocess.DEVNULL,
-                        stderr=log,
-                    )
-                )
+                processes.append(await start_bot_run(env, stderr=log))
         for port in ports:
             await ready(port)
         yield processes

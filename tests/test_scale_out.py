@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import itertools
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -263,15 +262,7 @@ async def test_a_second_process_on_one_sqlite_file_refuses_and_says_to_use_postg
         env = bot_env(
             tmp_path, HEALTH_LISTEN=f"127.0.0.1:{port}", BOT_PROCESS_NAME="bot-first", **telegram
         )
-        first = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=env,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        first = await start_bot_run(env)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                 ready = await answered(client, "/readyz", 200)
